@@ -1,0 +1,1 @@
+//! Synthetic legacy clinic generator (being written).

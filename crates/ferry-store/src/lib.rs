@@ -1,0 +1,1 @@
+//! Workspace store (being written).
