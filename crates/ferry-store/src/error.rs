@@ -1,0 +1,48 @@
+use std::path::PathBuf;
+
+/// Why the workspace store failed. Messages name the file or snapshot and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use the workspace at `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("workspace database `{path}` failed: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("no snapshot has been staged yet. Run `ferry stage PATH` first")]
+    NoSnapshots,
+    #[error("snapshot {0} does not exist. Run `ferry snapshots` to list the staged snapshots")]
+    UnknownSnapshot(u64),
+    #[error(
+        "the file of snapshot {id} is missing (`{path}`). The workspace was changed by hand; stage the snapshot again"
+    )]
+    MissingSnapshotFile { id: u64, path: PathBuf },
+    #[error("query failed: {0}")]
+    Query(String),
+    #[error("staging was cancelled; the workspace is unchanged")]
+    Cancelled,
+    #[error("the staging writer stopped unexpectedly: {0}")]
+    Writer(String),
+}
+
+impl StoreError {
+    pub(crate) fn sqlite(path: impl Into<PathBuf>, source: rusqlite::Error) -> Self {
+        StoreError::Sqlite {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

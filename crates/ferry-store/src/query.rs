@@ -1,0 +1,143 @@
+use crate::catalog::Workspace;
+use crate::{StoreError, quote_ident};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use std::path::PathBuf;
+
+/// A value in a query result. Staged columns hold only text, bytes or NULL; integers and reals
+/// appear when a query computes them (`count(*)`, `CAST(x AS INTEGER)`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryValue {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl std::fmt::Display for QueryValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryValue::Null => f.write_str("NULL"),
+            QueryValue::Integer(i) => write!(f, "{i}"),
+            QueryValue::Real(r) => write!(f, "{r}"),
+            QueryValue::Text(s) => f.write_str(s),
+            QueryValue::Bytes(b) => {
+                f.write_str("0x")?;
+                for byte in b {
+                    write!(f, "{byte:02X}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Read-only access to one snapshot's staged tables.
+pub struct SnapshotReader {
+    id: u64,
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl Workspace {
+    /// Opens a snapshot (the latest when `id` is `None`) for reading. The connection is
+    /// read-only: staged data cannot be changed through it.
+    pub fn open_snapshot(&self, id: Option<u64>) -> Result<SnapshotReader, StoreError> {
+        let info = self.snapshot(id)?;
+        if !info.db_file.exists() {
+            return Err(StoreError::MissingSnapshotFile {
+                id: info.id,
+                path: info.db_file,
+            });
+        }
+        let conn = Connection::open_with_flags(
+            &info.db_file,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::sqlite(&info.db_file, e))?;
+        // A generous page cache makes repeated scans cheap; the file itself is never changed.
+        let _ = conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA query_only = ON;");
+        Ok(SnapshotReader {
+            id: info.id,
+            path: info.db_file,
+            conn,
+        })
+    }
+}
+
+impl SnapshotReader {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Runs one SQL statement and streams its rows: `on_columns` once with the column names,
+    /// then `on_row` per row; return `false` from `on_row` to stop early. Returns rows seen.
+    pub fn query(
+        &self,
+        sql: &str,
+        on_columns: &mut dyn FnMut(&[String]),
+        on_row: &mut dyn FnMut(&[QueryValue]) -> bool,
+    ) -> Result<u64, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(|e| StoreError::Query(explain(&e)))?;
+        let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+        on_columns(&names);
+        let mut rows = stmt.query([]).map_err(|e| StoreError::Query(explain(&e)))?;
+        let mut buf = Vec::with_capacity(names.len());
+        let mut n = 0u64;
+        while let Some(row) = rows.next().map_err(|e| StoreError::Query(explain(&e)))? {
+            buf.clear();
+            for i in 0..names.len() {
+                let v = row
+                    .get_ref(i)
+                    .map_err(|e| StoreError::Query(explain(&e)))?;
+                buf.push(match v {
+                    ValueRef::Null => QueryValue::Null,
+                    ValueRef::Integer(i) => QueryValue::Integer(i),
+                    ValueRef::Real(r) => QueryValue::Real(r),
+                    ValueRef::Text(t) => match std::str::from_utf8(t) {
+                        Ok(s) => QueryValue::Text(s.to_string()),
+                        Err(_) => QueryValue::Bytes(t.to_vec()),
+                    },
+                    ValueRef::Blob(b) => QueryValue::Bytes(b.to_vec()),
+                });
+            }
+            n += 1;
+            if !on_row(&buf) {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Counts the rows of a staged table.
+    pub fn count_rows(&self, staged_name: &str) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT count(*) FROM {}", quote_ident(staged_name)),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+}
+
+fn explain(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.contains("readonly") => format!(
+            "{msg}. Staged snapshots are read-only: they keep exactly what the legacy system held"
+        ),
+        rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.starts_with("no such table") => format!(
+            "{msg}. Run `ferry snapshots --tables` to list the staged tables"
+        ),
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        rusqlite::Error::MultipleStatement => {
+            "only one SQL statement can be run at a time; remove the extra `;` statements".into()
+        }
+        other => other.to_string(),
+    }
+}
