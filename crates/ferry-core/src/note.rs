@@ -14,6 +14,8 @@ pub enum NoteKind {
     RejectedRow,
     /// Bytes that are not valid in the declared encoding were staged as bytes, not text.
     InvalidText,
+    /// What a reader detected about a file (dialect, header, encoding), so the choice is on record.
+    Detected,
     /// Anything else worth a reviewer's eye (a guessed dialect, an unterminated statement ...).
     Warning,
 }
@@ -25,6 +27,7 @@ impl NoteKind {
             NoteKind::Transcoded => "transcoded",
             NoteKind::RejectedRow => "rejected_row",
             NoteKind::InvalidText => "invalid_text",
+            NoteKind::Detected => "detected",
             NoteKind::Warning => "warning",
         }
     }

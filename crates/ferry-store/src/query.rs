@@ -71,20 +71,18 @@ impl SnapshotReader {
         self.id
     }
 
-    /// Runs one SQL statement and streams its rows: `on_columns` once with the column names,
-    /// then `on_row` per row; return `false` from `on_row` to stop early. Returns rows seen.
+    /// Runs one SQL statement and streams its rows to `on_row` with the column names; return
+    /// `false` from `on_row` to stop early. Returns the column names and the rows seen.
     pub fn query(
         &self,
         sql: &str,
-        on_columns: &mut dyn FnMut(&[String]),
-        on_row: &mut dyn FnMut(&[QueryValue]) -> bool,
-    ) -> Result<u64, StoreError> {
+        on_row: &mut dyn FnMut(&[String], &[QueryValue]) -> bool,
+    ) -> Result<(Vec<String>, u64), StoreError> {
         let mut stmt = self
             .conn
             .prepare(sql)
             .map_err(|e| StoreError::Query(explain(&e)))?;
         let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
-        on_columns(&names);
         let mut rows = stmt.query([]).map_err(|e| StoreError::Query(explain(&e)))?;
         let mut buf = Vec::with_capacity(names.len());
         let mut n = 0u64;
@@ -106,11 +104,11 @@ impl SnapshotReader {
                 });
             }
             n += 1;
-            if !on_row(&buf) {
+            if !on_row(&names, &buf) {
                 break;
             }
         }
-        Ok(n)
+        Ok((names, n))
     }
 
     /// Counts the rows of a staged table.

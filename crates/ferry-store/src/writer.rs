@@ -142,6 +142,12 @@ impl<'w> SnapshotWriter<'w> {
         Arc::clone(&self.cancel)
     }
 
+    /// Makes the writer watch the caller's cancel flag (set from a Ctrl-C handler) instead of
+    /// its own.
+    pub fn use_cancel_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.cancel = flag;
+    }
+
     /// Records one input file (path, kind, size, sha256) with the snapshot.
     pub fn add_file(&mut self, file: StagedFile) {
         self.files.push(file);

@@ -20,7 +20,7 @@ fn all_rows(ws: &Workspace, id: u64, sql: &str) -> Vec<Vec<QueryValue>> {
     let reader = ws.open_snapshot(Some(id)).unwrap();
     let mut out = Vec::new();
     reader
-        .query(sql, &mut |_| {}, &mut |row| {
+        .query(sql, &mut |_, row| {
             out.push(row.to_vec());
             true
         })
@@ -191,7 +191,7 @@ fn snapshot_queries_are_read_only() {
     let id = stage(&mut ws, &[]);
     let reader = ws.open_snapshot(Some(id)).unwrap();
     let err = reader
-        .query("DELETE FROM patients", &mut |_| {}, &mut |_| true)
+        .query("DELETE FROM patients", &mut |_, _| true)
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
 }

@@ -1,1 +1,68 @@
-fn main() {}
+//! The `ferry` command line. One file per command under `commands/`, each with an `Args`
+//! (clap) and an `exec` that calls into the library crates.
+
+mod commands;
+mod format;
+mod progress;
+mod project;
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Move patient records out of a legacy EHR into FHIR R4: safely, repeatably, with proof.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Run as if started in this project folder.
+    #[arg(short = 'C', long = "project", global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+
+    /// Print only errors (no progress bars, no summaries).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: commands::Command,
+}
+
+/// Exit codes (documented in docs/commands.md).
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Something failed; the message says what and what to do.
+    pub const FAILURE: u8 = 1;
+    /// Bad command line (clap's own code).
+    #[allow(dead_code)]
+    pub const USAGE: u8 = 2;
+    /// Cancelled by the user (Ctrl-C); nothing was changed.
+    pub const CANCELLED: u8 = 130;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::exec(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                // `ferry sql ... | head` closed the pipe: not an error.
+                return ExitCode::from(exit::OK);
+            }
+            if err.downcast_ref::<commands::Cancelled>().is_some() {
+                eprintln!("ferry: {err}");
+                return ExitCode::from(exit::CANCELLED);
+            }
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

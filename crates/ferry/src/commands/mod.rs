@@ -1,0 +1,53 @@
+//! One module per command: `Args` (clap) and `exec`.
+
+pub mod demo;
+pub mod generate;
+pub mod init;
+pub mod snapshots;
+pub mod sql;
+pub mod stage;
+
+use crate::Cli;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a migration project folder (ferry.toml, mappings/, concept-maps/, checks/, .gitignore).
+    Init(init::Args),
+    /// Generate a synthetic legacy occupational-health clinic (mysqldump + CSV + manifest).
+    Generate(generate::Args),
+    /// Generate a clinic into a new project and run every stage Ferry has, printing what happened.
+    Demo(demo::Args),
+    /// Stage a snapshot (mysqldump .sql/.sql.gz, CSV/TSV/pipe files or folders, SQLite files) losslessly.
+    Stage(stage::Args),
+    /// List staged snapshots, or show one: files with sha256, tables, row counts, notes.
+    Snapshots(snapshots::Args),
+    /// Run a read-only SQL query over a staged snapshot's tables.
+    Sql(sql::Args),
+}
+
+/// Returned (as an error) when the user pressed Ctrl-C; maps to exit code 130.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled; the workspace is unchanged")]
+pub struct Cancelled;
+
+/// Options every command sees.
+pub struct Global {
+    pub project: Option<std::path::PathBuf>,
+    pub quiet: bool,
+}
+
+pub fn exec(cli: Cli) -> anyhow::Result<u8> {
+    let global = Global {
+        project: cli.project,
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Init(args) => init::exec(args, &global),
+        Command::Generate(args) => generate::exec(args, &global),
+        Command::Demo(args) => demo::exec(args, &global),
+        Command::Stage(args) => stage::exec(args, &global),
+        Command::Snapshots(args) => snapshots::exec(args, &global),
+        Command::Sql(args) => sql::exec(args, &global),
+    }
+}

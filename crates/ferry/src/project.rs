@@ -1,0 +1,147 @@
+//! A migration project: a folder with `ferry.toml`, found from the current directory upwards
+//! (or given with `-C DIR`).
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_FILE: &str = "ferry.toml";
+
+/// `ferry.toml`. Unknown keys are errors, so a typo is caught rather than ignored.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    #[allow(dead_code)] // shown in reports (later issues)
+    pub project: ProjectSection,
+    #[serde(default)]
+    pub workspace: DirSection,
+    #[serde(default)]
+    pub output: DirSection,
+    #[serde(default)]
+    pub reports: DirSection,
+    #[serde(default)]
+    pub stage: StageSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // `name` is shown in reports (later issues)
+pub struct ProjectSection {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DirSection {
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StageSection {
+    /// Force this encoding for delimited files instead of detecting it (a WHATWG label).
+    pub csv_encoding: Option<String>,
+    /// Force this delimiter for delimited files (one character).
+    pub csv_delimiter: Option<String>,
+}
+
+/// An opened project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: Config,
+}
+
+impl Project {
+    /// Finds the project containing `start` (or `start` itself when given with `-C`).
+    pub fn discover(explicit: Option<&Path>) -> Result<Project> {
+        let start = match explicit {
+            Some(dir) => dir.to_path_buf(),
+            None => std::env::current_dir().context("cannot read the current directory")?,
+        };
+        let mut dir = start.as_path();
+        loop {
+            if dir.join(CONFIG_FILE).is_file() {
+                return Project::load(dir);
+            }
+            if explicit.is_some() {
+                break;
+            }
+            match dir.parent() {
+                Some(parent) => dir = parent,
+                None => break,
+            }
+        }
+        bail!(
+            "no `{CONFIG_FILE}` found in `{}`{}. Run `ferry init DIR` to create a project, or pass `-C DIR` to name one",
+            start.display(),
+            if explicit.is_some() { "" } else { " or any folder above it" }
+        )
+    }
+
+    pub fn load(root: &Path) -> Result<Project> {
+        let path = root.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "`{}` is not valid: {e}\nFix the setting, or compare with the file `ferry init` writes",
+                path.display()
+            )
+        })?;
+        Ok(Project {
+            root: root.to_path_buf(),
+            config,
+        })
+    }
+
+    fn dir(&self, configured: &Option<PathBuf>, default: &str) -> PathBuf {
+        let d = configured.clone().unwrap_or_else(|| PathBuf::from(default));
+        if d.is_absolute() { d } else { self.root.join(d) }
+    }
+
+    /// The workspace folder (holds PHI).
+    pub fn workspace_dir(&self) -> PathBuf {
+        self.dir(&self.config.workspace.dir, ".ferry")
+    }
+
+    #[allow(dead_code)] // used by `ferry run` (later issues)
+    pub fn output_dir(&self) -> PathBuf {
+        self.dir(&self.config.output.dir, "output")
+    }
+
+    #[allow(dead_code)] // used by `ferry profile` (later issues)
+    pub fn reports_dir(&self) -> PathBuf {
+        self.dir(&self.config.reports.dir, "reports")
+    }
+
+    pub fn open_workspace(&self) -> Result<ferry_store::Workspace> {
+        let dir = self.workspace_dir();
+        ferry_store::Workspace::open(&dir)
+            .with_context(|| format!("cannot open the workspace `{}`", dir.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_line() {
+        let err = toml::from_str::<Config>("[workspace]\ndri = \"x\"\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("dri"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn defaults_apply_when_sections_are_missing() {
+        let p = Project {
+            root: PathBuf::from("/p"),
+            config: toml::from_str("").unwrap(),
+        };
+        assert_eq!(p.workspace_dir(), PathBuf::from("/p/.ferry"));
+        assert_eq!(p.output_dir(), PathBuf::from("/p/output"));
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real `ferry` binary in a temporary project folder per test.
+//! One test binary gathering modules (as ripgrep's tests/tests.rs).
+
+mod cli {
+    pub mod workdir;
+
+    mod demo;
+    mod errors;
+    mod generated;
+    mod init;
+    mod sql;
+    mod stage;
+}
