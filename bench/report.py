@@ -76,6 +76,7 @@ def main():
     p.add_argument("--manifest-rows", type=int, required=True)
     p.add_argument("--ferry-rows", type=int, required=True)
     p.add_argument("--ferry-csv-rows", type=int, required=True)
+    p.add_argument("--ferry-version", default="")
     p.add_argument("--mariadb-version", default="")
     p.add_argument("--sqlite-version", default="")
     a = p.parse_args()
@@ -95,8 +96,8 @@ def main():
     w("- Machine: %s cores (nproc), %s RAM, CPU `%s`, kernel %s" % (nproc, ram, model, platform.release()))
     w("- Input: `clinic.sql` %s bytes (%.2f GB, %.2f GiB); `csv/` %s bytes (%.2f GB)"
       % (f"{a.dump_bytes:,}", a.dump_bytes / 1e9, a.dump_bytes / 2**30, f"{a.csv_bytes:,}", a.csv_bytes / 1e9))
-    if a.mariadb_version:
-        w("- MariaDB %s; sqlite3 %s" % (a.mariadb_version, a.sqlite_version or "not run"))
+    w("- %s (release build); MariaDB %s; sqlite3 %s"
+      % (a.ferry_version or "ferry", a.mariadb_version or "not run", a.sqlite_version or "not run"))
     w("")
     w("| tool | wall s | MB/s of input | peak RSS MiB | CPU user+sys s | time / ferry stage clinic.sql |")
     w("|---|---:|---:|---:|---:|---:|")

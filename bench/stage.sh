@@ -52,6 +52,10 @@ fi
 [[ -x "$FERRY" ]] || die "no ferry binary at $FERRY (build it: cargo build --release -p ferry)"
 
 mkdir -p "$WORK"
+# Run a private copy, so that a rebuild in the shared target dir cannot swap the binary mid-run.
+cp "$FERRY" "$WORK/ferry"
+FERRY="$WORK/ferry"
+FERRY_VERSION=$("$FERRY" --version)
 RUN="$WORK/run-$PATIENTS"          # this run's scratch (projects, databases, logs)
 rm -rf "$RUN"
 mkdir -p "$RUN"
@@ -209,5 +213,5 @@ say "5. results"
 python3 "$HERE/report.py" --results "$RESULTS" --run "$RUN" --patients "$PATIENTS" --seed "$SEED" \
   --dump-bytes "$DUMP_BYTES" --csv-bytes "$CSV_BYTES" --manifest-rows "$MANIFEST_ROWS" \
   --ferry-rows "$FERRY_ROWS" --ferry-csv-rows "$FERRY_CSV_ROWS" \
-  --mariadb-version "$MARIADB_VERSION" --sqlite-version "$SQLITE_VERSION" | tee "$RUN/report.md"
+  --ferry-version "$FERRY_VERSION" --mariadb-version "$MARIADB_VERSION" --sqlite-version "$SQLITE_VERSION" | tee "$RUN/report.md"
 echo "(report saved to $RUN/report.md)" >&2

@@ -111,9 +111,10 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<(PathBuf, InputKind)>, Sou
             if out.len() == before {
                 return Err(SourceError::Unsupported {
                     file: label,
-                    message: "this folder holds no file Ferry can stage (`.sql`, `.sql.gz`, `.csv`, \
+                    message:
+                        "this folder holds no file Ferry can stage (`.sql`, `.sql.gz`, `.csv`, \
                               `.tsv`, `.txt`, `.psv`, SQLite)"
-                        .into(),
+                            .into(),
                 });
             }
         } else {

@@ -57,7 +57,11 @@ pub fn read_file(
                 let gz = flate2::read::MultiGzDecoder::new(&mut hashing);
                 mysqldump::read(BufReader::with_capacity(1 << 20, gz), &label, sink)?
             } else {
-                mysqldump::read(BufReader::with_capacity(1 << 20, &mut hashing), &label, sink)?
+                mysqldump::read(
+                    BufReader::with_capacity(1 << 20, &mut hashing),
+                    &label,
+                    sink,
+                )?
             };
             // Drain what the parser did not need (trailing bytes) so the digest covers the file.
             std::io::copy(&mut hashing, &mut std::io::sink())

@@ -354,7 +354,7 @@ fn read_table(
     if reals > 0 {
         sink.note(
             Note::new(
-                NoteKind::Warning,
+                NoteKind::Detected,
                 file,
                 format!(
                     "{reals} REAL values were staged as the shortest decimal text that reads back \

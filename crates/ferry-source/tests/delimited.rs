@@ -432,13 +432,13 @@ fn explicit_delimiter_and_header_give_no_dialect_warning() {
     };
     let (result, sink) = read_with(b"a|b\n1|2\n", &options);
     assert!(!result.unwrap().delimiter_detected);
-    assert!(notes_of(&sink, NoteKind::Warning).is_empty());
+    assert!(notes_of(&sink, NoteKind::Detected).is_empty());
 }
 
 #[test]
 fn guessed_dialect_is_noted() {
     let (_, sink) = read(b"a;b\n1;2\n");
-    let warnings = notes_of(&sink, NoteKind::Warning);
+    let warnings = notes_of(&sink, NoteKind::Detected);
     assert_eq!(warnings.len(), 1);
     assert!(
         warnings[0]
@@ -531,4 +531,61 @@ fn progress_is_reported_every_megabyte() {
     assert!(sink.progress.len() >= 4, "{:?}", sink.progress);
     assert_eq!(sink.progress.last(), Some(&(data.len() as u64)));
     assert!(sink.progress.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn legacy_cp1252_semicolon_export_fixture() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/delimited/legacy_export_cp1252.csv");
+    let mut sink = MemorySink::default();
+    let report = delimited::read_file(
+        &path,
+        "legacy_export_cp1252.csv",
+        &DelimitedOptions::default(),
+        &mut sink,
+    )
+    .unwrap();
+    assert_eq!(report.encoding, "windows-1252");
+    assert_eq!(report.first_invalid_utf8_line, Some(2));
+    assert_eq!(report.delimiter, b';');
+    assert_eq!(report.line_terminator, LineTerminator::Crlf);
+    assert_eq!(report.rows, 3);
+    let rows = sink.rows_of("legacy_export_cp1252").unwrap();
+    assert_eq!(rows[0][1], Value::Text("Müller".into()));
+    assert_eq!(
+        rows[0][4],
+        Value::Text("Allergie: Penicillin; «stark»".into())
+    );
+    assert_eq!(rows[1][2], Value::Text("Renée".into()));
+    assert_eq!(rows[2][4], Value::Text("zwei\r\nZeilen".into()));
+    let rejected: Vec<_> = sink
+        .notes
+        .iter()
+        .filter(|n| n.kind == NoteKind::RejectedRow)
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].line, Some(6));
+    assert_eq!(
+        rejected[0].raw.as_deref(),
+        Some(&b"4;Fehler;zu;viele;Felder;hier"[..])
+    );
+}
+
+/// A UTF-8 export with one stray Windows-1252 byte must not be decoded wholesale as
+/// Windows-1252 (which would garble every real accent): it is read as UTF-8 and the one bad field
+/// is kept as bytes.
+#[test]
+fn mostly_utf8_file_with_one_bad_byte_keeps_real_accents() {
+    let data = b"id,name\n1,Zo\xc3\xab\n2,Jos\xe9\n3,Ren\xc3\xa9e\n";
+    let (report, sink) = read(data);
+    assert_eq!(report.encoding, "UTF-8");
+    let rows = &sink.tables[0].1;
+    assert_eq!(rows[0][1], Value::Text("Zoë".into()));
+    assert_eq!(rows[1][1], Value::Bytes(b"Jos\xe9".to_vec()));
+    assert_eq!(rows[2][1], Value::Text("Renée".into()));
+    assert!(
+        sink.notes
+            .iter()
+            .any(|n| n.kind == NoteKind::Warning && n.message.contains("mostly UTF-8"))
+    );
 }

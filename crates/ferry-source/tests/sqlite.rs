@@ -203,7 +203,7 @@ fn real_values_are_noted_once_per_table() {
     let real_notes: Vec<_> = sink
         .notes
         .iter()
-        .filter(|n| n.kind == NoteKind::Warning && n.message.contains("REAL"))
+        .filter(|n| n.kind == NoteKind::Detected && n.message.contains("REAL"))
         .collect();
     assert_eq!(real_notes.len(), 1);
     assert_eq!(real_notes[0].table.as_deref(), Some("patients"));

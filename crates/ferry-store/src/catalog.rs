@@ -146,7 +146,9 @@ impl Workspace {
         let path = root.join(CATALOG_FILE);
         let catalog = Connection::open(&path).map_err(|e| StoreError::sqlite(&path, e))?;
         catalog
-            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+            )
             .map_err(|e| StoreError::sqlite(&path, e))?;
         catalog
             .busy_timeout(std::time::Duration::from_secs(30))
@@ -187,7 +189,10 @@ impl Workspace {
 
     /// Starts staging a new snapshot. Nothing is visible in the workspace until
     /// [`SnapshotWriter::commit`] succeeds; dropping the writer discards everything.
-    pub fn begin_snapshot(&mut self, label: Option<String>) -> Result<SnapshotWriter<'_>, StoreError> {
+    pub fn begin_snapshot(
+        &mut self,
+        label: Option<String>,
+    ) -> Result<SnapshotWriter<'_>, StoreError> {
         SnapshotWriter::begin(self, label)
     }
 
@@ -212,7 +217,8 @@ impl Workspace {
     /// The snapshot with this id, or the latest when `id` is `None`.
     pub fn snapshot(&self, id: Option<u64>) -> Result<SnapshotInfo, StoreError> {
         let path = self.catalog_path();
-        let sql = "SELECT id, label, created_at, duration_ms, tables, rows, rejected_rows, input_bytes,
+        let sql =
+            "SELECT id, label, created_at, duration_ms, tables, rows, rejected_rows, input_bytes,
                           content_sha256, ferry_version, db_file FROM snapshot";
         let found = match id {
             Some(id) => self

@@ -20,9 +20,7 @@ mod error;
 mod query;
 mod writer;
 
-pub use catalog::{
-    FileRecord, NoteRecord, SnapshotInfo, TableInfo, Workspace,
-};
+pub use catalog::{FileRecord, NoteRecord, SnapshotInfo, TableInfo, Workspace};
 pub use error::StoreError;
 pub use query::{QueryValue, SnapshotReader};
 pub use writer::{SnapshotWriter, StagedFile};

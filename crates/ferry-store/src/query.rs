@@ -89,9 +89,7 @@ impl SnapshotReader {
         while let Some(row) = rows.next().map_err(|e| StoreError::Query(explain(&e)))? {
             buf.clear();
             for i in 0..names.len() {
-                let v = row
-                    .get_ref(i)
-                    .map_err(|e| StoreError::Query(explain(&e)))?;
+                let v = row.get_ref(i).map_err(|e| StoreError::Query(explain(&e)))?;
                 buf.push(match v {
                     ValueRef::Null => QueryValue::Null,
                     ValueRef::Integer(i) => QueryValue::Integer(i),
@@ -129,9 +127,9 @@ fn explain(e: &rusqlite::Error) -> String {
         rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.contains("readonly") => format!(
             "{msg}. Staged snapshots are read-only: they keep exactly what the legacy system held"
         ),
-        rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.starts_with("no such table") => format!(
-            "{msg}. Run `ferry snapshots --tables` to list the staged tables"
-        ),
+        rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.starts_with("no such table") => {
+            format!("{msg}. Run `ferry snapshots --tables` to list the staged tables")
+        }
         rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
         rusqlite::Error::MultipleStatement => {
             "only one SQL statement can be run at a time; remove the extra `;` statements".into()

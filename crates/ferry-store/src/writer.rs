@@ -246,7 +246,9 @@ impl<'w> SnapshotWriter<'w> {
             .map_err(|e| StoreError::sqlite(&catalog_path, e))?;
         let err = |e| StoreError::sqlite(&catalog_path, e);
         let id: i64 = tx
-            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM snapshot", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM snapshot", [], |r| {
+                r.get(0)
+            })
             .map_err(err)?;
         let db_file = format!("snapshot-{id:04}.db");
         let final_path = snapshot_dir.join(&db_file);
@@ -420,7 +422,7 @@ impl Sink for SnapshotWriter<'_> {
             )));
         }
         self.rows_seen += 1;
-        if self.rows_seen % 1024 == 0 && self.cancel.load(Ordering::Relaxed) {
+        if self.rows_seen.is_multiple_of(1024) && self.cancel.load(Ordering::Relaxed) {
             return Err(SinkError(Box::new(StoreError::Cancelled)));
         }
         if table.0 != self.batch_table {
@@ -461,7 +463,11 @@ impl Sink for SnapshotWriter<'_> {
 }
 
 /// The writer thread: creates tables, inserts rows, hashes each table's content.
-fn write_loop(conn: Connection, rx: Receiver<Msg>, path: &Path) -> Result<WriterOutcome, StoreError> {
+fn write_loop(
+    conn: Connection,
+    rx: Receiver<Msg>,
+    path: &Path,
+) -> Result<WriterOutcome, StoreError> {
     let err = |e| StoreError::sqlite(path, e);
     let mut inserts: Vec<String> = Vec::new();
     let mut hashers: Vec<(u64, Sha256)> = Vec::new();
@@ -475,9 +481,16 @@ fn write_loop(conn: Connection, rx: Receiver<Msg>, path: &Path) -> Result<Writer
                 let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
                 let create = if cols.is_empty() {
                     // SQLite needs a column; a table declared without columns gets a placeholder.
-                    format!("CREATE TABLE {} (\"_ferry_no_columns\")", quote_ident(&staged_name))
+                    format!(
+                        "CREATE TABLE {} (\"_ferry_no_columns\")",
+                        quote_ident(&staged_name)
+                    )
                 } else {
-                    format!("CREATE TABLE {} ({})", quote_ident(&staged_name), cols.join(", "))
+                    format!(
+                        "CREATE TABLE {} ({})",
+                        quote_ident(&staged_name),
+                        cols.join(", ")
+                    )
                 };
                 conn.execute_batch(&create).map_err(err)?;
                 let placeholders = vec!["?"; columns.len()].join(", ");
@@ -492,9 +505,12 @@ fn write_loop(conn: Connection, rx: Receiver<Msg>, path: &Path) -> Result<Writer
                 hashers.push((0, Sha256::new()));
             }
             Msg::Rows { table, rows } => {
-                let (Some(sql), Some((count, hasher))) = (inserts.get(table), hashers.get_mut(table))
+                let (Some(sql), Some((count, hasher))) =
+                    (inserts.get(table), hashers.get_mut(table))
                 else {
-                    return Err(StoreError::Writer(format!("rows for unknown table {table}")));
+                    return Err(StoreError::Writer(format!(
+                        "rows for unknown table {table}"
+                    )));
                 };
                 if sql.is_empty() {
                     *count += rows.len() as u64;

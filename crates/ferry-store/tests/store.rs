@@ -8,7 +8,9 @@ use proptest::prelude::*;
 fn def(name: &str, cols: &[&str]) -> TableDef {
     TableDef::new(
         name,
-        cols.iter().map(|c| ColumnDef::new(*c, Some("varchar(10)".into()))).collect(),
+        cols.iter()
+            .map(|c| ColumnDef::new(*c, Some("varchar(10)".into())))
+            .collect(),
         Origin {
             file: "test.sql".into(),
             line: 1,
@@ -67,10 +69,18 @@ fn values_come_back_exactly_null_empty_and_bytes_distinct() {
         id,
         "SELECT id, name, photo, typeof(id), typeof(photo) FROM patients ORDER BY rowid",
     );
-    assert_eq!(got[0][0], QueryValue::Text("007".into()), "leading zeros kept");
+    assert_eq!(
+        got[0][0],
+        QueryValue::Text("007".into()),
+        "leading zeros kept"
+    );
     assert_eq!(got[0][1], QueryValue::Text(String::new()));
     assert_eq!(got[0][2], QueryValue::Null);
-    assert_eq!(got[1][0], QueryValue::Text("1.50".into()), "no numeric coercion");
+    assert_eq!(
+        got[1][0],
+        QueryValue::Text("1.50".into()),
+        "no numeric coercion"
+    );
     assert_eq!(got[1][1], QueryValue::Text("Zoë \"Q\" O'Neil\r\n".into()));
     assert_eq!(got[1][2], QueryValue::Bytes(vec![0, 255, 10]));
     assert_eq!(got[1][3], QueryValue::Text("text".into()));
@@ -78,7 +88,10 @@ fn values_come_back_exactly_null_empty_and_bytes_distinct() {
     let info = ws.snapshot(None).unwrap();
     assert_eq!((info.tables, info.rows), (1, 2));
     let tables = ws.tables(id).unwrap();
-    assert_eq!(tables[0].columns[0].declared_type.as_deref(), Some("varchar(10)"));
+    assert_eq!(
+        tables[0].columns[0].declared_type.as_deref(),
+        Some("varchar(10)")
+    );
 }
 
 #[test]
@@ -104,7 +117,8 @@ fn cancel_flag_stops_staging_and_commit_refuses() {
     let mut ws = Workspace::open(dir.path()).unwrap();
     let mut w = ws.begin_snapshot(None).unwrap();
     let t = w.table(def("a", &["x"])).unwrap();
-    w.cancel_flag().store(true, std::sync::atomic::Ordering::Relaxed);
+    w.cancel_flag()
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let mut failed = false;
     for i in 0..5000 {
         if w.row(t, vec![Value::Text(i.to_string())]).is_err() {

@@ -76,7 +76,11 @@ impl Project {
         bail!(
             "no `{CONFIG_FILE}` found in `{}`{}. Run `ferry init DIR` to create a project, or pass `-C DIR` to name one",
             start.display(),
-            if explicit.is_some() { "" } else { " or any folder above it" }
+            if explicit.is_some() {
+                ""
+            } else {
+                " or any folder above it"
+            }
         )
     }
 
@@ -98,7 +102,11 @@ impl Project {
 
     fn dir(&self, configured: &Option<PathBuf>, default: &str) -> PathBuf {
         let d = configured.clone().unwrap_or_else(|| PathBuf::from(default));
-        if d.is_absolute() { d } else { self.root.join(d) }
+        if d.is_absolute() {
+            d
+        } else {
+            self.root.join(d)
+        }
     }
 
     /// The workspace folder (holds PHI).

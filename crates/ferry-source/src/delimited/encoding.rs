@@ -20,6 +20,10 @@ pub(crate) enum Reason {
     ValidUtf8,
     /// The file is not valid UTF-8 (first invalid byte on `first_invalid_line`); chardetng guessed.
     Detected { first_invalid_line: u64 },
+    /// The file holds valid multi-byte UTF-8 before its first invalid byte: it is UTF-8 with some
+    /// bad bytes, not a legacy encoding. Decoding it all as a legacy encoding would garble every
+    /// real accent, so it is read as UTF-8 and the fields that are not valid are kept as bytes.
+    MixedUtf8 { first_invalid_line: u64 },
 }
 
 /// The encoding a file is read in.
@@ -103,18 +107,40 @@ pub(crate) fn choose<'a>(
             reason: Reason::Bom,
         });
     }
-    match first_invalid_utf8_line(&mut *open()?)? {
-        None => Ok(Choice {
+    match utf8_scan(&mut *open()?)? {
+        Utf8Scan {
+            first_invalid_line: None,
+            ..
+        } => Ok(Choice {
             encoding: UTF_8,
             bom_len: 0,
             reason: Reason::ValidUtf8,
         }),
-        Some(first_invalid_line) => Ok(Choice {
+        Utf8Scan {
+            first_invalid_line: Some(first_invalid_line),
+            multibyte_before_invalid: true,
+        } => Ok(Choice {
+            encoding: UTF_8,
+            bom_len: 0,
+            reason: Reason::MixedUtf8 { first_invalid_line },
+        }),
+        Utf8Scan {
+            first_invalid_line: Some(first_invalid_line),
+            multibyte_before_invalid: false,
+        } => Ok(Choice {
             encoding: detect_legacy(&mut *open()?)?,
             bom_len: 0,
             reason: Reason::Detected { first_invalid_line },
         }),
     }
+}
+
+/// What a UTF-8 validation pass found.
+pub(crate) struct Utf8Scan {
+    /// 1-based line of the first byte that is not valid UTF-8.
+    pub first_invalid_line: Option<u64>,
+    /// Valid multi-byte UTF-8 sequences came before that byte.
+    pub multibyte_before_invalid: bool,
 }
 
 #[derive(Debug)]
@@ -131,28 +157,44 @@ impl From<io::Error> for ChooseError {
 
 /// Streams the whole input; returns the 1-based line of the first byte that is not valid UTF-8,
 /// or `None` when all of it is valid. Stops at the first invalid byte.
+#[cfg(test)]
 pub(crate) fn first_invalid_utf8_line(reader: &mut dyn Read) -> io::Result<Option<u64>> {
+    Ok(utf8_scan(reader)?.first_invalid_line)
+}
+
+/// Streams the whole input (stopping at the first invalid byte): where UTF-8 validity ends, and
+/// whether valid multi-byte sequences came before.
+pub(crate) fn utf8_scan(reader: &mut dyn Read) -> io::Result<Utf8Scan> {
     let mut buf = vec![0u8; CHUNK];
     let mut carry = 0usize;
     let mut lines = LineCount::default();
+    let mut multibyte = false;
     loop {
         let n = read_full(reader, &mut buf[carry..])?;
         let len = carry + n;
         if n == 0 {
             // Input ended inside a multi-byte sequence.
-            return Ok((carry > 0).then(|| lines.line()));
+            return Ok(Utf8Scan {
+                first_invalid_line: (carry > 0).then(|| lines.line()),
+                multibyte_before_invalid: multibyte,
+            });
         }
         let chunk = &buf[..len];
         match std::str::from_utf8(chunk) {
             Ok(_) => {
                 lines.feed(chunk);
+                multibyte |= !chunk.is_ascii();
                 carry = 0;
             }
             Err(e) => {
                 let good = e.valid_up_to();
                 lines.feed(&chunk[..good]);
+                multibyte |= !chunk[..good].is_ascii();
                 if e.error_len().is_some() {
-                    return Ok(Some(lines.line()));
+                    return Ok(Utf8Scan {
+                        first_invalid_line: Some(lines.line()),
+                        multibyte_before_invalid: multibyte,
+                    });
                 }
                 // An incomplete sequence at the end of the chunk: carry it over (at most 3 bytes).
                 buf.copy_within(good..len, 0);

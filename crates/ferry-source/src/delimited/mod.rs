@@ -259,9 +259,27 @@ fn read_with(
     };
     let has_header = options.has_header.unwrap_or(true);
     let first_invalid_utf8_line = match choice.reason {
-        Reason::Detected { first_invalid_line } => Some(first_invalid_line),
+        Reason::Detected { first_invalid_line } | Reason::MixedUtf8 { first_invalid_line } => {
+            Some(first_invalid_line)
+        }
         _ => None,
     };
+    if let Reason::MixedUtf8 { first_invalid_line } = choice.reason {
+        sink.note(
+            Note::new(
+                NoteKind::Warning,
+                file,
+                format!(
+                    "mostly UTF-8 but not all: the first invalid byte is on line \
+                     {first_invalid_line}. Read as UTF-8; fields that are not valid UTF-8 are \
+                     staged as bytes (see the invalid-text notes). If the file is in a legacy \
+                     encoding, give it explicitly with --encoding"
+                ),
+            )
+            .at_line(first_invalid_line)
+            .in_table(table),
+        )?;
+    }
     let mut report = DelimitedReport {
         encoding: choice.encoding.name().to_string(),
         bom: choice.bom_len > 0,
@@ -280,7 +298,7 @@ fn read_with(
     if options.delimiter.is_none() || options.has_header.is_none() {
         sink.note(
             Note::new(
-                NoteKind::Warning,
+                NoteKind::Detected,
                 file,
                 dialect_message(&report, &choice, delimiter_found),
             )
@@ -302,7 +320,9 @@ fn read_with(
                      {name} and decoded to UTF-8. If this is wrong, give the file's encoding \
                      explicitly"
                 ),
-                Reason::ValidUtf8 => format!("decoded from {name} to UTF-8"),
+                Reason::ValidUtf8 | Reason::MixedUtf8 { .. } => {
+                    format!("decoded from {name} to UTF-8")
+                }
             },
         )
         .in_table(table);
@@ -630,6 +650,7 @@ fn dialect_message(report: &DelimitedReport, choice: &Choice, delimiter_found: b
         Reason::Bom => "byte-order mark",
         Reason::ValidUtf8 => "the whole file is valid UTF-8",
         Reason::Detected { .. } => "detected",
+        Reason::MixedUtf8 { .. } => "UTF-8 with some invalid bytes",
     };
     format!(
         "read as delimited text: {delimiter}, {header}, quote `\"`, {} line endings, encoding {} \

@@ -49,7 +49,10 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
 
     // 1. The project.
     init::create_project(&dir, "ferry-demo")?;
-    say(format!("1. Created a migration project in {}", dir.display()));
+    say(format!(
+        "1. Created a migration project in {}",
+        dir.display()
+    ));
 
     // 2. The legacy snapshot.
     let legacy = dir.join("legacy");
@@ -131,7 +134,10 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     }
 
     // 5. The books: every table's rows against the ground truth.
-    say("\n5. The books (rows per table: manifest = dump snapshot = CSV snapshot + rejected):".into());
+    say(
+        "\n5. The books (rows per table: manifest = dump snapshot = CSV snapshot + rejected):"
+            .into(),
+    );
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::NOTHING);
     t.set_header(["table", "manifest", "dump", "csv", "csv rejected", ""]);
@@ -140,17 +146,26 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         let dump_rows = rows_of(&from_dump, &tm.name);
         let csv_rows = rows_of(&from_csv, &tm.name);
         let rejected = rejected_in(&ws, from_csv.snapshot, &tm.name)?;
-        let balanced = dump_rows == Some(tm.rows) && csv_rows.map(|r| r + rejected) == Some(tm.rows);
+        let balanced =
+            dump_rows == Some(tm.rows) && csv_rows.map(|r| r + rejected) == Some(tm.rows);
         if !balanced {
             bad.push(tm.name.clone());
         }
         t.add_row([
             tm.name.clone(),
             format::thousands(tm.rows),
-            dump_rows.map(format::thousands).unwrap_or_else(|| "missing".into()),
-            csv_rows.map(format::thousands).unwrap_or_else(|| "missing".into()),
+            dump_rows
+                .map(format::thousands)
+                .unwrap_or_else(|| "missing".into()),
+            csv_rows
+                .map(format::thousands)
+                .unwrap_or_else(|| "missing".into()),
             format::thousands(rejected),
-            if balanced { "ok".into() } else { "MISMATCH".into() },
+            if balanced {
+                "ok".into()
+            } else {
+                "MISMATCH".into()
+            },
         ]);
     }
     if !quiet {

@@ -63,8 +63,10 @@ pub fn run(args: &Args, show_progress: bool) -> Result<ferry_gen::Manifest> {
     let bar = if show_progress && std::io::stderr().is_terminal() {
         let b = ProgressBar::new_spinner();
         b.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bytes} written ({bytes_per_sec}) {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bytes} written ({bytes_per_sec}) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         b
     } else {

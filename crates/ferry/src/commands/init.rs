@@ -35,7 +35,10 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     create_project(&args.dir, &name)?;
     if !global.quiet {
         println!("Created Ferry project `{name}` in {}", args.dir.display());
-        println!("Next: ferry -C {} stage PATH-TO-SNAPSHOT", args.dir.display());
+        println!(
+            "Next: ferry -C {} stage PATH-TO-SNAPSHOT",
+            args.dir.display()
+        );
     }
     Ok(crate::exit::OK)
 }
@@ -59,7 +62,8 @@ pub fn create_project(dir: &Path, name: &str) -> Result<()> {
     std::fs::write(&path, config).with_context(|| format!("cannot write `{}`", path.display()))?;
     let gi = dir.join(".gitignore");
     if !gi.exists() {
-        std::fs::write(&gi, GITIGNORE).with_context(|| format!("cannot write `{}`", gi.display()))?;
+        std::fs::write(&gi, GITIGNORE)
+            .with_context(|| format!("cannot write `{}`", gi.display()))?;
     }
     Ok(())
 }

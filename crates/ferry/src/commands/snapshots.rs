@@ -30,7 +30,17 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             }
             let mut t = comfy_table::Table::new();
             t.load_style(comfy_table::presets::NOTHING);
-            t.set_header(["#", "label", "staged at", "took", "tables", "rows", "rejected", "input", "content sha256"]);
+            t.set_header([
+                "#",
+                "label",
+                "staged at",
+                "took",
+                "tables",
+                "rows",
+                "rejected",
+                "input",
+                "content sha256",
+            ]);
             for s in &list {
                 t.add_row([
                     s.id.to_string(),
@@ -90,7 +100,11 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                 println!(
                     "  {}{}: {} rows from {}:{}{}{}",
                     t.staged_name,
-                    if t.staged_name != t.name { format!(" (source name `{}`)", t.name) } else { String::new() },
+                    if t.staged_name != t.name {
+                        format!(" (source name `{}`)", t.name)
+                    } else {
+                        String::new()
+                    },
                     format::thousands(t.rows),
                     t.source_file,
                     t.source_line,

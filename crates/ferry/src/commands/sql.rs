@@ -107,7 +107,10 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                 let sep: &[u8] = if first { b"\n" } else { b",\n" };
                 first = false;
                 let line = serde_json::Value::Object(obj).to_string();
-                match out.write_all(sep).and_then(|_| out.write_all(line.as_bytes())) {
+                match out
+                    .write_all(sep)
+                    .and_then(|_| out.write_all(line.as_bytes()))
+                {
                     Ok(()) => true,
                     Err(e) => {
                         io_err = Some(e);

@@ -298,12 +298,7 @@ pub fn print_summary(o: &StageOutcome) {
             Some(enc) => format!("{} [transcoded from {enc}]", t.source),
             None => t.source.clone(),
         };
-        table.add_row([
-            name,
-            format::thousands(t.rows),
-            t.columns.to_string(),
-            from,
-        ]);
+        table.add_row([name, format::thousands(t.rows), t.columns.to_string(), from]);
     }
     for line in table.to_string().lines() {
         println!("  {}", line.trim_end());

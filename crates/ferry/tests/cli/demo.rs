@@ -4,13 +4,14 @@ use super::workdir::Workdir;
 #[test]
 fn demo_runs_end_to_end_and_balances() {
     let wd = Workdir::new();
-    let out = wd
-        .run(&["demo", "--patients", "100", "--dir", "demo"])
-        .ok();
+    let out = wd.run(&["demo", "--patients", "100", "--dir", "demo"]).ok();
     assert!(out.contains("Staged the dump as snapshot 1"), "{out}");
     assert!(out.contains("Staged the CSV export as snapshot 2"), "{out}");
     assert!(!out.contains("MISMATCH"), "{out}");
-    let ok_rows = out.lines().filter(|l| l.trim_end().ends_with(" ok")).count();
+    let ok_rows = out
+        .lines()
+        .filter(|l| l.trim_end().ends_with(" ok"))
+        .count();
     assert!(ok_rows >= 20, "expected a balanced line per table:\n{out}");
     assert!(wd.join("demo/ferry.toml").exists());
     assert!(wd.join("demo/legacy/manifest.json").exists());

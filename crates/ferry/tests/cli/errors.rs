@@ -50,7 +50,9 @@ fn truncated_dump_fails_atomically_with_its_location() {
 fn a_bad_delimiter_option_is_explained() {
     let wd = Workdir::project();
     wd.write("a.csv", "id\n1\n");
-    let err = wd.run(&["stage", "a.csv", "--delimiter", "||"]).fails_with(1);
+    let err = wd
+        .run(&["stage", "a.csv", "--delimiter", "||"])
+        .fails_with(1);
     assert!(err.contains("one ASCII character"), "{err}");
 }
 
@@ -58,6 +60,8 @@ fn a_bad_delimiter_option_is_explained() {
 fn an_unknown_encoding_is_refused() {
     let wd = Workdir::project();
     wd.write("a.csv", "id\n1\n");
-    let err = wd.run(&["stage", "a.csv", "--encoding", "klingon"]).fails_with(1);
+    let err = wd
+        .run(&["stage", "a.csv", "--encoding", "klingon"])
+        .fails_with(1);
     assert!(err.contains("unknown encoding `klingon`"), "{err}");
 }

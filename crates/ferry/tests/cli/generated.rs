@@ -15,7 +15,12 @@ fn staged_rows(stage: &serde_json::Value) -> BTreeMap<String, u64> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["name"].as_str().unwrap().to_string(), t["rows"].as_u64().unwrap()))
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -24,7 +29,12 @@ fn manifest_rows(m: &serde_json::Value) -> BTreeMap<String, u64> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["name"].as_str().unwrap().to_string(), t["rows"].as_u64().unwrap()))
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -45,8 +55,12 @@ fn dump_and_csv_stage_every_row_of_the_manifest() {
     let dump = wd.stage_json(&["legacy/clinic.sql", "--label", "dump"]);
     assert_eq!(staged_rows(&dump), expected, "dump snapshot vs manifest");
     // The view and the trigger are skipped and recorded; the latin1 table is transcoded and recorded.
-    let skipped = m["sql"]["views"].as_array().unwrap().len() + m["sql"]["triggers"].as_array().unwrap().len();
-    assert_eq!(dump["notes"]["skipped_object"].as_u64().unwrap(), skipped as u64);
+    let skipped = m["sql"]["views"].as_array().unwrap().len()
+        + m["sql"]["triggers"].as_array().unwrap().len();
+    assert_eq!(
+        dump["notes"]["skipped_object"].as_u64().unwrap(),
+        skipped as u64
+    );
     let latin1 = m["sql"]["latin1_tables"].as_array().unwrap().len() as u64;
     assert!(latin1 >= 1);
     assert_eq!(dump["notes"]["transcoded"].as_u64().unwrap(), latin1);
@@ -119,8 +133,26 @@ fn dump_and_csv_snapshots_hold_the_same_values() {
 #[test]
 fn generating_and_staging_twice_is_byte_identical() {
     let wd = Workdir::project();
-    wd.run(&["generate", "a", "--patients", "100", "--seed", "3", "--sql-only"]).ok();
-    wd.run(&["generate", "b", "--patients", "100", "--seed", "3", "--sql-only"]).ok();
+    wd.run(&[
+        "generate",
+        "a",
+        "--patients",
+        "100",
+        "--seed",
+        "3",
+        "--sql-only",
+    ])
+    .ok();
+    wd.run(&[
+        "generate",
+        "b",
+        "--patients",
+        "100",
+        "--seed",
+        "3",
+        "--sql-only",
+    ])
+    .ok();
     let fa = std::fs::read(wd.join("a/clinic.sql")).unwrap();
     let fb = std::fs::read(wd.join("b/clinic.sql")).unwrap();
     assert!(fa == fb, "same seed must give the same dump");
@@ -128,15 +160,29 @@ fn generating_and_staging_twice_is_byte_identical() {
     let sb = wd.stage_json(&["b/clinic.sql"]);
     assert_eq!(sa["content_sha256"], sb["content_sha256"]);
     assert_eq!(sa["files"][0]["sha256"], sb["files"][0]["sha256"]);
-    wd.run(&["generate", "c", "--patients", "100", "--seed", "4", "--sql-only"]).ok();
+    wd.run(&[
+        "generate",
+        "c",
+        "--patients",
+        "100",
+        "--seed",
+        "4",
+        "--sql-only",
+    ])
+    .ok();
     let sc = wd.stage_json(&["c/clinic.sql"]);
-    assert_ne!(sa["content_sha256"], sc["content_sha256"], "another seed, other content");
+    assert_ne!(
+        sa["content_sha256"], sc["content_sha256"],
+        "another seed, other content"
+    );
 }
 
 #[test]
 fn generate_refuses_a_folder_that_is_not_empty() {
     let wd = Workdir::project();
     wd.write("out/keep.txt", "x");
-    let err = wd.run(&["generate", "out", "--patients", "100"]).fails_with(1);
+    let err = wd
+        .run(&["generate", "out", "--patients", "100"])
+        .fails_with(1);
     assert!(err.contains("is not empty"), "{err}");
 }

@@ -38,7 +38,12 @@ fn staged_numbers_are_text_and_cast_when_asked() {
 fn csv_format_is_rfc4180() {
     let wd = staged();
     let out = wd
-        .run(&["sql", "SELECT id, note FROM p ORDER BY rowid", "--format", "csv"])
+        .run(&[
+            "sql",
+            "SELECT id, note FROM p ORDER BY rowid",
+            "--format",
+            "csv",
+        ])
         .ok();
     assert_eq!(out, "id,note\n1,\n2,\n10,\"a\nb\"\n");
 }
@@ -77,7 +82,9 @@ fn sql_before_any_snapshot_says_stage_first() {
 #[test]
 fn an_unknown_snapshot_number_is_named() {
     let wd = staged();
-    let err = wd.run(&["sql", "SELECT 1", "--snapshot", "9"]).fails_with(1);
+    let err = wd
+        .run(&["sql", "SELECT 1", "--snapshot", "9"])
+        .fails_with(1);
     assert!(err.contains("snapshot 9 does not exist"), "{err}");
 }
 

@@ -17,7 +17,12 @@ fn staging_records_file_sha256_and_row_counts() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["name"].as_str().unwrap().to_string(), t["rows"].as_u64().unwrap()))
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         tables,
@@ -58,7 +63,10 @@ fn ragged_csv_rows_are_set_aside_with_their_line_not_guessed() {
     assert_eq!(s["rejected_rows"], 1);
     let detail = wd.run(&["snapshots", "1"]).ok();
     assert!(detail.contains("a.csv:3"), "{detail}");
-    assert!(!detail.contains("extra"), "raw data must not be printed: {detail}");
+    assert!(
+        !detail.contains("extra"),
+        "raw data must not be printed: {detail}"
+    );
     let raw = wd.sql_json("SELECT line, raw FROM _ferry_rejected_rows", &[]);
     assert_eq!(raw[0]["line"], 3);
 }
@@ -124,7 +132,10 @@ fn ctrl_c_leaves_the_workspace_unchanged() {
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("({},'row {chunk} {i} with some padding text')", chunk * 2000 + i));
+            sql.push_str(&format!(
+                "({},'row {chunk} {i} with some padding text')",
+                chunk * 2000 + i
+            ));
         }
         sql.push_str(";\n");
     }

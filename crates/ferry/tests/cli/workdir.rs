@@ -39,14 +39,23 @@ impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(&self) -> String {
-        assert!(self.out.status.success(), "command failed:\n{}", self.report());
+        assert!(
+            self.out.status.success(),
+            "command failed:\n{}",
+            self.report()
+        );
         self.stdout()
     }
 
     /// Asserts failure with this exit code and returns stderr.
     #[track_caller]
     pub fn fails_with(&self, code: i32) -> String {
-        assert_eq!(self.code(), code, "unexpected exit code:\n{}", self.report());
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected exit code:\n{}",
+            self.report()
+        );
         self.stderr()
     }
 }
