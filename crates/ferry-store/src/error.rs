@@ -15,6 +15,10 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error(
+        "the disk holding `{path}` is full. Free space there, or point `[workspace] dir` in ferry.toml at a larger disk, then stage again; nothing was added to the workspace"
+    )]
+    DiskFull { path: PathBuf },
     #[error("no snapshot has been staged yet. Run `ferry stage PATH` first")]
     NoSnapshots,
     #[error("snapshot {0} does not exist. Run `ferry snapshots` to list the staged snapshots")]
@@ -33,6 +37,9 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn sqlite(path: impl Into<PathBuf>, source: rusqlite::Error) -> Self {
+        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return StoreError::DiskFull { path: path.into() };
+        }
         StoreError::Sqlite {
             path: path.into(),
             source,
@@ -40,6 +47,9 @@ impl StoreError {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            return StoreError::DiskFull { path: path.into() };
+        }
         StoreError::Io {
             path: path.into(),
             source,

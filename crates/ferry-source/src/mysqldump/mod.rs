@@ -1123,12 +1123,27 @@ impl<'s, R: BufRead> Reader<'s, R> {
                         return Ok(());
                     }
                     if self.sc.looking_at(b"on", true)? {
-                        // ON DUPLICATE KEY UPDATE ...: not data.
+                        // ON DUPLICATE KEY UPDATE ...: the rows are staged as written; the update
+                        // a server would apply on a key clash is not. Say so, never silently.
                         let first = match self.next_token()? {
                             Next::Tok(t) => t,
                             _ => return Ok(()),
                         };
                         self.collect(first)?;
+                        let name = self
+                            .tables
+                            .get(t.table)
+                            .map(|s| s.def.name.clone())
+                            .unwrap_or_default();
+                        self.note(
+                            NoteKind::Warning,
+                            line,
+                            format!(
+                                "the INSERT into `{name}` at line {line} has an ON DUPLICATE KEY \
+                                 UPDATE clause: its rows are staged as written and the clause is \
+                                 not applied; check the table for repeated keys"
+                            ),
+                        )?;
                         return Ok(());
                     }
                     return Err(ReadError::Scan(self.sc.error_here(format!(

@@ -397,6 +397,14 @@ fn insert_ignore_and_replace_into() {
         "{T1}INSERT IGNORE INTO `t` VALUES ('a');\nREPLACE INTO `t` VALUES ('b');\nINSERT LOW_PRIORITY t VALUE ('c') ON DUPLICATE KEY UPDATE a='x;';\n"
     ));
     assert_eq!(sink.rows_of("t").unwrap_or_default().len(), 3);
+    // The upsert clause is not applied, and that is said, never silent.
+    assert!(
+        sink.notes
+            .iter()
+            .any(|n| n.kind == NoteKind::Warning && n.message.contains("ON DUPLICATE KEY UPDATE")),
+        "{:?}",
+        sink.notes
+    );
 }
 
 #[test]

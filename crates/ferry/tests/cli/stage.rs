@@ -154,3 +154,66 @@ fn ctrl_c_leaves_the_workspace_unchanged() {
     assert_eq!(wd.run(&["snapshots", "--json"]).ok().trim(), "[]");
     assert!(wd.snapshot_files().is_empty(), "{:?}", wd.snapshot_files());
 }
+
+/// A full disk while staging: a clear error, and the workspace exactly as before. Needs root to
+/// mount a tiny tmpfs (CI runs as root); elsewhere it says so and checks nothing.
+#[test]
+fn a_full_disk_leaves_the_workspace_unchanged() {
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    }
+    let wd = Workdir::new();
+    let mnt = wd.join("tiny");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount failed although running as root");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .current_dir(&mnt)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init", "."]).status.success());
+    // A small snapshot first, so "unchanged" means something.
+    wd.write("small.csv", "id\n1\n");
+    let small = wd.join("small.csv");
+    assert!(run(&["stage", small.to_str().unwrap()]).status.success());
+    // About 6 MB of rows: cannot fit in what is left of 2 MB.
+    let mut big = String::from("id,text\n");
+    for i in 0..60_000 {
+        big.push_str(&format!(
+            "{i},some text that takes room in the staged table\n"
+        ));
+    }
+    let big_path = wd.write("big.csv", big);
+    let out = run(&["stage", big_path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("full") || stderr.contains("space"),
+        "the error must say the disk is full: {stderr}"
+    );
+    let list = run(&["snapshots", "--json"]);
+    let snapshots: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(snapshots.len(), 1, "only the first snapshot remains");
+    let files: Vec<_> = std::fs::read_dir(mnt.join(".ferry/snapshots"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, ["snapshot-0001.db"], "no temporary file left behind");
+}
