@@ -14,4 +14,4 @@ mod value;
 pub use note::{Note, NoteKind};
 pub use sink::{MemorySink, Sink, SinkError, TableId};
 pub use table::{ColumnDef, Origin, TableDef};
-pub use value::Value;
+pub use value::{Value, ValueRef};

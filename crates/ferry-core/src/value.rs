@@ -39,6 +39,34 @@ impl Value {
     }
 }
 
+/// A borrowed staged value, for streaming scans that should not allocate per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueRef<'a> {
+    Null,
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl ValueRef<'_> {
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Text(s) => Value::Text(s.to_string()),
+            ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
+        }
+    }
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => ValueRef::Null,
+            Value::Text(s) => ValueRef::Text(s),
+            Value::Bytes(b) => ValueRef::Bytes(b),
+        }
+    }
+}
+
 impl fmt::Display for Value {
     /// Renders for people: NULL as `NULL`, bytes as `0x` hex. Callers decide whether a value may
     /// be shown at all (PHI); this only formats.

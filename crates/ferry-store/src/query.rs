@@ -109,6 +109,69 @@ impl SnapshotReader {
         Ok((names, n))
     }
 
+    /// Streams the rows of a staged table in source order (`rowid`), optionally only those with
+    /// `first <= rowid <= last` (to split a big table between threads, each with its own reader).
+    /// Values are borrowed: nothing is allocated per value. `on_row` returns `false` to stop.
+    /// Returns the rows seen.
+    pub fn scan(
+        &self,
+        staged_name: &str,
+        rowids: Option<(i64, i64)>,
+        on_row: &mut dyn FnMut(i64, &[ferry_core::ValueRef<'_>]) -> bool,
+    ) -> Result<u64, StoreError> {
+        let sql = match rowids {
+            None => format!("SELECT rowid, * FROM {} ORDER BY rowid", quote_ident(staged_name)),
+            Some((a, b)) => format!(
+                "SELECT rowid, * FROM {} WHERE rowid BETWEEN {a} AND {b} ORDER BY rowid",
+                quote_ident(staged_name)
+            ),
+        };
+        let err = |e| StoreError::Query(explain(&e));
+        let mut stmt = self.conn.prepare(&sql).map_err(err)?;
+        let width = stmt.column_count().saturating_sub(1);
+        let mut rows = stmt.query([]).map_err(err)?;
+        let mut n = 0u64;
+        while let Some(row) = rows.next().map_err(err)? {
+            let rowid: i64 = row.get(0).map_err(err)?;
+            let mut buf: Vec<ferry_core::ValueRef<'_>> = Vec::with_capacity(width);
+            for i in 1..=width {
+                let v = match row.get_ref(i).map_err(err)? {
+                    ValueRef::Null => ferry_core::ValueRef::Null,
+                    ValueRef::Text(t) => match std::str::from_utf8(t) {
+                        Ok(s) => ferry_core::ValueRef::Text(s),
+                        Err(_) => ferry_core::ValueRef::Bytes(t),
+                    },
+                    ValueRef::Blob(b) => ferry_core::ValueRef::Bytes(b),
+                    // Staged columns hold only text, bytes or NULL; a number would mean the file
+                    // was changed outside Ferry.
+                    ValueRef::Integer(_) | ValueRef::Real(_) => {
+                        return Err(StoreError::Query(format!(
+                            "table `{staged_name}` holds a number in column {i}: staged snapshots hold only text, bytes and NULL, so the file was changed outside Ferry; stage the snapshot again"
+                        )));
+                    }
+                };
+                buf.push(v);
+            }
+            n += 1;
+            if !on_row(rowid, &buf) {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The smallest and largest `rowid` of a staged table (`None` when it is empty).
+    pub fn rowid_range(&self, staged_name: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT min(rowid), max(rowid) FROM {}", quote_ident(staged_name)),
+                [],
+                |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+            )
+            .map(|(a, b)| a.zip(b))
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
     /// Counts the rows of a staged table.
     pub fn count_rows(&self, staged_name: &str) -> Result<u64, StoreError> {
         self.conn

@@ -240,3 +240,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn scan_streams_rows_in_source_order_and_by_rowid_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ws = Workspace::open(dir.path()).unwrap();
+    let rows: Vec<Vec<Value>> = (0..10)
+        .map(|i| {
+            vec![
+                Value::Text(i.to_string()),
+                if i % 2 == 0 { Value::Null } else { Value::Text(String::new()) },
+                Value::Bytes(vec![i as u8]),
+            ]
+        })
+        .collect();
+    let id = stage(&mut ws, &rows);
+    let reader = ws.open_snapshot(Some(id)).unwrap();
+    assert_eq!(reader.rowid_range("patients").unwrap(), Some((1, 10)));
+    let mut seen = Vec::new();
+    let n = reader
+        .scan("patients", Some((3, 5)), &mut |rowid, row| {
+            seen.push((rowid, row.iter().map(|v| v.to_value()).collect::<Vec<_>>()));
+            true
+        })
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(seen[0].0, 3);
+    assert_eq!(seen[0].1, rows[2]);
+    assert_eq!(seen[2].1, rows[4]);
+    let mut count = 0;
+    reader
+        .scan("patients", None, &mut |_, _| {
+            count += 1;
+            count < 4
+        })
+        .unwrap();
+    assert_eq!(count, 4, "returning false stops the scan");
+}
