@@ -120,7 +120,10 @@ impl SnapshotReader {
         on_row: &mut dyn FnMut(i64, &[ferry_core::ValueRef<'_>]) -> bool,
     ) -> Result<u64, StoreError> {
         let sql = match rowids {
-            None => format!("SELECT rowid, * FROM {} ORDER BY rowid", quote_ident(staged_name)),
+            None => format!(
+                "SELECT rowid, * FROM {} ORDER BY rowid",
+                quote_ident(staged_name)
+            ),
             Some((a, b)) => format!(
                 "SELECT rowid, * FROM {} WHERE rowid BETWEEN {a} AND {b} ORDER BY rowid",
                 quote_ident(staged_name)
@@ -164,7 +167,10 @@ impl SnapshotReader {
     pub fn rowid_range(&self, staged_name: &str) -> Result<Option<(i64, i64)>, StoreError> {
         self.conn
             .query_row(
-                &format!("SELECT min(rowid), max(rowid) FROM {}", quote_ident(staged_name)),
+                &format!(
+                    "SELECT min(rowid), max(rowid) FROM {}",
+                    quote_ident(staged_name)
+                ),
                 [],
                 |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
             )

@@ -54,11 +54,14 @@ struct TableState {
     def: TableDef,
     staged_name: String,
     staged_columns: Vec<String>,
+    /// sha256 of the table's canonical content, computed as rows arrive (on the reader's
+    /// thread, which balances the work against the writer thread's inserts).
+    hasher: Sha256,
 }
 
-/// Per table: rows written and the sha256 of their canonical encoding.
+/// Per table: rows written (the content hashes are computed on the reader's side).
 struct WriterOutcome {
-    tables: Vec<(u64, String)>,
+    rows: Vec<u64>,
     rejected: u64,
 }
 
@@ -220,10 +223,19 @@ impl<'w> SnapshotWriter<'w> {
             .map_err(|e| StoreError::io(&self.temp_path, e))?;
 
         let duration_ms = self.started.elapsed().as_millis() as u64;
-        let total_rows: u64 = outcome.tables.iter().map(|(rows, _)| rows).sum();
+        let table_hashes: Vec<(u64, String)> = self
+            .tables
+            .iter_mut()
+            .zip(&outcome.rows)
+            .map(|(state, rows)| {
+                let h = std::mem::take(&mut state.hasher);
+                (*rows, hex::encode(h.finalize()))
+            })
+            .collect();
+        let total_rows: u64 = outcome.rows.iter().sum();
         let input_bytes: u64 = self.files.iter().map(|f| f.bytes).sum();
         let mut content = Sha256::new();
-        for (state, (rows, sha)) in self.tables.iter().zip(&outcome.tables) {
+        for (state, (rows, sha)) in self.tables.iter().zip(&table_hashes) {
             content.update(state.staged_name.as_bytes());
             content.update([0]);
             content.update(rows.to_le_bytes());
@@ -279,7 +291,7 @@ impl<'w> SnapshotWriter<'w> {
             )
             .map_err(err)?;
         }
-        for (i, (state, (rows, sha))) in tables.iter().zip(&outcome.tables).enumerate() {
+        for (i, (state, (rows, sha))) in tables.iter().zip(&table_hashes).enumerate() {
             let def = &state.def;
             tx.execute(
                 "INSERT INTO snapshot_table (snapshot_id, ordinal, name, staged_name, database_name,
@@ -405,12 +417,13 @@ impl Sink for SnapshotWriter<'_> {
             def,
             staged_name,
             staged_columns,
+            hasher: Sha256::new(),
         });
         Ok(TableId(self.tables.len() - 1))
     }
 
     fn row(&mut self, table: TableId, values: Vec<Value>) -> Result<(), SinkError> {
-        let Some(state) = self.tables.get(table.0) else {
+        let Some(state) = self.tables.get_mut(table.0) else {
             return Err(SinkError::msg(format!("unknown table id {}", table.0)));
         };
         if values.len() != state.staged_columns.len() {
@@ -420,6 +433,9 @@ impl Sink for SnapshotWriter<'_> {
                 state.staged_columns.len(),
                 values.len()
             )));
+        }
+        for value in &values {
+            hash_value(&mut state.hasher, value);
         }
         self.rows_seen += 1;
         if self.rows_seen.is_multiple_of(1024) && self.cancel.load(Ordering::Relaxed) {
@@ -470,7 +486,7 @@ fn write_loop(
 ) -> Result<WriterOutcome, StoreError> {
     let err = |e| StoreError::sqlite(path, e);
     let mut inserts: Vec<String> = Vec::new();
-    let mut hashers: Vec<(u64, Sha256)> = Vec::new();
+    let mut counts: Vec<u64> = Vec::new();
     let mut rejected = 0u64;
     for msg in rx {
         match msg {
@@ -502,12 +518,10 @@ fn write_loop(
                         quote_ident(&staged_name)
                     )
                 });
-                hashers.push((0, Sha256::new()));
+                counts.push(0);
             }
             Msg::Rows { table, rows } => {
-                let (Some(sql), Some((count, hasher))) =
-                    (inserts.get(table), hashers.get_mut(table))
-                else {
+                let (Some(sql), Some(count)) = (inserts.get(table), counts.get_mut(table)) else {
                     return Err(StoreError::Writer(format!(
                         "rows for unknown table {table}"
                     )));
@@ -519,7 +533,6 @@ fn write_loop(
                 let mut stmt = conn.prepare_cached(sql).map_err(err)?;
                 for row in &rows {
                     for (i, value) in row.iter().enumerate() {
-                        hash_value(hasher, value);
                         let idx = i + 1;
                         match value {
                             Value::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
@@ -553,10 +566,7 @@ fn write_loop(
     conn.execute_batch("COMMIT;").map_err(err)?;
     conn.close().map_err(|(_, e)| err(e))?;
     Ok(WriterOutcome {
-        tables: hashers
-            .into_iter()
-            .map(|(rows, h)| (rows, hex::encode(h.finalize())))
-            .collect(),
+        rows: counts,
         rejected,
     })
 }

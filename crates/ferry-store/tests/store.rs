@@ -249,7 +249,11 @@ fn scan_streams_rows_in_source_order_and_by_rowid_range() {
         .map(|i| {
             vec![
                 Value::Text(i.to_string()),
-                if i % 2 == 0 { Value::Null } else { Value::Text(String::new()) },
+                if i % 2 == 0 {
+                    Value::Null
+                } else {
+                    Value::Text(String::new())
+                },
                 Value::Bytes(vec![i as u8]),
             ]
         })
