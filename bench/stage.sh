@@ -12,6 +12,8 @@
 #   SKIP_BUILD=1         use the existing target/release/ferry
 #   FERRY=path           ferry binary (default target/release/ferry)
 #   WORK=bench/work      work folder (git-ignored)
+# The timed commands run as `sh -c '... "$1" ...' sh ARGS`: the single quotes are meant.
+# shellcheck disable=SC2016
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
