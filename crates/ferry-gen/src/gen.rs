@@ -224,7 +224,10 @@ pub(crate) fn core(w: &World, i: u64) -> Core {
         j -= 1;
     }
     let mut rj = w.rng(j, T_CORE);
-    let _ = rj.chance(DUP_RATE);
+    // Re-draw exactly what `core(w, j)` drew: index 0 never draws the duplicate chance.
+    if j > 0 {
+        let _ = rj.chance(DUP_RATE);
+    }
     let mut c = base_core(w, j, &mut rj);
     c.index = i;
     c.id = i + 1;

@@ -202,7 +202,7 @@ pub(crate) fn create(path: &Path) -> Result<File, GenError> {
 
 enum SqlSink {
     Plain(BufWriter<File>),
-    Gz(flate2::write::GzEncoder<BufWriter<File>>),
+    Gz(Box<flate2::write::GzEncoder<BufWriter<File>>>),
 }
 
 impl Write for SqlSink {
@@ -238,10 +238,10 @@ impl SqlOut {
         let bw = BufWriter::with_capacity(1 << 20, f);
         let inner = if gzip {
             // GzEncoder writes mtime 0 and no file name: the output is byte-reproducible.
-            SqlSink::Gz(flate2::write::GzEncoder::new(
+            SqlSink::Gz(Box::new(flate2::write::GzEncoder::new(
                 bw,
                 flate2::Compression::new(1),
-            ))
+            )))
         } else {
             SqlSink::Plain(bw)
         };

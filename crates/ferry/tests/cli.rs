@@ -4,10 +4,12 @@
 mod cli {
     pub mod workdir;
 
+    mod audit;
     mod demo;
     mod errors;
     mod generated;
     mod init;
+    mod profile;
     mod sql;
     mod stage;
 }

@@ -42,7 +42,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     };
     let started = Instant::now();
     say(format!(
-        "Ferry demo: a synthetic legacy occupational-health clinic ({} patients, seed {}), staged end to end.\n",
+        "Ferry demo: a synthetic legacy occupational-health clinic ({} patients, seed {}), staged, profiled and audited.\n",
         format::thousands(args.patients),
         args.seed
     ));
@@ -203,6 +203,100 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         }
     }
 
+    // 7. Profile: the data migration map for the reviewers.
+    let profile = ferry_profile::profile_snapshot(
+        &ws,
+        Some(from_dump.snapshot),
+        &ferry_profile::ProfileOptions::default(),
+        &|_| {},
+    )?;
+    let reports = project.reports_dir();
+    std::fs::create_dir_all(&reports)?;
+    let xlsx = reports.join(format!("migration-map-{:04}.xlsx", from_dump.snapshot));
+    let html = reports.join(format!("profile-{:04}.html", from_dump.snapshot));
+    ferry_report::xlsx::write_migration_map(
+        &profile,
+        &ferry_report::decisions::MigrationMap::default(),
+        &xlsx,
+    )?;
+    ferry_report::html::write_profile_html(&profile, &html)?;
+    let columns: usize = profile.tables.iter().map(|t| t.columns.len()).sum();
+    let phi = profile
+        .tables
+        .iter()
+        .flat_map(|t| &t.columns)
+        .filter(|c| c.phi.is_some())
+        .count();
+    say(format!(
+        "\n7. Profiled snapshot {} in {}: {} columns ({} likely PHI), {} candidate foreign keys.\n   \
+         Migration map for the reviewers: {}\n   Report (opens offline): {}",
+        from_dump.snapshot,
+        format::seconds(profile.duration_ms),
+        columns,
+        phi,
+        profile.foreign_keys.len(),
+        xlsx.display(),
+        html.display()
+    ));
+
+    // 8. Audit: the data-quality findings, against the generator's ground truth.
+    let audit = ferry_audit::audit_snapshot(
+        &ws,
+        Some(from_dump.snapshot),
+        &ferry_audit::AuditOptions::default(),
+    )?;
+    let audit_html = reports.join(format!("audit-{:04}.html", from_dump.snapshot));
+    ferry_audit::write_audit_html(&audit, &audit_html)?;
+    let found = |check: &str| -> u64 {
+        audit
+            .findings
+            .iter()
+            .filter(|f| f.check == check)
+            .map(|f| f.count)
+            .sum()
+    };
+    let seeded = |kind: ferry_gen::DefectKind| manifest.defect_count(kind);
+    let audit_lines = [
+        (
+            "orphan rows",
+            found("orphan"),
+            seeded(ferry_gen::DefectKind::Orphan),
+        ),
+        (
+            "duplicate patients",
+            found("duplicate_patient"),
+            manifest.duplicates.len() as u64,
+        ),
+        (
+            "missing required fields",
+            found("missing_required"),
+            seeded(ferry_gen::DefectKind::MissingRequired),
+        ),
+        (
+            "out-of-range values",
+            found("out_of_range"),
+            seeded(ferry_gen::DefectKind::OutOfRange),
+        ),
+    ];
+    say(format!(
+        "\n8. Audited snapshot {} in {}: {} findings (report: {}). Against the seeded ground truth:",
+        from_dump.snapshot,
+        format::seconds(audit.duration_ms),
+        audit.findings.len(),
+        audit_html.display()
+    ));
+    for (what, got, want) in audit_lines {
+        let verdict = if got == want { "ok" } else { "MISMATCH" };
+        if got != want {
+            bad.push(format!("audit {what}"));
+        }
+        say(format!(
+            "   {what:<24} found {:>6}   seeded {:>6}   {verdict}",
+            format::thousands(got),
+            format::thousands(want)
+        ));
+    }
+
     say(format!(
         "\nDone in {}. Explore the project:\n   ferry -C {} snapshots 1\n   ferry -C {} sql \"SELECT * FROM patients LIMIT 5\"",
         format::seconds(started.elapsed().as_millis() as u64),
@@ -211,7 +305,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     ));
     if !bad.is_empty() {
         bail!(
-            "the books do not balance for {} table(s): {}. This is a Ferry bug; please report it with the seed and patient count",
+            "the books do not balance for {} check(s): {}. This is a Ferry bug; please report it with the seed and patient count",
             bad.len(),
             bad.join(", ")
         );

@@ -1,8 +1,11 @@
 //! One module per command: `Args` (clap) and `exec`.
 
+pub mod audit;
 pub mod demo;
 pub mod generate;
 pub mod init;
+pub mod map;
+pub mod profile;
 pub mod snapshots;
 pub mod sql;
 pub mod stage;
@@ -24,6 +27,13 @@ pub enum Command {
     Snapshots(snapshots::Args),
     /// Run a read-only SQL query over a staged snapshot's tables.
     Sql(sql::Args),
+    /// Profile every table and column of a snapshot; write the migration map (.xlsx), an offline
+    /// HTML report and JSON into the reports folder.
+    Profile(profile::Args),
+    /// The migration map: read reviewers' decisions back from the workbook.
+    Map(map::Args),
+    /// Audit a snapshot's data quality: orphans, duplicates, incomplete records, invalid values.
+    Audit(audit::Args),
 }
 
 /// Returned (as an error) when the user pressed Ctrl-C; maps to exit code 130.
@@ -49,5 +59,8 @@ pub fn exec(cli: Cli) -> anyhow::Result<u8> {
         Command::Stage(args) => stage::exec(args, &global),
         Command::Snapshots(args) => snapshots::exec(args, &global),
         Command::Sql(args) => sql::exec(args, &global),
+        Command::Profile(args) => profile::exec(args, &global),
+        Command::Map(args) => map::exec(args, &global),
+        Command::Audit(args) => audit::exec(args, &global),
     }
 }

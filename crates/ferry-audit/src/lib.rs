@@ -1,0 +1,290 @@
+//! `ferry audit`: a data-quality audit of a staged snapshot before migration.
+//!
+//! Checks (each a `check` name in [`Finding`]):
+//!
+//! | check | what | severity |
+//! |---|---|---|
+//! | `orphan` | a child row whose reference (e.g. `patient_id`) matches no parent key | error |
+//! | `duplicate_patient` | probable duplicate patients (blocking + weighted score, see `dedup.rs`) | warning |
+//! | `exact_duplicate_row` | rows equal in every column except the key | warning |
+//! | `missing_required` | a required column NULL, blank or a zero date | error |
+//! | `out_of_range` | a number outside its clinically plausible range ([`config::default_ranges`]) | error |
+//! | `impossible_date` | written like a date, but no such day (February 30, month 13) | error |
+//! | `future_date` | a date after `today` (birth dates: error; planned dates such as end or return dates are exempt) | warning |
+//! | `zero_date` | a legacy zero date (`00/00/0000`) in a column that is not required | info |
+//! | `mixed_formats` | dates written in more than one format in one column (`breakdown` has each format's count) | warning |
+//! | `bad_check_digit` | NHS number (mod 11), NPI (Luhn with 80840) or Luhn failing its check digit | warning |
+//! | `code_system_mismatch` | in a column mostly of one code system, values that fit neither it nor a related one | warning |
+//!
+//! Findings name tables, columns and row keys (the declared primary key, or the `rowid`); data
+//! values appear only with [`AuditOptions::show_values`].
+//!
+//! Memory: every rule streams the table once (`SnapshotReader::scan`) and keeps counters plus at
+//! most `example_keys` examples per finding, except: the orphan check keeps the key set of each
+//! referenced parent table (8 bytes per integer key); the duplicate-patient check keeps one compact
+//! record per patient (see `dedup.rs`); exact duplicate rows are found by SQLite (a sort that
+//! spills to temporary files), so nothing of the table is held by this crate.
+
+pub mod config;
+mod dedup;
+mod exact;
+mod html;
+mod keys;
+mod table;
+mod values;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ferry_store::{QueryValue, Workspace};
+use serde::{Deserialize, Serialize};
+
+pub use config::{
+    AuditConfig, CheckDigitRule, CheckDigitScheme, ColumnRef, DuplicateSettings, PatientConfig,
+    RangeRule, Reference,
+};
+pub use html::write_audit_html;
+
+/// How to run the audit.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Include data values in findings (`example_values`). Off by default: values are PHI.
+    pub show_values: bool,
+    /// Example row keys kept per finding.
+    pub example_keys: usize,
+    /// The date future dates are judged against, `(year, month, day)`; the system date (UTC) when
+    /// not set.
+    pub today: Option<(i32, u8, u8)>,
+    pub config: AuditConfig,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            show_values: false,
+            example_keys: 10,
+            today: None,
+            config: AuditConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One problem found, in one table (and column).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub check: String,
+    pub severity: Severity,
+    pub table: String,
+    pub column: Option<String>,
+    /// Rows affected (pairs for duplicate checks).
+    pub count: u64,
+    /// Row keys (primary-key values joined with `|`, or `rowid N`); pairs as `a ~ b`.
+    pub example_keys: Vec<String>,
+    /// The values of `example_keys`, only with `show_values`.
+    pub example_values: Vec<String>,
+    /// What was found and what to do; never contains data values.
+    pub message: String,
+    /// Counts by category (each date format of a column, code systems...); names, never values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub breakdown: BTreeMap<String, u64>,
+}
+
+/// The audit of one snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub snapshot: u64,
+    pub findings: Vec<Finding>,
+    pub checks_run: Vec<String>,
+    pub duration_ms: u64,
+    /// The date future dates were judged against (`YYYY-MM-DD`).
+    pub today: String,
+    /// The configuration used, with every inferred part filled in.
+    pub config: AuditConfig,
+}
+
+impl AuditReport {
+    /// Findings of one check.
+    pub fn of<'a>(&'a self, check: &'a str) -> impl Iterator<Item = &'a Finding> + 'a {
+        self.findings.iter().filter(move |f| f.check == check)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Store(#[from] ferry_store::StoreError),
+    #[error("invalid audit configuration: {0}")]
+    Config(String),
+    #[error("cannot write {}: {source}; check that the folder exists and is writable", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Every check this crate runs, in report order.
+pub const CHECKS: &[&str] = &[
+    "orphan",
+    "duplicate_patient",
+    "exact_duplicate_row",
+    "missing_required",
+    "out_of_range",
+    "impossible_date",
+    "future_date",
+    "zero_date",
+    "mixed_formats",
+    "bad_check_digit",
+    "code_system_mismatch",
+];
+
+/// Today's date (UTC) from the system clock.
+pub fn system_today() -> (i32, u8, u8) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    civil_from_days((secs / 86_400) as i64)
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i32, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
+}
+
+/// Audits one snapshot (the latest when `snapshot` is `None`).
+pub fn audit_snapshot(
+    ws: &Workspace,
+    snapshot: Option<u64>,
+    opts: &AuditOptions,
+) -> Result<AuditReport, AuditError> {
+    let started = Instant::now();
+    let reader = ws.open_snapshot(snapshot)?;
+    let id = reader.id();
+    let tables = ws.tables(id)?;
+    let mut cfg = opts.config.clone();
+    cfg.fill(&tables);
+    cfg.validate(&tables)?;
+    let compiled = table::Compiled::new(&cfg)?;
+    let today = opts.today.unwrap_or_else(system_today);
+    let ctx = table::Ctx {
+        show_values: opts.show_values,
+        limit: opts.example_keys,
+        today,
+        cfg: &cfg,
+        compiled: &compiled,
+    };
+
+    // Parent key sets for the orphan check.
+    let mut key_sets: HashMap<(String, String), keys::KeySet> = HashMap::new();
+    for r in cfg.references.iter().flatten() {
+        let k = (r.parent_table.clone(), r.parent_column.clone());
+        if key_sets.contains_key(&k) {
+            continue;
+        }
+        let (Some(t), Some(c)) = (
+            tables.iter().find(|t| t.name == r.parent_table),
+            tables
+                .iter()
+                .find(|t| t.name == r.parent_table)
+                .and_then(|t| t.columns.iter().find(|c| c.name == r.parent_column)),
+        ) else {
+            continue;
+        };
+        let mut set = keys::KeySet::default();
+        let sql = format!(
+            "SELECT {} FROM {}",
+            exact::quote(&c.staged_name),
+            exact::quote(&t.staged_name)
+        );
+        reader.query(&sql, &mut |_, row| {
+            match row.first() {
+                Some(QueryValue::Text(s)) => set.insert(s),
+                Some(QueryValue::Integer(i)) => set.insert(&i.to_string()),
+                Some(v @ QueryValue::Bytes(_)) => set.insert(&v.to_string()),
+                _ => {}
+            }
+            true
+        })?;
+        set.finish();
+        key_sets.insert(k, set);
+    }
+
+    let mut findings = Vec::new();
+    for t in &tables {
+        let mut audit = table::TableAudit::new(t, &ctx, &key_sets);
+        reader.scan(&t.staged_name, None, &mut |rowid, row| {
+            audit.row(rowid, row);
+            true
+        })?;
+        findings.extend(audit.finish());
+        findings.extend(exact::exact_duplicates(&reader, t, &ctx)?);
+    }
+    findings.sort_by(|a, b| {
+        (a.severity, &a.table, &a.column, &a.check)
+            .cmp(&(b.severity, &b.table, &b.column, &b.check))
+    });
+    let (y, m, d) = today;
+    Ok(AuditReport {
+        snapshot: id,
+        findings,
+        checks_run: CHECKS.iter().map(|s| s.to_string()).collect(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        today: format!("{y:04}-{m:02}-{d:02}"),
+        config: cfg,
+    })
+}
+
+/// Writes the report as pretty JSON.
+pub fn write_audit_json(report: &AuditReport, path: &Path) -> Result<(), AuditError> {
+    let io = |e: std::io::Error| AuditError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let f = std::fs::File::create(path).map_err(io)?;
+    let mut w = std::io::BufWriter::new(f);
+    serde_json::to_writer_pretty(&mut w, report).map_err(|e| io(std::io::Error::other(e)))?;
+    std::io::Write::flush(&mut w).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_from_days_round_trips_known_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        let (y, _, _) = system_today();
+        assert!(y >= 2024);
+    }
+}
