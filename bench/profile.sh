@@ -17,6 +17,7 @@
 #   QSV_INDEXED=0            do not also time qsv with an index (multithreaded); default 1
 #   CSVSTAT_INFER=1          also time csvstat WITH type inference (no -I): slow (~15 min at 100k)
 #   QSV_BUILD_JOBS=1         cargo jobs for the one-off qsv build (nice 19, own target dir)
+#   REPEAT=3                 runs of each command (the report shows the median wall time)
 #   WORK=bench/work          work folder (git-ignored)
 # shellcheck disable=SC2016  # the `sh -c '...'` scripts expand their own arguments
 set -euo pipefail
@@ -26,6 +27,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 PATIENTS="${1:-${PATIENTS:-100000}}"
 SEED="${SEED:-42}"
 WORK="${WORK:-$HERE/work}"
+REPEAT="${REPEAT:-3}"
 FERRY="${FERRY:-$ROOT/target/release/ferry}"
 VENV="$HERE/.venv"
 QSV_VERSION=16.1.0
@@ -39,6 +41,7 @@ say() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'profile.sh: %s\n' "$*" >&2; exit 1; }
 
 [[ "$PATIENTS" =~ ^[0-9]+$ ]] || die "PATIENTS must be a whole number, got '$PATIENTS'"
+[[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a whole number >= 1, got '$REPEAT'"
 
 # ---------------------------------------------------------------- prerequisites
 need_pkgs=()
@@ -131,12 +134,12 @@ IFS=$'\t' read -r TABLE ROWS NCOLS FILE DELIM ENCODING EOL FILE_BYTES \
 [[ -n "${FILE_BYTES:-}" ]] || die "could not find the largest table in $MANIFEST"
 say "largest table: $TABLE ($ROWS rows, $NCOLS columns), export $FILE (delimiter '$DELIM', $ENCODING, $EOL)"
 # qsv writes FILE.idx and stats caches next to its input: give the CSV tools a private copy so that
-# nothing lands in the clinic's csv/ folder (which stage.sh stages as a whole).
-INPUT="$RUN/$(basename "$FILE")"
+# nothing lands in the clinic's csv/ folder (which stage.sh stages as a whole). Named .csv because
+# qsv refuses other extensions (e.g. .txt); the delimiter is always passed explicitly to both tools.
+INPUT="$RUN/$TABLE.csv"
 cp "$CLINIC/$FILE" "$INPUT"
-
-DELIM_ARGS_QSV=(); DELIM_ARGS_CSVSTAT=()
-if [[ "$DELIM" != "," ]]; then DELIM_ARGS_QSV=(--delimiter "$DELIM"); DELIM_ARGS_CSVSTAT=(-d "$DELIM"); fi
+DELIM_ARGS_QSV=(--delimiter "$DELIM")
+DELIM_ARGS_CSVSTAT=(-d "$DELIM")
 ENC_ARGS_CSVSTAT=()
 case "${ENCODING,,}" in
   utf-8|utf8|ascii) ;;
@@ -146,23 +149,28 @@ case "${ENCODING,,}" in
 esac
 
 # ---------------------------------------------------------------- measuring
+# measure NAME CMD...: runs CMD $REPEAT times under /usr/bin/time -v; one results.tsv line per run
+# (name, wall ms, peak RSS kB, user s, system s, 1-minute load average just before).
 measure() {
   local name="$1"; shift
-  local tf="$RUN/$name.time" t0 t1 rc=0
-  local load; load=$(cut -d' ' -f1 /proc/loadavg)
-  t0=$(date +%s%N)
-  "$TIME" -v -o "$tf" "$@" || rc=$?
-  t1=$(date +%s%N)
-  if ((rc != 0)); then
-    echo "profile.sh: '$name' failed (exit $rc); its output is in $RUN/" >&2
-    return "$rc"
-  fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(( (t1 - t0) / 1000000 ))" \
-    "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tf")" \
-    "$(awk -F': ' '/User time/ {print $2}' "$tf")" "$(awk -F': ' '/System time/ {print $2}' "$tf")" \
-    "$load" >> "$RESULTS"
-  printf '   %s: %s ms, peak RSS %s kB\n' "$name" "$(( (t1 - t0) / 1000000 ))" \
-    "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tf")" >&2
+  local i tf t0 t1 rc load rss
+  for ((i = 1; i <= REPEAT; i++)); do
+    tf="$RUN/$name.$i.time"
+    rc=0
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    t0=$(date +%s%N)
+    "$TIME" -v -o "$tf" "$@" || rc=$?
+    t1=$(date +%s%N)
+    if ((rc != 0)); then
+      echo "profile.sh: '$name' failed (exit $rc); its output is in $RUN/" >&2
+      return "$rc"
+    fi
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tf")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(( (t1 - t0) / 1000000 ))" "$rss" \
+      "$(awk -F': ' '/User time/ {print $2}' "$tf")" "$(awk -F': ' '/System time/ {print $2}' "$tf")" \
+      "$load" >> "$RESULTS"
+    printf '   %s (run %d/%d): %s ms, peak RSS %s kB\n' "$name" "$i" "$REPEAT" "$(( (t1 - t0) / 1000000 ))" "$rss" >&2
+  done
 }
 
 say "warming the page cache (one unmeasured read of every input)"
@@ -190,7 +198,8 @@ if [[ -z "${SKIP_QSV:-}" ]]; then
     --output "$RUN/qsv_stats.csv" "$INPUT"
   if [[ "${QSV_INDEXED:-1}" != 0 ]]; then
     say "2b. qsv index + qsv stats --everything with the index (multithreaded: $(nproc) jobs)"
-    measure qsv_index "$QSV" index "${DELIM_ARGS_QSV[@]}" "$INPUT"
+    # `qsv index` has no --delimiter: it reads QSV_DEFAULT_DELIMITER.
+    measure qsv_index env QSV_DEFAULT_DELIMITER="$DELIM" "$QSV" index "$INPUT"
     measure qsv_indexed "$QSV" stats --everything --force --cache-threshold 0 "${DELIM_ARGS_QSV[@]}" \
       --output "$RUN/qsv_stats_indexed.csv" "$INPUT"
     rm -f "$INPUT.idx"
@@ -212,7 +221,7 @@ if [[ -z "${SKIP_CSVSTAT:-}" ]]; then
 fi
 
 # ---------------------------------------------------------------- report
-export PATIENTS SEED TABLE ROWS NCOLS FILE DELIM ENCODING EOL FILE_BYTES FERRY_VERSION \
+export REPEAT PATIENTS SEED TABLE ROWS NCOLS FILE DELIM ENCODING EOL FILE_BYTES FERRY_VERSION \
   QSV_VERSION_OUT CSVSTAT_VERSION FERRY_PROFILE
 python3 "$REPORT_PY" report "$RUN" | tee "$RUN/report.md"
 echo >&2

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import sys
 import time
 
@@ -88,12 +89,17 @@ def machine():
 
 
 def read_results(path):
-    out = {}
+    """Per command, in run order: median wall s, all wall s, max peak RSS kB, median CPU s, loads."""
+    runs = {}
     with open(path) as f:
         for line in f:
             name, ms, rss, user, sys_, load = line.rstrip("\n").split("\t")
-            out[name] = dict(wall=int(ms) / 1000, rss_kb=int(rss), cpu=float(user) + float(sys_),
-                             load=load)
+            runs.setdefault(name, []).append((int(ms) / 1000, int(rss), float(user) + float(sys_), load))
+    out = {}
+    for name, rs in runs.items():
+        out[name] = dict(wall=statistics.median(r[0] for r in rs), walls=[r[0] for r in rs],
+                         rss_kb=max(r[1] for r in rs), cpu=statistics.median(r[2] for r in rs),
+                         loads=[r[3] for r in rs])
     return out
 
 
@@ -170,19 +176,23 @@ def report(run):
         env.get("FERRY_VERSION", "?"), env.get("QSV_VERSION_OUT") or "qsv not run",
         (env.get("CSVSTAT_VERSION") or "not run").replace("csvstat ", "")))
     w()
-    w("| tool | wall s | rows/s | peak RSS MiB | CPU user+sys s | time / ferry |")
-    w("|---|---:|---:|---:|---:|---:|")
+    w("| tool | wall s (median) | runs, s | rows/s | peak RSS MiB | CPU user+sys s | time / ferry |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
     ferry = results.get("ferry")
     for name, r in results.items():
         label = LABELS.get(name, name).format(table=table, nproc=nproc)
         rate = "" if name == "qsv_index" else "{:,.0f}".format(rows / r["wall"]) if r["wall"] > 0 else "-"
         ratio = "%.2fx" % (r["wall"] / ferry["wall"]) if ferry and ferry["wall"] > 0 else "pending"
-        w("| %s | %.2f | %s | %.0f | %.1f | %s |" % (label, r["wall"], rate, r["rss_kb"] / 1024, r["cpu"], ratio))
+        runs = " / ".join("%.2f" % x for x in r["walls"])
+        w("| %s | %.2f | %s | %s | %.0f | %.1f | %s |" % (
+            label, r["wall"], runs, rate, r["rss_kb"] / 1024, r["cpu"], ratio))
     if "ferry" not in results:
-        w("| ferry profile --tables %s --json | pending (`ferry profile` not available yet) | | | | |" % table)
+        w("| ferry profile --tables %s --json | pending (`ferry profile` not available yet) | | | | | |" % table)
     w()
-    w("MiB = 2^20 bytes. rows/s = the table's %s rows over the wall time. Wall time is a nanosecond "
-      "clock around the command; peak RSS and CPU from GNU `/usr/bin/time -v`." % "{:,}".format(rows))
+    w("Each command ran %s times in a row; wall s is the median (the ratios use it), peak RSS the "
+      "largest of the runs, CPU the median. MiB = 2^20 bytes. rows/s = the table's %s rows over "
+      "the median wall time. Wall time is a nanosecond clock around the command; peak RSS and CPU "
+      "from GNU `/usr/bin/time -v`." % (env.get("REPEAT", "?"), "{:,}".format(rows)))
     w()
     w("What each one computed, per column:")
     w()
@@ -232,7 +242,8 @@ def report(run):
                                             "equal" if n == rows else "DIFFERS from %d" % rows))
     w()
     w("1-minute load average just before each measurement (%d cores; above ~0.5 means other work "
-      "was running): " % nproc + ", ".join("%s %s" % (n, r["load"]) for n, r in results.items()) + ".")
+      "was running): " % nproc + "; ".join("%s %s" % (n, " / ".join(r["loads"])) for n, r in results.items())
+      + ".")
 
 
 def main(argv):

@@ -7,6 +7,12 @@ mod progress;
 mod project;
 
 use clap::Parser;
+
+/// Staging hands millions of small allocations from the reader thread to the writer thread,
+/// which frees them: glibc's allocator takes its slow path there (~22% of staging time measured
+/// with perf); mimalloc's thread-free lists do not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
