@@ -20,9 +20,9 @@ import time
 
 LABELS = {
     "ferry": "ferry profile --tables {table} --json",
-    "qsv": "qsv stats --everything (no index: 1 thread)",
-    "qsv_index": "qsv index (needed by the next line; not a profile)",
-    "qsv_indexed": "qsv stats --everything (with index: {nproc} threads)",
+    "qsv": "qsv stats --everything (no index: qsv's default)",
+    "qsv_dates": "qsv stats --everything --infer-dates (no index)",
+    "qsv_indexed": "qsv stats --everything --cache-threshold -5 (builds an index, then {nproc} threads)",
     "csvstat": "csvstat -I",
     "csvstat_infer": "csvstat (type inference, no -I)",
 }
@@ -121,7 +121,8 @@ def find_table(obj, table):
 
 
 def ferry_check(run, table):
-    """(rows, columns, column fields) from Ferry's JSON summary or the newest report in reports/."""
+    """(rows, columns, column fields, file, types found) from Ferry's JSON summary or the newest
+    report in reports/ (the summary on stdout may carry only totals)."""
     candidates = [os.path.join(run, "ferry_profile.json")]
     candidates += sorted(glob.glob(os.path.join(run, "project", "reports", "*.json")),
                          key=os.path.getmtime, reverse=True)
@@ -131,21 +132,29 @@ def ferry_check(run, table):
         except (OSError, ValueError):
             continue
         if t is not None:
-            cols = t.get("columns") if isinstance(t.get("columns"), list) else []
-            fields = sorted(cols[0].keys()) if cols and isinstance(cols[0], dict) else []
-            return t["rows"], len(cols), fields, path
-    return None, None, [], None
+            cols = [c for c in t.get("columns") or [] if isinstance(c, dict)]
+            fields = sorted(cols[0].keys()) if cols else []
+            types = type_counts(str(c.get("inferred_type", "?")) for c in cols)
+            return t["rows"], len(cols), fields, path, types
+    return None, None, [], None, ""
 
 
 def qsv_check(path):
+    """(columns profiled, statistics in its output, types found) from a `qsv stats` output CSV."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
+            rows = list(csv.DictReader(f))
+            header = list(rows[0].keys()) if rows else []
     except OSError:
-        return None, []
-    if not rows:
-        return 0, []
-    return len(rows) - 1, [h for h in rows[0] if h != "field"]
+        return None, [], ""
+    return len(rows), [h for h in header if h != "field"], type_counts(r.get("type", "?") for r in rows)
+
+
+def type_counts(types):
+    counts = {}
+    for t in types:
+        counts[t] = counts.get(t, 0) + 1
+    return ", ".join("%s %d" % (t, n) for t, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def csvstat_rows(path):
@@ -186,8 +195,9 @@ def report(run):
         runs = " / ".join("%.2f" % x for x in r["walls"])
         w("| %s | %.2f | %s | %s | %.0f | %.1f | %s |" % (
             label, r["wall"], runs, rate, r["rss_kb"] / 1024, r["cpu"], ratio))
+    why = "skipped (SKIP_FERRY)" if env.get("SKIP_FERRY") else "pending (`ferry profile` not available yet)"
     if "ferry" not in results:
-        w("| ferry profile --tables %s --json | pending (`ferry profile` not available yet) | | | | | |" % table)
+        w("| ferry profile --tables %s --json | %s | | | | | |" % (table, why))
     w()
     w("Each command ran %s times in a row; wall s is the median (the ratios use it), peak RSS the "
       "largest of the runs, CPU the median. MiB = 2^20 bytes. rows/s = the table's %s rows over "
@@ -196,16 +206,23 @@ def report(run):
     w()
     w("What each one computed, per column:")
     w()
-    qsv_n, qsv_fields = qsv_check(os.path.join(run, "qsv_stats.csv"))
-    f_rows, f_cols, f_fields, f_path = ferry_check(run, table) if ferry else (None, None, [], None)
+    qsv_n, qsv_fields, qsv_types = qsv_check(os.path.join(run, "qsv_stats.csv"))
+    _, _, qsv_dates_types = qsv_check(os.path.join(run, "qsv_stats_dates.csv"))
+    f_rows, f_cols, f_fields, f_path, f_types = ferry_check(run, table) if ferry else (None, None, [], None, "")
     for name in results:
         if name == "qsv_index":
             continue
         label = LABELS.get(name, name).format(table=table, nproc=nproc)
-        if name.startswith("qsv") and qsv_fields:
-            what = "its output columns: " + ", ".join(qsv_fields)
-        elif name == "ferry" and f_fields:
-            what = COMPUTED["ferry"] + " (column fields in its JSON: " + ", ".join(f_fields) + ")"
+        if name == "qsv" and qsv_fields:
+            what = "%s (columns of its output); types found: %s" % (", ".join(qsv_fields), qsv_types)
+        elif name == "qsv_dates":
+            what = "the same statistics; types found: %s" % qsv_dates_types
+        elif name == "qsv_indexed":
+            what = "the same as without the index"
+        elif name == "ferry":
+            what = COMPUTED["ferry"]
+            if f_types:
+                what += "; types found: " + f_types
         else:
             what = COMPUTED.get(name, "?")
         w("- %s: %s" % (label, what))
@@ -214,6 +231,7 @@ def report(run):
     w()
     if ferry:
         for name, target, text in (("qsv", 1.0, "Ferry no slower than qsv --everything"),
+                                   ("qsv_dates", 1.0, "Ferry no slower than qsv --everything --infer-dates"),
                                    ("qsv_indexed", 1.0, "Ferry no slower than indexed qsv --everything"),
                                    ("csvstat", 10.0, "csvstat -I at least 10x slower than Ferry"),
                                    ("csvstat_infer", 10.0, "csvstat (inference) at least 10x slower than Ferry")):
@@ -221,8 +239,11 @@ def report(run):
                 ratio = results[name]["wall"] / ferry["wall"]
                 w("- %s / ferry: **%.2fx** (%s: %s)" % (name, ratio, text, "met" if ratio >= target else "MISSED"))
     else:
-        w("- pending: `ferry profile` was not available in %s, so qsv/ferry and csvstat/ferry are "
-          "not measured yet" % env.get("FERRY_VERSION", "this build"))
+        if env.get("SKIP_FERRY"):
+            w("- not measured: Ferry was skipped (SKIP_FERRY)")
+        else:
+            w("- pending: `ferry profile` was not available in %s, so qsv/ferry and csvstat/ferry are "
+              "not measured yet" % env.get("FERRY_VERSION", "this build"))
     w()
     w("Checks (each tool saw the whole table):")
     w()
