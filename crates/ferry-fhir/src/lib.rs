@@ -1,0 +1,17 @@
+//! FHIR R4 for Ferry: the only crate that knows FHIR JSON.
+//!
+//! - [`Validator`]: structural validation against the official R4 JSON Schema (vendored), plus
+//!   a few cheap migration checks the schema misses; [`Issue`]s never echo values.
+//! - [`resource_id`]: deterministic UUID v5 resource ids.
+//! - [`NdjsonWriter`]: Bulk Data NDJSON, one file per type, atomic, byte-deterministic.
+//! - [`transaction_bundle`]: a `transaction` Bundle of `PUT Type/id` entries.
+
+mod bundle;
+mod ids;
+mod ndjson;
+mod validate;
+
+pub use bundle::{BundleError, transaction_bundle};
+pub use ids::{ID_SEPARATOR, is_valid_id, resource_id};
+pub use ndjson::{NdjsonError, NdjsonFile, NdjsonWriter, write_canonical};
+pub use validate::{Issue, Validator};

@@ -1,0 +1,342 @@
+//! FHIR Bulk Data NDJSON output: one `<Type>.ndjson` file per resource type, one resource per
+//! line, written atomically and byte-for-byte deterministically.
+//!
+//! **Bytes.** Each line is the resource as compact JSON (no spaces), then `\n`. Object keys are
+//! written in a fixed order, recursively: `resourceType` first in any object that has one (a
+//! resource: the line itself, contained resources, Bundle entries), then every other key in
+//! byte order of its UTF-8 name. `resourceType` first because every NDJSON consumer (Bulk Data importers,
+//! `head`, streaming parsers) looks at it first; sorted because it is the only order that does
+//! not depend on how a mapping built the object. We sort explicitly instead of relying on
+//! `serde_json::Map` being a `BTreeMap`: any crate in the build enabling serde_json's
+//! `preserve_order` feature would silently turn it into insertion order. Strings are escaped
+//! exactly as serde_json escapes them; numbers are written as serde_json writes them.
+//!
+//! **Atomicity.** Files are written into a hidden sibling folder `.<name>.tmp-<pid>-<n>` and
+//! fsynced; `finish()` renames that folder to the destination (an existing destination folder
+//! is first moved aside and deleted after the swap). A writer dropped without `finish()` deletes
+//! its temporary folder, so a failed run never leaves half-written files where output belongs.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Errors writing NDJSON output. Messages name files and resource positions, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum NdjsonError {
+    #[error(
+        "{path}: {action} failed: {source}. Check that the folder exists, is writable and the disk is not full."
+    )]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "{dest}: the output destination exists and is not a folder; remove it or choose another output folder."
+    )]
+    DestinationNotAFolder { dest: PathBuf },
+    #[error(
+        "{dest}: the output path has no parent folder or no file name; give a folder path like output/ndjson."
+    )]
+    BadDestination { dest: PathBuf },
+    #[error(
+        "resource #{index} written to {dest}: {problem}; every resource must have a \"resourceType\" naming a FHIR type (letters only, starting with a capital)."
+    )]
+    NotAResource {
+        dest: PathBuf,
+        /// 1-based position of the resource among those written.
+        index: u64,
+        problem: &'static str,
+    },
+}
+
+/// One file written by [`NdjsonWriter::finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NdjsonFile {
+    pub resource_type: String,
+    /// File name inside the destination folder, `<resource_type>.ndjson`.
+    pub file_name: String,
+    /// Number of resources (lines) in the file.
+    pub count: u64,
+    /// sha256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+}
+
+struct TypeFile {
+    out: BufWriter<File>,
+    path: PathBuf,
+    hasher: Sha256,
+    count: u64,
+}
+
+/// Streams resources into one NDJSON file per resource type. See the module docs.
+pub struct NdjsonWriter {
+    dest: PathBuf,
+    tmp: PathBuf,
+    files: BTreeMap<String, TypeFile>,
+    line: Vec<u8>,
+    written: u64,
+    finished: bool,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> NdjsonError + 'a {
+    move |source| NdjsonError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+impl NdjsonWriter {
+    /// Starts writing the folder `dest` (created or replaced on `finish()`). Its parent folder
+    /// must exist.
+    pub fn create(dest: impl AsRef<Path>) -> Result<NdjsonWriter, NdjsonError> {
+        let dest = dest.as_ref().to_path_buf();
+        let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+            return Err(NdjsonError::BadDestination { dest });
+        };
+        if dest.exists() && !dest.is_dir() {
+            return Err(NdjsonError::DestinationNotAFolder { dest });
+        }
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp_name = format!(".{}.tmp-{}-{n}", name.to_string_lossy(), std::process::id());
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let tmp = parent.join(tmp_name);
+        fs::create_dir(&tmp).map_err(io_err(&tmp, "creating the temporary output folder"))?;
+        Ok(NdjsonWriter {
+            dest,
+            tmp,
+            files: BTreeMap::new(),
+            line: Vec::with_capacity(4096),
+            written: 0,
+            finished: false,
+        })
+    }
+
+    /// Appends one resource to `<resourceType>.ndjson`.
+    pub fn write(&mut self, resource: &Value) -> Result<(), NdjsonError> {
+        self.written += 1;
+        let resource_type = match resource.get("resourceType") {
+            Some(Value::String(t)) if is_type_name(t) => t,
+            Some(Value::String(_)) => {
+                return Err(self.not_a_resource("\"resourceType\" is not a resource type name"));
+            }
+            Some(_) => return Err(self.not_a_resource("\"resourceType\" is not a string")),
+            None if resource.is_object() => {
+                return Err(self.not_a_resource("\"resourceType\" is missing"));
+            }
+            None => return Err(self.not_a_resource("it is not a JSON object")),
+        };
+        self.line.clear();
+        write_canonical(&mut self.line, resource);
+        self.line.push(b'\n');
+        if !self.files.contains_key(resource_type.as_str()) {
+            let path = self.tmp.join(format!("{resource_type}.ndjson"));
+            let file = File::create(&path).map_err(io_err(&path, "creating"))?;
+            self.files.insert(
+                resource_type.clone(),
+                TypeFile {
+                    out: BufWriter::with_capacity(256 * 1024, file),
+                    path,
+                    hasher: Sha256::new(),
+                    count: 0,
+                },
+            );
+        }
+        let Some(f) = self.files.get_mut(resource_type.as_str()) else {
+            unreachable!("inserted above");
+        };
+        f.out
+            .write_all(&self.line)
+            .map_err(io_err(&f.path, "writing"))?;
+        f.hasher.update(&self.line);
+        f.count += 1;
+        Ok(())
+    }
+
+    fn not_a_resource(&self, problem: &'static str) -> NdjsonError {
+        NdjsonError::NotAResource {
+            dest: self.dest.clone(),
+            index: self.written,
+            problem,
+        }
+    }
+
+    /// Flushes and fsyncs every file, moves the folder into place and returns one entry per
+    /// file, sorted by resource type.
+    pub fn finish(mut self) -> Result<Vec<NdjsonFile>, NdjsonError> {
+        let files = std::mem::take(&mut self.files);
+        let mut summary = Vec::with_capacity(files.len());
+        for (resource_type, f) in files {
+            let TypeFile {
+                out,
+                path,
+                hasher,
+                count,
+            } = f;
+            let file = out
+                .into_inner()
+                .map_err(|e| io_err(&path, "flushing")(e.into_error()))?;
+            file.sync_all().map_err(io_err(&path, "syncing"))?;
+            summary.push(NdjsonFile {
+                file_name: format!("{resource_type}.ndjson"),
+                resource_type,
+                count,
+                sha256: hex::encode(hasher.finalize()),
+            });
+        }
+        let mut old = None;
+        if self.dest.exists() {
+            let aside = self.tmp.with_extension("old");
+            fs::rename(&self.dest, &aside)
+                .map_err(io_err(&self.dest, "moving the previous output aside"))?;
+            old = Some(aside);
+        }
+        if let Err(e) = fs::rename(&self.tmp, &self.dest) {
+            if let Some(aside) = &old {
+                let _ = fs::rename(aside, &self.dest);
+            }
+            return Err(io_err(&self.dest, "moving the new output into place")(e));
+        }
+        self.finished = true;
+        if let Some(aside) = old {
+            fs::remove_dir_all(&aside).map_err(io_err(&aside, "removing the previous output"))?;
+        }
+        if let Some(parent) = self.dest.parent()
+            && let Ok(dir) = File::open(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            })
+        {
+            let _ = dir.sync_all();
+        }
+        Ok(summary)
+    }
+}
+
+impl Drop for NdjsonWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.files.clear(); // close the files before deleting them
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+fn is_type_name(t: &str) -> bool {
+    let mut bytes = t.bytes();
+    matches!(bytes.next(), Some(b'A'..=b'Z'))
+        && t.len() <= 64
+        && bytes.all(|b| b.is_ascii_alphabetic())
+}
+
+/// Appends the canonical compact JSON of `value` to `out` (key order: see the module docs).
+pub fn write_canonical(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            out.push(b'{');
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable();
+            let mut first = true;
+            let mut emit = |out: &mut Vec<u8>, key: &str, v: &Value| {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_string(out, key);
+                out.push(b':');
+                write_canonical(out, v);
+            };
+            let resource_type = map.get("resourceType").filter(|t| t.is_string());
+            if let Some(t) = resource_type {
+                emit(out, "resourceType", t);
+            }
+            for key in keys {
+                if resource_type.is_some() && key == "resourceType" {
+                    continue;
+                }
+                if let Some(v) = map.get(key) {
+                    emit(out, key, v);
+                }
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(out, item);
+            }
+            out.push(b']');
+        }
+        scalar => {
+            // Null, Bool, Number, String: serde_json's own compact form. Writing to a Vec
+            // cannot fail.
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
+    }
+}
+
+fn write_string(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn canon(v: &Value) -> String {
+        let mut out = Vec::new();
+        write_canonical(&mut out, v);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn resource_type_first_then_sorted() {
+        let v = json!({"id": "1", "status": "x", "resourceType": "Immunization",
+            "b": {"z": 1, "a": [{"y": null, "x": true}]}, "A": 1.5,
+            "contained": [{"id": "c", "resourceType": "Patient"}]});
+        assert_eq!(
+            canon(&v),
+            r#"{"resourceType":"Immunization","A":1.5,"b":{"a":[{"x":true,"y":null}],"z":1},"contained":[{"resourceType":"Patient","id":"c"}],"id":"1","status":"x"}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_and_newlines_never_raw() {
+        let v = json!({"resourceType": "Patient", "t": "a\nb\"c\u{1}é"});
+        let s = canon(&v);
+        assert!(!s.contains('\n'));
+        assert_eq!(
+            s,
+            "{\"resourceType\":\"Patient\",\"t\":\"a\\nb\\\"c\\u0001é\"}"
+        );
+        let back: Value = serde_json::from_str(&s).unwrap_or_default();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn type_names() {
+        assert!(is_type_name("Patient"));
+        assert!(!is_type_name("../x"));
+        assert!(!is_type_name("patient"));
+        assert!(!is_type_name(""));
+        assert!(!is_type_name("Pa/tient"));
+    }
+}

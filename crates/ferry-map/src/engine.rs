@@ -1,0 +1,490 @@
+//! The minijinja environment with the healthcare function library registered.
+//!
+//! Strict undefined: a misspelt column or variable is an error, never a blank. Builtins that do
+//! not belong in a field mapping (`range`, `debug`, `namespace`) are removed; minijinja has no I/O.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::value::{Rest, Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+
+use crate::concept::ConceptMaps;
+use crate::funcs::{self, FnError, codes, dates, names, numbers};
+
+/// Makes a resource id from (module, resource type, source key). The run engine passes
+/// `ferry-fhir`'s UUID v5 function; tests pass anything deterministic.
+pub type IdFn = dyn Fn(&str, &str, &str) -> String + Send + Sync;
+
+/// What `ref(module, key)` points at: the module's primary (first) resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefTarget {
+    pub resource_type: String,
+    /// The resource's `name` in the module, when it has one (it is part of the id's source key).
+    pub name: Option<String>,
+}
+
+/// Everything expressions may consult besides the row.
+pub struct EngineConfig {
+    pub concept_maps: ConceptMaps,
+    pub ids: Arc<IdFn>,
+    /// Module name -> its primary resource, for `ref`.
+    pub targets: BTreeMap<String, RefTarget>,
+    /// Offset given to legacy local times without a zone (`-05:00`); `None`: such a time is an error.
+    pub local_offset: Option<String>,
+    /// Two-digit-year pivot for `date`/`datetime` (default 30).
+    pub pivot: u32,
+}
+
+impl EngineConfig {
+    pub fn new(ids: Arc<IdFn>) -> Self {
+        Self {
+            concept_maps: ConceptMaps::default(),
+            ids,
+            targets: BTreeMap::new(),
+            local_offset: None,
+            pivot: dates::DEFAULT_PIVOT,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: EngineConfig,
+}
+
+/// A configured expression environment, shared (cheaply cloned) by every module of a project.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) env: Arc<Environment<'static>>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Filters Ferry adds, for `ferry check`'s unknown-filter diagnostic and the docs.
+pub const FERRY_FILTERS: &[&str] = &[
+    "date",
+    "datetime",
+    "gender",
+    "name_parts",
+    "family",
+    "given",
+    "title_case",
+    "phone",
+    "postal",
+    "decimal",
+    "ucum",
+    "lookup",
+];
+/// Functions Ferry adds.
+pub const FERRY_FUNCTIONS: &[&str] = &["ref"];
+pub(crate) const BUILTIN_FILTERS: &[&str] = &[
+    "safe",
+    "escape",
+    "e",
+    "lower",
+    "upper",
+    "title",
+    "capitalize",
+    "replace",
+    "length",
+    "count",
+    "dictsort",
+    "items",
+    "reverse",
+    "trim",
+    "join",
+    "split",
+    "lines",
+    "default",
+    "d",
+    "round",
+    "abs",
+    "int",
+    "float",
+    "attr",
+    "first",
+    "last",
+    "min",
+    "max",
+    "sort",
+    "list",
+    "string",
+    "bool",
+    "batch",
+    "slice",
+    "sum",
+    "indent",
+    "select",
+    "reject",
+    "selectattr",
+    "rejectattr",
+    "map",
+    "groupby",
+    "unique",
+    "chain",
+    "zip",
+    "pprint",
+    "format",
+    "tojson",
+];
+pub(crate) const BUILTIN_FUNCTIONS: &[&str] = &["dict"];
+
+pub(crate) fn fn_err(e: FnError) -> Error {
+    Error::new(ErrorKind::InvalidOperation, e.message.clone()).with_source(e)
+}
+
+fn plain_err(message: &str) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message.to_string())
+}
+
+/// The text of a filter's input: `None` for none; numbers as written; undefined, bytes and
+/// containers are errors.
+fn text_of(v: &Value, filter: &str) -> Result<Option<String>, Error> {
+    match v.kind() {
+        ValueKind::None => Ok(None),
+        ValueKind::String => Ok(v.as_str().map(str::to_string)),
+        ValueKind::Number => Ok(Some(v.to_string())),
+        ValueKind::Undefined => Err(Error::new(
+            ErrorKind::UndefinedError,
+            format!("`{filter}` was given an undefined value (misspelt column?)"),
+        )),
+        k => Err(plain_err(&format!("`{filter}` expects text, got {k}"))),
+    }
+}
+
+fn opt_str(v: Option<String>) -> Value {
+    v.map(Value::from).unwrap_or(Value::from(()))
+}
+
+impl Engine {
+    pub fn new(mut config: EngineConfig) -> Result<Self, FnError> {
+        if let Some(o) = &config.local_offset {
+            config.local_offset = Some(dates::canonical_offset(o)?);
+        }
+        let shared = Arc::new(Shared { config });
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_debug(true);
+        for g in ["range", "debug", "namespace"] {
+            env.remove_global(g);
+        }
+        register(&mut env, &shared);
+        Ok(Self {
+            env: Arc::new(env),
+            shared,
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// Evaluates one expression against a context value (tests, `ferry check --eval`).
+    pub fn eval_str(&self, expr: &str, ctx: Value) -> Result<Value, Error> {
+        self.env.compile_expression(expr)?.eval(ctx)
+    }
+}
+
+fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
+    let s = shared.clone();
+    env.add_filter(
+        "date",
+        move |v: Value, pivot: Option<u32>| -> Result<Value, Error> {
+            let Some(t) = text_of(&v, "date")? else {
+                return Ok(Value::from(()));
+            };
+            let pivot = pivot.unwrap_or(s.config.pivot);
+            dates::to_date(&t, pivot).map(opt_str).map_err(fn_err)
+        },
+    );
+    let s = shared.clone();
+    env.add_filter(
+        "datetime",
+        move |v: Value, pivot: Option<u32>| -> Result<Value, Error> {
+            let Some(t) = text_of(&v, "datetime")? else {
+                return Ok(Value::from(()));
+            };
+            let pivot = pivot.unwrap_or(s.config.pivot);
+            dates::to_datetime(&t, pivot, s.config.local_offset.as_deref())
+                .map(opt_str)
+                .map_err(fn_err)
+        },
+    );
+    env.add_filter("gender", |v: Value| -> Result<Value, Error> {
+        let t = text_of(&v, "gender")?;
+        codes::gender(t.as_deref()).map(Value::from).map_err(fn_err)
+    });
+    env.add_filter("name_parts", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "name_parts")? else {
+            return Ok(Value::from(()));
+        };
+        let p = names::name_parts(&t);
+        let mut m = BTreeMap::new();
+        m.insert("family", opt_str(p.family));
+        m.insert(
+            "given",
+            if p.given.is_empty() {
+                Value::from(())
+            } else {
+                Value::from(p.given)
+            },
+        );
+        m.insert("suffix", opt_str(p.suffix));
+        Ok(Value::from(m))
+    });
+    env.add_filter("family", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "family")? else {
+            return Ok(Value::from(()));
+        };
+        Ok(opt_str(names::family(&t)))
+    });
+    env.add_filter("given", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "given")? else {
+            return Ok(Value::from(()));
+        };
+        let g = names::given(&t);
+        Ok(if g.is_empty() {
+            Value::from(())
+        } else {
+            Value::from(g)
+        })
+    });
+    env.add_filter("title_case", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "title_case")? else {
+            return Ok(Value::from(()));
+        };
+        Ok(Value::from(names::title_case(&t)))
+    });
+    env.add_filter("phone", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "phone")? else {
+            return Ok(Value::from(()));
+        };
+        numbers::phone(&t).map(opt_str).map_err(fn_err)
+    });
+    env.add_filter("postal", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "postal")? else {
+            return Ok(Value::from(()));
+        };
+        numbers::postal(&t).map(opt_str).map_err(fn_err)
+    });
+    env.add_filter("decimal", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "decimal")? else {
+            return Ok(Value::from(()));
+        };
+        Ok(match numbers::decimal(&t).map_err(fn_err)? {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            Some(f) => Value::from(f),
+            None => Value::from(()),
+        })
+    });
+    env.add_filter("ucum", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "ucum")? else {
+            return Ok(Value::from(()));
+        };
+        codes::ucum(&t)
+            .map(|c| c.map(Value::from).unwrap_or(Value::from(())))
+            .map_err(fn_err)
+    });
+    let s = shared.clone();
+    env.add_filter(
+        "lookup",
+        move |v: Value, map: String, field: Option<String>| -> Result<Value, Error> {
+            let Some(cm) = s.config.concept_maps.get(&map) else {
+                return Err(plain_err(&format!(
+                    "no concept map `{map}`: add concept-maps/{map}.csv or concept-maps/{map}.json"
+                )));
+            };
+            let Some(t) = text_of(&v, "lookup")? else {
+                return Ok(Value::from(()));
+            };
+            if funcs::non_blank(&t).is_none() {
+                return Ok(Value::from(()));
+            }
+            let Some(target) = cm.get(&t) else {
+                return Err(fn_err(FnError::new(
+                    format!("code not in concept map `{map}`"),
+                    &t,
+                )));
+            };
+            match field.as_deref().unwrap_or("code") {
+                "code" => Ok(Value::from(target.code.clone())),
+                "display" => Ok(opt_str(target.display.clone())),
+                "system" => Ok(opt_str(target.system.clone())),
+                other => Err(plain_err(&format!(
+                    "`lookup` field must be `code`, `display` or `system`, not `{other}`"
+                ))),
+            }
+        },
+    );
+    let s = shared.clone();
+    env.add_function(
+        "ref",
+        move |module: String, keys: Rest<Value>| -> Result<Value, Error> {
+            let Some(target) = s.config.targets.get(&module) else {
+                return Err(plain_err(&format!("`ref`: no module named `{module}`")));
+            };
+            if keys.0.is_empty() {
+                return Err(plain_err(
+                    "`ref` needs the target's key: ref('module', row.column)",
+                ));
+            }
+            let mut parts = Vec::with_capacity(keys.0.len());
+            for k in &keys.0 {
+                match text_of(k, "ref")? {
+                    Some(t) if !t.trim().is_empty() => parts.push(t),
+                    // A blank key is no reference: the element is omitted.
+                    _ => return Ok(Value::from(())),
+                }
+            }
+            let mut key = parts.join("|");
+            if let Some(n) = &target.name {
+                key.push('#');
+                key.push_str(n);
+            }
+            let id = (s.config.ids)(&module, &target.resource_type, &key);
+            Ok(Value::from(format!("{}/{}", target.resource_type, id)))
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::concept::{ConceptMap, Target};
+    use minijinja::context;
+
+    fn engine() -> Engine {
+        let mut cfg =
+            EngineConfig::new(Arc::new(|m: &str, t: &str, k: &str| format!("{m}-{t}-{k}")));
+        let mut cm = ConceptMap::new("vaccines", "vaccines.csv");
+        cm.insert(
+            "Tdap",
+            Target {
+                code: "115".into(),
+                display: Some("Tdap".into()),
+                system: None,
+            },
+        )
+        .unwrap();
+        cfg.concept_maps.insert(cm);
+        cfg.targets.insert(
+            "patients".into(),
+            RefTarget {
+                resource_type: "Patient".into(),
+                name: None,
+            },
+        );
+        cfg.local_offset = Some("-0500".into());
+        Engine::new(cfg).unwrap()
+    }
+
+    fn ev(e: &Engine, expr: &str, v: &str) -> Result<Value, Error> {
+        e.eval_str(expr, context!(v => v))
+    }
+
+    fn source_of(e: &Error) -> Option<&FnError> {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+        while let Some(c) = cur {
+            if let Some(f) = c.downcast_ref::<FnError>() {
+                return Some(f);
+            }
+            cur = c.source();
+        }
+        None
+    }
+
+    #[test]
+    fn filters_are_registered_and_chain() {
+        let e = engine();
+        assert_eq!(
+            ev(&e, "v | date", "3/4/2019").unwrap().to_string(),
+            "2019-03-04"
+        );
+        assert_eq!(
+            ev(&e, "v | datetime", "3/4/2019 10:00")
+                .unwrap()
+                .to_string(),
+            "2019-03-04T10:00:00-05:00"
+        );
+        assert_eq!(ev(&e, "v | gender", "F").unwrap().to_string(), "female");
+        assert_eq!(
+            ev(&e, "v | family", "DOE, JANE").unwrap().to_string(),
+            "DOE"
+        );
+        assert_eq!(
+            ev(&e, "(v | given)[0]", "DOE, JANE Q").unwrap().to_string(),
+            "JANE"
+        );
+        assert_eq!(
+            ev(&e, "v | family | title_case", "DOE, JANE")
+                .unwrap()
+                .to_string(),
+            "Doe"
+        );
+        assert_eq!(
+            ev(&e, "v | phone", "555 123 4567").unwrap().to_string(),
+            "+15551234567"
+        );
+        assert_eq!(ev(&e, "v | postal", "02134").unwrap().to_string(), "02134");
+        assert_eq!(ev(&e, "v | decimal", "1,5").unwrap().to_string(), "1.5");
+        assert!(ev(&e, "v | decimal", "98").unwrap().is_integer());
+        assert_eq!(ev(&e, "v | ucum", "mmHg").unwrap().to_string(), "mm[Hg]");
+        assert_eq!(
+            ev(&e, "v | lookup('vaccines')", "tdap")
+                .unwrap()
+                .to_string(),
+            "115"
+        );
+        assert_eq!(
+            ev(&e, "v | lookup('vaccines', 'display')", "Tdap")
+                .unwrap()
+                .to_string(),
+            "Tdap"
+        );
+        assert_eq!(
+            ev(&e, "ref('patients', v)", "17").unwrap().to_string(),
+            "Patient/patients-Patient-17"
+        );
+        assert!(ev(&e, "ref('patients', v)", "").unwrap().is_none());
+        assert!(ev(&e, "v | date", "").unwrap().is_none());
+    }
+
+    #[test]
+    fn unmapped_code_is_an_error_carrying_map_and_raw_value() {
+        let e = engine();
+        let err = ev(&e, "v | lookup('vaccines')", "shot given").unwrap_err();
+        let f = source_of(&err).expect("FnError source");
+        assert_eq!(f.message, "code not in concept map `vaccines`");
+        assert_eq!(f.raw.as_deref(), Some("shot given"));
+    }
+
+    #[test]
+    fn missing_map_and_unknown_ref_module_are_errors() {
+        let e = engine();
+        assert!(
+            ev(&e, "v | lookup('nope')", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("no concept map `nope`")
+        );
+        assert!(
+            ev(&e, "ref('nope', v)", "1")
+                .unwrap_err()
+                .to_string()
+                .contains("no module named `nope`")
+        );
+    }
+
+    #[test]
+    fn strict_undefined_makes_typos_errors() {
+        let e = engine();
+        assert!(e.eval_str("nope | date", context!(v => "x")).is_err());
+        assert!(e.eval_str("nope == 'E'", context!(v => "x")).is_err());
+    }
+
+    #[test]
+    fn sandbox_has_no_range_or_debug() {
+        let e = engine();
+        assert!(e.eval_str("range(10) | list", context!()).is_err());
+        assert!(e.eval_str("debug()", context!()).is_err());
+    }
+}

@@ -1,0 +1,383 @@
+//! Per-row evaluation: every source row ends as exactly one [`RowOutcome`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ferry_core::ValueRef;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value, ValueKind};
+use serde_json::{Value as Json, json};
+
+use crate::funcs::FnError;
+use crate::module::{Module, error_text};
+use crate::path::Builder;
+
+/// The column names of the rows a module's query returns, built once per query.
+#[derive(Debug)]
+pub struct RowSchema {
+    columns: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl RowSchema {
+    pub fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Arc<Self> {
+        let columns: Vec<String> = columns.into_iter().map(Into::into).collect();
+        let mut index = HashMap::with_capacity(columns.len());
+        for (i, c) in columns.iter().enumerate() {
+            // The first of duplicate names wins (SQL allows `SELECT a, a`).
+            index.entry(c.clone()).or_insert(i);
+        }
+        Arc::new(Self { columns, index })
+    }
+
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+}
+
+/// One source row: the schema and the row's values in column order (borrowed, not copied).
+#[derive(Debug, Clone, Copy)]
+pub struct RowView<'a> {
+    pub schema: &'a Arc<RowSchema>,
+    pub values: &'a [ValueRef<'a>],
+}
+
+/// Why one field (or rule) of a row could not be mapped. `message` holds no data value;
+/// `raw_value` holds the offending input, when known, for the exception record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The resource type; empty for row-level problems (key, exclusion rules).
+    pub resource_type: String,
+    /// The FHIR path, or `source.key`, `exclude.NAME`, `resource.when`.
+    pub path: String,
+    pub expression: String,
+    pub message: String,
+    pub raw_value: Option<String>,
+}
+
+/// What became of one source row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowOutcome {
+    /// The resources produced, in module order.
+    Migrated(Vec<Json>),
+    /// Excluded by a named scope rule.
+    Excluded { rule: String, reason: String },
+    /// Every field error of the row (all of them, not just the first).
+    Exception(Vec<FieldError>),
+}
+
+/// Rule name used when no `[[resource]]` applies to a row (every `when` was false).
+pub const NO_RESOURCE_RULE: &str = "no-resource-applies";
+
+impl RowOutcome {
+    /// A JSON form for golden files and the run ledger.
+    pub fn to_json(&self) -> Json {
+        match self {
+            RowOutcome::Migrated(r) => json!({ "migrated": r }),
+            RowOutcome::Excluded { rule, reason } => {
+                json!({ "excluded": { "rule": rule, "reason": reason } })
+            }
+            RowOutcome::Exception(errs) => json!({
+                "exception": errs.iter().map(|e| json!({
+                    "resource_type": e.resource_type,
+                    "path": e.path,
+                    "expression": e.expression,
+                    "message": e.message,
+                    "raw_value": e.raw_value,
+                })).collect::<Vec<_>>()
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RowObj {
+    schema: Arc<RowSchema>,
+    values: Vec<Value>,
+}
+
+impl Object for RowObj {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let i = *self.schema.index.get(key.as_str()?)?;
+        self.values.get(i).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let names: Vec<Value> = self
+            .schema
+            .columns
+            .iter()
+            .map(|c| Value::from(c.as_str()))
+            .collect();
+        Enumerator::Iter(Box::new(names.into_iter()))
+    }
+}
+
+#[derive(Debug)]
+struct Root {
+    row: Value,
+}
+
+impl Object for Root {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        (key.as_str()? == "row").then(|| self.row.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["row"])
+    }
+}
+
+fn to_mj(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::from(()),
+        ValueRef::Text(s) => Value::from(s),
+        ValueRef::Bytes(b) => Value::from_bytes(b.to_vec()),
+    }
+}
+
+/// Converts an expression result to JSON. `Ok(None)`: omit the element (none, blank text,
+/// empty list or map).
+pub(crate) fn to_json(v: &Value) -> Result<Option<Json>, String> {
+    match v.kind() {
+        ValueKind::Undefined => {
+            Err("the expression is undefined (a misspelt column or attribute?)".into())
+        }
+        ValueKind::None => Ok(None),
+        ValueKind::Bool => Ok(Some(Json::Bool(v.is_true()))),
+        ValueKind::Number => {
+            if let Some(i) = v.as_i64() {
+                return Ok(Some(Json::from(i)));
+            }
+            let f = f64::try_from(v.clone()).map_err(|_| "a number out of range".to_string())?;
+            serde_json::Number::from_f64(f)
+                .map(|n| Some(Json::Number(n)))
+                .ok_or_else(|| "not a finite number".to_string())
+        }
+        ValueKind::String => {
+            let s = v.as_str().unwrap_or("");
+            Ok(if s.trim().is_empty() {
+                None
+            } else {
+                Some(Json::String(s.to_string()))
+            })
+        }
+        ValueKind::Bytes => {
+            Err("bytes cannot be written as a FHIR value: decode or encode them first".into())
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            let mut out = Vec::new();
+            for item in v.try_iter().map_err(|e| error_text(&e))? {
+                if let Some(j) = to_json(&item)? {
+                    out.push(j);
+                }
+            }
+            Ok(if out.is_empty() {
+                None
+            } else {
+                Some(Json::Array(out))
+            })
+        }
+        ValueKind::Map => {
+            let mut out = serde_json::Map::new();
+            for k in v.try_iter().map_err(|e| error_text(&e))? {
+                let item = v.get_item(&k).map_err(|e| error_text(&e))?;
+                if let Some(j) = to_json(&item)? {
+                    out.insert(k.to_string(), j);
+                }
+            }
+            Ok(if out.is_empty() {
+                None
+            } else {
+                Some(Json::Object(out))
+            })
+        }
+        other => Err(format!("a {other} value cannot be written as FHIR JSON")),
+    }
+}
+
+fn fn_error_of(err: &minijinja::Error) -> Option<&FnError> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(c) = cur {
+        if let Some(f) = c.downcast_ref::<FnError>() {
+            return Some(f);
+        }
+        cur = c.source();
+    }
+    None
+}
+
+impl Module {
+    fn run(&self, i: usize, root: &Value) -> Result<Value, (String, Option<String>)> {
+        let Some(expr) = self.expression(i) else {
+            return Err(("internal: expression not compiled".into(), None));
+        };
+        expr.eval(root.clone()).map_err(|e| match fn_error_of(&e) {
+            Some(f) => (f.message.clone(), f.raw.clone()),
+            None => (error_text(&e), None),
+        })
+    }
+
+    fn field_error(
+        &self,
+        ty: &str,
+        path: String,
+        i: usize,
+        (message, raw_value): (String, Option<String>),
+    ) -> FieldError {
+        FieldError {
+            resource_type: ty.to_string(),
+            path,
+            expression: self.expr_text(i).to_string(),
+            message,
+            raw_value,
+        }
+    }
+
+    /// The row's source key: its key columns' values joined with `|`.
+    pub fn row_key(&self, row: &RowView<'_>) -> Result<String, String> {
+        let mut parts = Vec::with_capacity(self.source.key.len());
+        for k in &self.source.key {
+            let Some(&i) = row.schema.index.get(k) else {
+                return Err(format!("key column `{k}` is not in the query's result"));
+            };
+            match row.values.get(i) {
+                Some(ValueRef::Text(t)) if !t.is_empty() => parts.push(*t),
+                Some(ValueRef::Bytes(_)) => {
+                    return Err(format!("key column `{k}` holds bytes, not text"));
+                }
+                _ => return Err(format!("key column `{k}` is NULL or empty")),
+            }
+        }
+        Ok(parts.join("|"))
+    }
+
+    /// Maps one source row. Thread-safe: call from as many threads as you like.
+    pub fn evaluate(&self, row: &RowView<'_>) -> RowOutcome {
+        let key = match self.row_key(row) {
+            Ok(k) => k,
+            Err(message) => {
+                return RowOutcome::Exception(vec![FieldError {
+                    resource_type: String::new(),
+                    path: "source.key".into(),
+                    expression: String::new(),
+                    message,
+                    raw_value: None,
+                }]);
+            }
+        };
+        let values: Vec<Value> = row.values.iter().map(|v| to_mj(*v)).collect();
+        let row_obj = Value::from_object(RowObj {
+            schema: row.schema.clone(),
+            values,
+        });
+        let root = Value::from_object(Root { row: row_obj });
+
+        for ex in &self.excludes {
+            match self.run(ex.when, &root) {
+                Ok(v) if v.is_undefined() => {
+                    let e = (
+                        "the rule is undefined (a misspelt column?)".to_string(),
+                        None,
+                    );
+                    return RowOutcome::Exception(vec![self.field_error(
+                        "",
+                        format!("exclude.{}", ex.name),
+                        ex.when,
+                        e,
+                    )]);
+                }
+                Ok(v) if v.is_true() => {
+                    return RowOutcome::Excluded {
+                        rule: ex.name.clone(),
+                        reason: ex.reason.clone(),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return RowOutcome::Exception(vec![self.field_error(
+                        "",
+                        format!("exclude.{}", ex.name),
+                        ex.when,
+                        e,
+                    )]);
+                }
+            }
+        }
+
+        let mut errors = Vec::new();
+        let mut out = Vec::with_capacity(self.resources.len());
+        for r in &self.resources {
+            let ty = r.resource_type.as_str();
+            if let Some(w) = r.when {
+                match self.run(w, &root) {
+                    Ok(v) if v.is_undefined() => {
+                        let e = ("`when` is undefined (a misspelt column?)".to_string(), None);
+                        errors.push(self.field_error(ty, "resource.when".into(), w, e));
+                        continue;
+                    }
+                    Ok(v) if !v.is_true() => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        errors.push(self.field_error(ty, "resource.when".into(), w, e));
+                        continue;
+                    }
+                }
+            }
+            let mut b = Builder::new();
+            let before = errors.len();
+            for f in &r.fields {
+                let value = match self.run(f.expr, &root) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push(self.field_error(ty, f.path.clone(), f.expr, e));
+                        continue;
+                    }
+                };
+                match to_json(&value) {
+                    Ok(Some(j)) => {
+                        if let Err(m) = b.set(&f.segments, j) {
+                            errors.push(self.field_error(
+                                ty,
+                                f.path.clone(),
+                                f.expr,
+                                (m.to_string(), None),
+                            ));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(m) => errors.push(self.field_error(ty, f.path.clone(), f.expr, (m, None))),
+                }
+            }
+            if errors.len() > before {
+                continue;
+            }
+            let id_key = match &r.name {
+                Some(n) => format!("{key}#{n}"),
+                None => key.clone(),
+            };
+            let id = (self.shared.config.ids)(&self.name, ty, &id_key);
+            out.push(b.finish(vec![
+                ("resourceType".into(), Json::String(ty.to_string())),
+                ("id".into(), Json::String(id)),
+            ]));
+        }
+        if !errors.is_empty() {
+            return RowOutcome::Exception(errors);
+        }
+        if out.is_empty() {
+            return RowOutcome::Excluded {
+                rule: NO_RESOURCE_RULE.into(),
+                reason: "no `[[resource]]` `when` condition held for this row".into(),
+            };
+        }
+        RowOutcome::Migrated(out)
+    }
+}

@@ -1,0 +1,721 @@
+//! Module files: parsing (never failing at the first problem) and compiling every expression once.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::sync::Arc;
+
+use minijinja::{Environment, Expression};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::diag::{Diagnostic, Diags};
+use crate::engine::{
+    BUILTIN_FILTERS, BUILTIN_FUNCTIONS, Engine, FERRY_FILTERS, FERRY_FUNCTIONS, Shared,
+};
+use crate::lint;
+use crate::path::{Segment, conflict, parse_path};
+
+/// Where a module reads its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// SQL over the staged tables.
+    pub query: String,
+    /// Row key column(s); their values joined with `|` are the row's source key.
+    pub key: Vec<String>,
+    /// The column naming the patient, if rows belong to patients.
+    pub patient: Option<String>,
+}
+
+/// A scope rule: rows for which `when` is true are excluded, with `reason`.
+#[derive(Debug, Clone)]
+pub struct Exclude {
+    pub name: String,
+    pub reason: String,
+    pub(crate) when: usize,
+}
+
+/// One field: a FHIR path and its expression.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub path: String,
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) expr: usize,
+}
+
+/// One target resource built from each row.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub resource_type: String,
+    /// Distinguishes several resources of one type made from the same row; part of the id's key.
+    pub name: Option<String>,
+    pub(crate) when: Option<usize>,
+    pub fields: Vec<Field>,
+}
+
+/// An expression's text and where it sits in the module file.
+#[derive(Debug, Clone)]
+pub(crate) struct ExprInfo {
+    pub(crate) text: String,
+    /// Byte offset of the expression's first character in the file.
+    pub(crate) offset: usize,
+    /// True when the file holds the expression verbatim (no escapes), so offsets inside it map
+    /// one-to-one onto the file.
+    pub(crate) exact: bool,
+}
+
+pub(crate) struct Exprs<'env>(pub(crate) Vec<Expression<'env, 'static>>);
+
+self_cell::self_cell!(
+    pub(crate) struct Compiled {
+        owner: Arc<Environment<'static>>,
+        #[covariant]
+        dependent: Exprs,
+    }
+);
+
+/// A loaded, compiled module. Cheap to share across threads (`&Module` is `Sync`).
+pub struct Module {
+    pub name: String,
+    pub description: Option<String>,
+    /// The file it was read from, as given.
+    pub file: String,
+    pub source: Source,
+    pub excludes: Vec<Exclude>,
+    pub resources: Vec<Resource>,
+    pub(crate) exprs: Vec<ExprInfo>,
+    pub(crate) compiled: Compiled,
+    pub(crate) shared: Arc<Shared>,
+    text: Arc<str>,
+    key_offsets: Vec<usize>,
+    patient_offset: Option<usize>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .field("source", &self.source)
+            .field("resources", &self.resources.len())
+            .finish()
+    }
+}
+
+impl Module {
+    pub(crate) fn expression(&self, i: usize) -> Option<&Expression<'_, 'static>> {
+        self.compiled.borrow_dependent().0.get(i)
+    }
+
+    pub(crate) fn expr_text(&self, i: usize) -> &str {
+        self.exprs.get(i).map(|e| e.text.as_str()).unwrap_or("")
+    }
+
+    /// The primary resource type (the first `[[resource]]`), the target of `ref(module, key)`.
+    pub fn primary_resource(&self) -> Option<&Resource> {
+        self.resources.first()
+    }
+
+    /// Checks column references (`row.NAME`, `row['NAME']`, `source.key`, `source.patient`)
+    /// against the columns the source query returns, e.g. from the staged schema.
+    pub fn check_columns<S: AsRef<str>>(&self, columns: &[S]) -> Vec<Diagnostic> {
+        let known: BTreeSet<&str> = columns.iter().map(|c| c.as_ref()).collect();
+        let mut d = Diags::new(self.file.clone(), &self.text);
+        let hint = || {
+            let mut v: Vec<&str> = known.iter().copied().collect();
+            v.truncate(40);
+            v.join(", ")
+        };
+        for (k, off) in self.source.key.iter().zip(&self.key_offsets) {
+            if !known.contains(k.as_str()) {
+                d.error(
+                    *off,
+                    format!("unknown key column `{k}`: the query returns {}", hint()),
+                );
+            }
+        }
+        if let (Some(p), Some(off)) = (&self.source.patient, self.patient_offset)
+            && !known.contains(p.as_str())
+        {
+            d.error(
+                off,
+                format!("unknown patient column `{p}`: the query returns {}", hint()),
+            );
+        }
+        for e in &self.exprs {
+            for c in lint::scan(&e.text).columns {
+                if !known.contains(c.name.as_str()) {
+                    let at = if e.exact {
+                        e.offset + c.offset
+                    } else {
+                        e.offset
+                    };
+                    d.error(
+                        at,
+                        format!("unknown column `{}`: the query returns {}", c.name, hint()),
+                    );
+                }
+            }
+        }
+        d.list
+    }
+}
+
+const TOP_KEYS: &[&str] = &["module", "source", "exclude", "resource"];
+const MODULE_KEYS: &[&str] = &["name", "description", "fhir"];
+const SOURCE_KEYS: &[&str] = &["query", "key", "patient"];
+const EXCLUDE_KEYS: &[&str] = &["name", "when", "reason"];
+const RESOURCE_KEYS: &[&str] = &["type", "name", "when", "fields"];
+
+type Table<'i> = DeTable<'i>;
+
+fn unknown_keys(t: &Table<'_>, allowed: &[&str], ctx: &str, d: &mut Diags<'_>) {
+    for (k, _) in t.iter() {
+        if !allowed.contains(&k.get_ref().as_ref()) {
+            d.error(
+                k.span().start,
+                format!(
+                    "unknown key `{}` in {ctx}: expected one of {}",
+                    k.get_ref(),
+                    allowed
+                        .iter()
+                        .map(|a| format!("`{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+}
+
+fn get<'a, 'i>(t: &'a Table<'i>, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
+    t.get(key)
+}
+
+/// A required or optional string value: (text, span of the value).
+fn string(
+    t: &Table<'_>,
+    key: &str,
+    ctx: &str,
+    required: bool,
+    at: usize,
+    d: &mut Diags<'_>,
+) -> Option<(String, Range<usize>)> {
+    match get(t, key) {
+        Some(v) => match v.get_ref() {
+            DeValue::String(s) => Some((s.to_string(), v.span())),
+            other => {
+                d.error(
+                    v.span().start,
+                    format!(
+                        "`{key}` in {ctx} must be a string, not {}",
+                        other.type_str()
+                    ),
+                );
+                None
+            }
+        },
+        None => {
+            if required {
+                d.error(at, format!("{ctx} needs `{key}`"));
+            }
+            None
+        }
+    }
+}
+
+fn table<'a, 'i>(
+    v: &'a Spanned<DeValue<'i>>,
+    what: &str,
+    d: &mut Diags<'_>,
+) -> Option<&'a Table<'i>> {
+    match v.get_ref() {
+        DeValue::Table(t) => Some(t),
+        other => {
+            d.error(
+                v.span().start,
+                format!("{what} must be a table, not {}", other.type_str()),
+            );
+            None
+        }
+    }
+}
+
+/// Where the expression text starts inside a TOML string literal, and whether it is verbatim.
+fn expr_location(file: &str, span: &Range<usize>, expr: &str) -> (usize, bool) {
+    let lit = file.get(span.clone()).unwrap_or("");
+    let mut skip = if lit.starts_with("\"\"\"") || lit.starts_with("'''") {
+        3
+    } else if lit.starts_with('"') || lit.starts_with('\'') {
+        1
+    } else {
+        0
+    };
+    if skip == 3 {
+        if lit.get(3..).is_some_and(|r| r.starts_with("\r\n")) {
+            skip += 2;
+        } else if lit.get(3..).is_some_and(|r| r.starts_with('\n')) {
+            skip += 1;
+        }
+    }
+    let start = span.start + skip;
+    let exact = file.get(start..start + expr.len()) == Some(expr);
+    (start, exact)
+}
+
+struct Builder<'t> {
+    file_text: &'t str,
+    exprs: Vec<ExprInfo>,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, text: String, span: &Range<usize>) -> usize {
+        let (offset, exact) = expr_location(self.file_text, span, &text);
+        self.exprs.push(ExprInfo {
+            text,
+            offset,
+            exact,
+        });
+        self.exprs.len() - 1
+    }
+}
+
+fn is_type_name(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|c| c.is_ascii_uppercase()) && c.all(|c| c.is_ascii_alphanumeric())
+}
+
+fn is_rule_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Parses and compiles one module file. Never stops at the first problem: every diagnostic found
+/// is returned; the module is returned only when there is no error.
+///
+/// `file` is the name used in diagnostics (and its stem must equal `[module].name`).
+pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>, Vec<Diagnostic>) {
+    let mut d = Diags::new(file, text);
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    for e in &errors {
+        let at = e.span().map(|s| s.start).unwrap_or(0);
+        d.error(at, format!("TOML: {}", e.message()));
+    }
+    let doc = doc.into_inner();
+    let mut b = Builder {
+        file_text: text,
+        exprs: Vec::new(),
+    };
+    unknown_keys(&doc, TOP_KEYS, "the module file", &mut d);
+
+    // [module]
+    let stem = std::path::Path::new(file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.strip_suffix(".toml").unwrap_or(n))
+        .map(|n| n.strip_suffix(".module").unwrap_or(n))
+        .unwrap_or("")
+        .to_string();
+    let mut name = stem.clone();
+    let mut description = None;
+    match get(&doc, "module") {
+        Some(v) => {
+            if let Some(t) = table(v, "`[module]`", &mut d) {
+                unknown_keys(t, MODULE_KEYS, "`[module]`", &mut d);
+                if let Some((n, span)) =
+                    string(t, "name", "`[module]`", true, v.span().start, &mut d)
+                {
+                    if !stem.is_empty() && n != stem {
+                        d.error(
+                            span.start,
+                            format!(
+                                "module name `{n}` differs from its file name `{stem}`: rename one"
+                            ),
+                        );
+                    }
+                    if !is_rule_name(&n) {
+                        d.error(
+                            span.start,
+                            "a module name may hold only letters, digits, `-` and `_`",
+                        );
+                    }
+                    name = n;
+                }
+                description = string(t, "description", "`[module]`", false, 0, &mut d).map(|s| s.0);
+                let _ = string(t, "fhir", "`[module]`", false, 0, &mut d);
+            }
+        }
+        None => d.error(0, "missing `[module]` (with `name` and `description`)"),
+    }
+
+    // [source]
+    let mut source = Source {
+        query: String::new(),
+        key: Vec::new(),
+        patient: None,
+    };
+    let mut key_offsets = Vec::new();
+    let mut patient_offset = None;
+    match get(&doc, "source") {
+        Some(v) => {
+            if let Some(t) = table(v, "`[source]`", &mut d) {
+                unknown_keys(t, SOURCE_KEYS, "`[source]`", &mut d);
+                let at = v.span().start;
+                if let Some((q, span)) = string(t, "query", "`[source]`", true, at, &mut d) {
+                    if q.trim().is_empty() {
+                        d.error(span.start, "`query` is empty");
+                    }
+                    source.query = q;
+                }
+                match get(t, "key") {
+                    Some(k) => match k.get_ref() {
+                        DeValue::String(s) => {
+                            source.key.push(s.to_string());
+                            key_offsets.push(k.span().start);
+                        }
+                        DeValue::Array(a) if !a.is_empty() => {
+                            for item in a.iter() {
+                                match item.get_ref() {
+                                    DeValue::String(s) => {
+                                        source.key.push(s.to_string());
+                                        key_offsets.push(item.span().start);
+                                    }
+                                    _ => {
+                                        d.error(item.span().start, "`key` columns must be strings")
+                                    }
+                                }
+                            }
+                        }
+                        _ => d.error(
+                            k.span().start,
+                            "`key` must be a column name or a list of them",
+                        ),
+                    },
+                    None => d.error(at, "`[source]` needs `key` (the row key column or columns)"),
+                }
+                if let Some((p, span)) = string(t, "patient", "`[source]`", false, at, &mut d) {
+                    source.patient = Some(p);
+                    patient_offset = Some(span.start);
+                }
+            }
+        }
+        None => d.error(0, "missing `[source]` (with `query` and `key`)"),
+    }
+
+    // [[exclude]]
+    let mut excludes = Vec::new();
+    if let Some(v) = get(&doc, "exclude") {
+        match v.get_ref() {
+            DeValue::Array(items) => {
+                let mut seen = BTreeSet::new();
+                for item in items.iter() {
+                    let Some(t) = table(item, "`[[exclude]]`", &mut d) else {
+                        continue;
+                    };
+                    let at = item.span().start;
+                    unknown_keys(t, EXCLUDE_KEYS, "`[[exclude]]`", &mut d);
+                    let n = string(t, "name", "`[[exclude]]`", true, at, &mut d);
+                    let w = string(t, "when", "`[[exclude]]`", true, at, &mut d);
+                    let r = string(t, "reason", "`[[exclude]]`", true, at, &mut d);
+                    if let Some((n, span)) = &n {
+                        if !is_rule_name(n) {
+                            d.error(
+                                span.start,
+                                "a rule name may hold only letters, digits, `-` and `_`",
+                            );
+                        }
+                        if !seen.insert(n.clone()) {
+                            d.error(span.start, format!("a second exclusion rule named `{n}`"));
+                        }
+                    }
+                    if let (Some((n, _)), Some((w, wspan)), Some((r, _))) = (n, w, r) {
+                        let when = b.add(w, &wspan);
+                        excludes.push(Exclude {
+                            name: n,
+                            reason: r,
+                            when,
+                        });
+                    }
+                }
+            }
+            _ => d.error(
+                v.span().start,
+                "write exclusion rules as `[[exclude]]` tables",
+            ),
+        }
+    }
+
+    // [[resource]]
+    let mut resources = Vec::new();
+    match get(&doc, "resource") {
+        Some(v) => match v.get_ref() {
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    let Some(t) = table(item, "`[[resource]]`", &mut d) else {
+                        continue;
+                    };
+                    let at = item.span().start;
+                    unknown_keys(t, RESOURCE_KEYS, "`[[resource]]`", &mut d);
+                    let ty = string(t, "type", "`[[resource]]`", true, at, &mut d);
+                    if let Some((ty, span)) = &ty
+                        && !is_type_name(ty)
+                    {
+                        d.error(
+                            span.start,
+                            format!(
+                                "`{ty}` is not a FHIR resource type name (e.g. `Immunization`)"
+                            ),
+                        );
+                    }
+                    let rname = string(t, "name", "`[[resource]]`", false, at, &mut d);
+                    if let Some((n, span)) = &rname
+                        && !is_rule_name(n)
+                    {
+                        d.error(
+                            span.start,
+                            "a resource name may hold only letters, digits, `-` and `_`",
+                        );
+                    }
+                    let when = string(t, "when", "`[[resource]]`", false, at, &mut d)
+                        .map(|(w, span)| b.add(w, &span));
+                    let mut fields: Vec<(usize, Field)> = Vec::new();
+                    match get(t, "fields") {
+                        Some(fv) => {
+                            if let Some(ft) = table(fv, "`fields`", &mut d) {
+                                for (k, val) in ft.iter() {
+                                    let path = k.get_ref().to_string();
+                                    let segments = match parse_path(&path) {
+                                        Ok(s) => s,
+                                        Err(m) => {
+                                            d.error(k.span().start, format!("bad field path: {m}"));
+                                            continue;
+                                        }
+                                    };
+                                    let DeValue::String(e) = val.get_ref() else {
+                                        d.error(
+                                            val.span().start,
+                                            format!(
+                                                "field `{path}` must be an expression string (a literal is written `\"'text'\"`), not {}",
+                                                val.get_ref().type_str()
+                                            ),
+                                        );
+                                        continue;
+                                    };
+                                    let expr = b.add(e.to_string(), &val.span());
+                                    fields.push((
+                                        k.span().start,
+                                        Field {
+                                            path,
+                                            segments,
+                                            expr,
+                                        },
+                                    ));
+                                }
+                            }
+                        }
+                        None => d.error(at, "`[[resource]]` needs `[resource.fields]`"),
+                    }
+                    // File order, then conflicts between paths.
+                    fields.sort_by_key(|(off, _)| *off);
+                    for (i, (off, f)) in fields.iter().enumerate() {
+                        for (_, g) in fields.iter().take(i) {
+                            if let Some(why) = conflict(&g.segments, &f.segments) {
+                                d.error(
+                                    *off,
+                                    format!(
+                                        "field `{}` conflicts with `{}`: {why}",
+                                        f.path, g.path
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    if fields.is_empty() && get(t, "fields").is_some() {
+                        d.warning(at, "a resource with no fields");
+                    }
+                    if let Some((ty, _)) = ty {
+                        resources.push(Resource {
+                            resource_type: ty,
+                            name: rname.map(|r| r.0),
+                            when,
+                            fields: fields.into_iter().map(|(_, f)| f).collect(),
+                        });
+                    }
+                }
+            }
+            _ => d.error(
+                v.span().start,
+                "write target resources as `[[resource]]` tables",
+            ),
+        },
+        None => d.error(
+            0,
+            "no `[[resource]]`: a module must build at least one resource",
+        ),
+    }
+    // Ids must differ between resources of one row.
+    let mut ids = BTreeSet::new();
+    for r in &resources {
+        if !ids.insert((r.resource_type.clone(), r.name.clone())) {
+            d.error(0, format!(
+                "two `{}` resources share the same `name`: give each a distinct `name` so their ids differ",
+                r.resource_type
+            ));
+        }
+    }
+
+    lint_expressions(&b.exprs, engine, &mut d);
+
+    // Compile every expression once.
+    let mut compile_errors: Vec<(usize, String)> = Vec::new();
+    let compiled = Compiled::new(engine.env.clone(), |env| {
+        let mut out = Vec::with_capacity(b.exprs.len());
+        for info in &b.exprs {
+            match env.compile_expression_owned(info.text.clone()) {
+                Ok(e) => out.push(e),
+                Err(err) => {
+                    let inner = err
+                        .range()
+                        .map(|r| r.start)
+                        .or_else(|| line_offset(&info.text, err.line()))
+                        .unwrap_or(0);
+                    let at = if info.exact {
+                        info.offset + inner
+                    } else {
+                        info.offset
+                    };
+                    compile_errors.push((at, error_text(&err)));
+                }
+            }
+        }
+        Exprs(out)
+    });
+    for (at, m) in compile_errors {
+        d.error(at, format!("expression: {m}"));
+    }
+
+    let mut list = d.list;
+    list.sort_by_key(|d| (d.line, d.column));
+    if list.iter().any(Diagnostic::is_error) {
+        return (None, list);
+    }
+    let module = Module {
+        name,
+        description,
+        file: file.to_string(),
+        source,
+        excludes,
+        resources,
+        exprs: b.exprs,
+        compiled,
+        shared: engine.shared.clone(),
+        text: Arc::from(text),
+        key_offsets,
+        patient_offset,
+    };
+    (Some(module), list)
+}
+
+fn line_offset(text: &str, line: Option<usize>) -> Option<usize> {
+    let line = line?;
+    if line <= 1 {
+        return Some(0);
+    }
+    text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)
+}
+
+/// An error's kind and detail, without minijinja's "(in <expression>:1)" suffix.
+pub(crate) fn error_text(err: &minijinja::Error) -> String {
+    match err.detail() {
+        Some(detail) => format!("{}: {detail}", err.kind()),
+        None => err.kind().to_string(),
+    }
+}
+
+fn lint_expressions(exprs: &[ExprInfo], engine: &Engine, d: &mut Diags<'_>) {
+    let config = engine.config();
+    for e in exprs {
+        let at = |off: usize| if e.exact { e.offset + off } else { e.offset };
+        let s = lint::scan(&e.text);
+        for f in &s.filters {
+            let n = f.name.as_str();
+            if !FERRY_FILTERS.contains(&n) && !BUILTIN_FILTERS.contains(&n) {
+                d.error(
+                    at(f.offset),
+                    format!(
+                        "unknown filter `{n}`; Ferry's filters are {}",
+                        FERRY_FILTERS.join(", ")
+                    ),
+                );
+            }
+        }
+        for c in &s.calls {
+            let n = c.name.as_str();
+            if !FERRY_FUNCTIONS.contains(&n) && !BUILTIN_FUNCTIONS.contains(&n) && n != "lookup" {
+                d.error(
+                    at(c.offset),
+                    format!(
+                        "unknown function `{n}`; functions are {}",
+                        FERRY_FUNCTIONS.join(", ")
+                    ),
+                );
+            }
+            if n == "lookup" {
+                d.error(
+                    at(c.offset),
+                    "`lookup` is a filter: write `row.code | lookup('map-name')`",
+                );
+            }
+        }
+        for l in &s.lookups {
+            if config.concept_maps.get(&l.name).is_none() {
+                d.error(
+                    at(l.offset),
+                    format!(
+                        "no concept map `{}`: add concept-maps/{}.csv or concept-maps/{}.json",
+                        l.name, l.name, l.name
+                    ),
+                );
+            }
+        }
+        for r in &s.refs {
+            if !config.targets.contains_key(&r.name) {
+                d.error(
+                    at(r.offset),
+                    format!("`ref` to unknown module `{}`", r.name),
+                );
+            }
+        }
+    }
+}
+
+/// Reads just `[module].name` (or the file stem) and the first `[[resource]]`'s `type` and `name`,
+/// for building `ref` targets before the modules are compiled. `None` when the file does not say.
+pub(crate) fn peek_primary(stem: &str, text: &str) -> Option<(String, String, Option<String>)> {
+    let (doc, _) = DeTable::parse_recoverable(text);
+    let doc = doc.into_inner();
+    let name = doc
+        .get("module")
+        .and_then(|m| m.get_ref().as_table())
+        .and_then(|m| m.get("name"))
+        .and_then(|n| n.get_ref().as_str().map(str::to_string))
+        .unwrap_or_else(|| stem.to_string());
+    let first = doc
+        .get("resource")?
+        .get_ref()
+        .as_array()?
+        .first()?
+        .get_ref()
+        .as_table()?;
+    let ty = first.get("type")?.get_ref().as_str()?.to_string();
+    let rname = first
+        .get("name")
+        .and_then(|n| n.get_ref().as_str().map(str::to_string));
+    Some((name, ty, rname))
+}
+
+#[allow(dead_code)]
+fn _assert_sync() {
+    fn is_sync<T: Sync + Send>() {}
+    is_sync::<Module>();
+}

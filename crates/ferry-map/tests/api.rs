@@ -1,0 +1,170 @@
+//! Project loading, threads, and no-panic properties.
+
+mod common;
+
+use std::sync::Arc;
+
+use ferry_core::ValueRef;
+use ferry_map::{ProjectOptions, RowOutcome, RowSchema, RowView, load_project, parse_module};
+use proptest::prelude::*;
+
+fn options() -> ProjectOptions {
+    ProjectOptions {
+        ids: Arc::new(common::test_id),
+        local_offset: Some("-05:00".into()),
+        pivot: None,
+    }
+}
+
+#[test]
+fn load_project_reports_every_file_and_builds_ref_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let maps = dir.path().join("mappings");
+    std::fs::create_dir(&maps).unwrap();
+    for name in ["immunizations", "patients", "syntax_error"] {
+        std::fs::copy(
+            common::cases_dir().join(format!("{name}.module.toml")),
+            maps.join(format!("{name}.toml")),
+        )
+        .unwrap();
+    }
+    // The reviewers' decisions file lives in mappings/ too and is not a module.
+    std::fs::write(maps.join("migration-map.toml"), "[[column]]\n").unwrap();
+    let (modules, diags) =
+        load_project(&maps, &common::cases_dir().join("concept-maps"), options());
+    let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, vec!["immunizations", "patients"]);
+    assert!(
+        diags.iter().all(|d| d.file.ends_with("syntax_error.toml")),
+        "{diags:#?}"
+    );
+    assert_eq!(diags.len(), 11);
+    // ref('patients', ...) resolves through the loaded module's primary resource type.
+    let m = &modules[0];
+    let schema = RowSchema::new([
+        "imm_id",
+        "patient_id",
+        "vaccine_name",
+        "date_given",
+        "lot",
+        "dose_ml",
+        "status",
+    ]);
+    let values = ["9", "42", "Tdap", "2019", "", "", "C"].map(ValueRef::Text);
+    let RowOutcome::Migrated(r) = m.evaluate(&RowView {
+        schema: &schema,
+        values: &values,
+    }) else {
+        panic!("not migrated");
+    };
+    assert_eq!(r[0]["patient"]["reference"], "Patient/patients.Patient.42");
+}
+
+#[test]
+fn bad_local_offset_is_a_diagnostic_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options();
+    o.local_offset = Some("Eastern".into());
+    let (m, d) = load_project(dir.path(), dir.path(), o);
+    assert!(m.is_empty());
+    assert!(d[0].message.starts_with("local_offset"), "{d:?}");
+}
+
+#[test]
+fn evaluation_from_many_threads_matches_one_thread() {
+    let engine = common::engine();
+    let text =
+        std::fs::read_to_string(common::cases_dir().join("immunizations.module.toml")).unwrap();
+    let (m, d) = parse_module("immunizations.module.toml", &text, &engine);
+    let m = m.unwrap_or_else(|| panic!("{d:?}"));
+    let input = common::read_input("immunizations").unwrap();
+    let schema = RowSchema::new(input.columns.clone());
+    let eval_all = |m: &ferry_map::Module| -> Vec<String> {
+        input
+            .rows
+            .iter()
+            .map(|r| {
+                let v: Vec<ValueRef<'_>> = r
+                    .iter()
+                    .map(|x| x.as_deref().map(ValueRef::Text).unwrap_or(ValueRef::Null))
+                    .collect();
+                m.evaluate(&RowView {
+                    schema: &schema,
+                    values: &v,
+                })
+                .to_json()
+                .to_string()
+            })
+            .collect()
+    };
+    let want = eval_all(&m);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4).map(|_| s.spawn(|| eval_all(&m))).collect();
+        for h in hs {
+            assert_eq!(h.join().unwrap(), want);
+        }
+    });
+}
+
+#[test]
+fn bytes_in_a_column_are_an_exception_not_a_panic() {
+    let engine = common::engine();
+    let text =
+        std::fs::read_to_string(common::cases_dir().join("unknown_column.module.toml")).unwrap();
+    let text = text.replace("row.vacine_name", "row.vaccine_name");
+    let (m, _) = parse_module("unknown_column.module.toml", &text, &engine);
+    let m = m.unwrap();
+    let schema = RowSchema::new(["imm_id", "vaccine_name", "date_given"]);
+    let values = [
+        ValueRef::Text("1"),
+        ValueRef::Bytes(&[0xff, 0x00]),
+        ValueRef::Text("2019"),
+    ];
+    let out = m.evaluate(&RowView {
+        schema: &schema,
+        values: &values,
+    });
+    let RowOutcome::Exception(e) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(e[0].path, "vaccineCode.text");
+}
+
+proptest! {
+    #[test]
+    fn parse_module_never_panics(text in "\\PC{0,400}") {
+        let engine = common::engine();
+        let _ = parse_module("x.toml", &text, &engine);
+    }
+
+    #[test]
+    fn parse_module_never_panics_on_near_valid_files(expr in "[a-z_.|()' 0-9=\\[\\]\"]{0,40}", path in "[a-zA-Z.\\[\\]0-9]{0,20}") {
+        let engine = common::engine();
+        let text = format!("[module]\nname='x'\n[source]\nquery='q'\nkey='k'\n[[resource]]\ntype='Patient'\n[resource.fields]\n\"{}\" = '''{}'''\n", path.replace('"', ""), expr);
+        let (m, d) = parse_module("x.toml", &text, &engine);
+        prop_assert!(m.is_some() || d.iter().any(|d| d.is_error()));
+        if let Some(m) = m {
+            let schema = RowSchema::new(["k", "a"]);
+            let values = [ValueRef::Text("1"), ValueRef::Text("v")];
+            let _ = m.evaluate(&RowView { schema: &schema, values: &values });
+        }
+    }
+
+    #[test]
+    fn library_functions_never_panic(s in "\\PC{0,30}") {
+        let _ = ferry_map::funcs::dates::to_datetime(&s, 30, Some("Z"));
+        let _ = ferry_map::funcs::numbers::decimal(&s);
+        let _ = ferry_map::funcs::numbers::phone(&s);
+        let _ = ferry_map::funcs::numbers::postal(&s);
+        let _ = ferry_map::funcs::names::name_parts(&s);
+        let _ = ferry_map::funcs::codes::ucum(&s);
+    }
+
+    #[test]
+    fn valid_calendar_dates_round_trip(y in 1900u32..2100, m in 1u32..=12, d in 1u32..=28) {
+        let us = format!("{m}/{d}/{y}");
+        let iso = format!("{y:04}-{m:02}-{d:02}");
+        prop_assert_eq!(ferry_map::funcs::dates::to_date(&us, 30).unwrap(), Some(iso.clone()));
+        prop_assert_eq!(ferry_map::funcs::dates::to_date(&iso, 30).unwrap(), Some(iso));
+    }
+}
