@@ -6,6 +6,7 @@
 //!
 //! This crate knows no file format, no database and no network.
 
+pub mod calendar;
 mod note;
 mod sink;
 mod table;

@@ -43,17 +43,8 @@ pub fn days_in_month(year: i32, month: u8) -> u8 {
     }
 }
 
-/// Days since 1970-01-01 of a (valid) civil date (Howard Hinnant's algorithm).
-pub fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// Days since 1970-01-01 of a (valid) civil date.
+pub use ferry_core::calendar::days_from_civil;
 
 fn valid_ymd(y: i32, m: u8, d: u8) -> Option<(i32, u8, u8)> {
     if (MIN_YEAR..=MAX_YEAR).contains(&y) && d >= 1 && d <= days_in_month(y, m) {

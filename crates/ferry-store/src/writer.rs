@@ -242,7 +242,7 @@ impl<'w> SnapshotWriter<'w> {
             content.update(sha.as_bytes());
         }
         let content_sha256 = hex::encode(content.finalize());
-        let created_at = now_rfc3339();
+        let created_at = ferry_core::calendar::now_utc_rfc3339();
         let catalog_path = self.ws.catalog_path();
         let snapshot_dir = self.ws.snapshot_dir();
         let temp_path = self.temp_path.clone();
@@ -589,32 +589,6 @@ fn hash_value(h: &mut Sha256, v: &Value) {
     }
 }
 
-/// UTC now as RFC 3339 (seconds), without a date-time dependency.
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,13 +606,5 @@ mod tests {
         assert_ne!(null, empty);
         assert_ne!(empty, bytes);
         assert_ne!(null, bytes);
-    }
-
-    #[test]
-    fn rfc3339_has_expected_shape() {
-        let s = now_rfc3339();
-        assert_eq!(s.len(), 20, "{s}");
-        assert!(s.starts_with("20"), "{s}");
-        assert!(s.ends_with('Z'));
     }
 }
