@@ -20,6 +20,22 @@ pub struct SnapshotProfile {
     pub duration_ms: u64,
 }
 
+impl SnapshotProfile {
+    /// Columns over all tables.
+    pub fn column_count(&self) -> usize {
+        self.tables.iter().map(|t| t.columns.len()).sum()
+    }
+
+    /// Columns labelled as likely PHI.
+    pub fn phi_column_count(&self) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|t| &t.columns)
+            .filter(|c| c.phi.is_some())
+            .count()
+    }
+}
+
 /// The options a profile was made with (recorded so a reader knows what was suppressed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileSettings {

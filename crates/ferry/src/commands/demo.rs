@@ -220,13 +220,8 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         &xlsx,
     )?;
     ferry_report::html::write_profile_html(&profile, &html)?;
-    let columns: usize = profile.tables.iter().map(|t| t.columns.len()).sum();
-    let phi = profile
-        .tables
-        .iter()
-        .flat_map(|t| &t.columns)
-        .filter(|c| c.phi.is_some())
-        .count();
+    let columns = profile.column_count();
+    let phi = profile.phi_column_count();
     say(format!(
         "\n7. Profiled snapshot {} in {}: {} columns ({} likely PHI), {} candidate foreign keys.\n   \
          Migration map for the reviewers: {}\n   Report (opens offline): {}",

@@ -82,13 +82,8 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     ferry_report::xlsx::write_migration_map(&profile, &existing, &xlsx_path)
         .with_context(|| format!("cannot write `{}`", xlsx_path.display()))?;
 
-    let columns: usize = profile.tables.iter().map(|t| t.columns.len()).sum();
-    let phi = profile
-        .tables
-        .iter()
-        .flat_map(|t| &t.columns)
-        .filter(|c| c.phi.is_some())
-        .count();
+    let columns = profile.column_count();
+    let phi = profile.phi_column_count();
     if args.json {
         let v = serde_json::json!({
             "snapshot": info.id,

@@ -81,14 +81,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             println!("content sha256 {}", info.content_sha256);
             println!("\nFiles:");
             for f in &files {
-                println!(
-                    "  {} ({}, {}, {}) sha256 {}",
-                    f.path,
-                    f.kind,
-                    format::bytes(f.bytes),
-                    f.encoding.as_deref().unwrap_or("binary"),
-                    f.sha256
-                );
+                println!("  {}", crate::commands::stage::file_line(f));
             }
             println!("\nTables:");
             for t in &tables {

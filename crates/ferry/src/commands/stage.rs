@@ -252,6 +252,18 @@ pub fn outcome_of(ws: &Workspace, id: u64) -> Result<StageOutcome> {
     })
 }
 
+/// One input file for people: `path (kind, size, encoding) sha256 ...`.
+pub fn file_line(f: &ferry_store::FileRecord) -> String {
+    format!(
+        "{} ({}, {}, {}) sha256 {}",
+        f.path,
+        f.kind,
+        format::bytes(f.bytes),
+        f.encoding.as_deref().unwrap_or("binary"),
+        f.sha256
+    )
+}
+
 pub fn print_summary(o: &StageOutcome) {
     let secs = (o.duration_ms as f64 / 1000.0).max(0.001);
     println!(
@@ -269,14 +281,7 @@ pub fn print_summary(o: &StageOutcome) {
     );
     const FILES_LISTED: usize = 3;
     for f in o.files.iter().take(FILES_LISTED) {
-        println!(
-            "  file {} ({}, {}, {}) sha256 {}",
-            f.path,
-            f.kind,
-            format::bytes(f.bytes),
-            f.encoding.as_deref().unwrap_or("binary"),
-            f.sha256
-        );
+        println!("  file {}", file_line(f));
     }
     if o.files.len() > FILES_LISTED {
         println!(
