@@ -139,14 +139,27 @@ impl NdjsonWriter {
             }
             None => return Err(self.not_a_resource("it is not a JSON object")),
         };
-        self.line.clear();
-        write_canonical(&mut self.line, resource);
-        self.line.push(b'\n');
-        if !self.files.contains_key(resource_type.as_str()) {
+        let resource_type = resource_type.clone();
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        write_canonical(&mut line, resource);
+        let result = self.write_line(&resource_type, &line);
+        self.line = line;
+        result
+    }
+
+    /// Appends one resource already serialized with [`write_canonical`] (without the newline) to
+    /// `<resource_type>.ndjson`: for callers that serialize on other threads (and hash the same
+    /// bytes). The caller guarantees `resource_type` is the resource's type.
+    pub fn write_line(&mut self, resource_type: &str, canonical: &[u8]) -> Result<(), NdjsonError> {
+        if !is_type_name(resource_type) {
+            return Err(self.not_a_resource("\"resourceType\" is not a resource type name"));
+        }
+        if !self.files.contains_key(resource_type) {
             let path = self.tmp.join(format!("{resource_type}.ndjson"));
             let file = File::create(&path).map_err(io_err(&path, "creating"))?;
             self.files.insert(
-                resource_type.clone(),
+                resource_type.to_string(),
                 TypeFile {
                     out: BufWriter::with_capacity(256 * 1024, file),
                     path,
@@ -155,13 +168,15 @@ impl NdjsonWriter {
                 },
             );
         }
-        let Some(f) = self.files.get_mut(resource_type.as_str()) else {
+        let Some(f) = self.files.get_mut(resource_type) else {
             unreachable!("inserted above");
         };
         f.out
-            .write_all(&self.line)
+            .write_all(canonical)
+            .and_then(|_| f.out.write_all(b"\n"))
             .map_err(io_err(&f.path, "writing"))?;
-        f.hasher.update(&self.line);
+        f.hasher.update(canonical);
+        f.hasher.update(b"\n");
         f.count += 1;
         Ok(())
     }

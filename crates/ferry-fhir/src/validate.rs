@@ -163,6 +163,17 @@ impl Validator {
         definitions.retain(|name, _| {
             name != "IdentityProvider" && !NOT_R4_RESOURCES.iter().any(|t| name.starts_with(t))
         });
+        // A complex type's definition says `properties` and `additionalProperties: false` but not
+        // `type: object`, so an ARRAY where one element is allowed (0..1 cardinality, e.g.
+        // `Location.address`) would pass: make every such definition an object.
+        for def in definitions.values_mut() {
+            if let Some(obj) = def.as_object_mut()
+                && obj.contains_key("properties")
+                && !obj.contains_key("type")
+            {
+                obj.insert("type".into(), Value::String("object".into()));
+            }
+        }
         // The contained-resource list must not admit the non-R4 resources either.
         if let Some(Value::Array(alternatives)) = definitions
             .get_mut("ResourceList")

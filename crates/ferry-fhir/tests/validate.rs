@@ -224,3 +224,25 @@ fn messages_print_path_and_rule() {
     let s = issues(&r)[0].to_string();
     assert!(s.starts_with("/status: code is not one of"), "{s}");
 }
+
+/// Regression: an array where R4 allows one element (`Location.address` is 0..1) must be caught;
+/// the JSON schema's complex types did not say `type: object`. Found by Medplum's validator.
+#[test]
+fn an_array_for_a_single_complex_element_is_invalid() {
+    let loc = serde_json::json!({
+        "resourceType": "Location",
+        "id": "loc-1",
+        "address": [{"city": "Flint"}]
+    });
+    let issues = ferry_fhir::Validator::r4().validate(&loc);
+    assert!(
+        issues.iter().any(|i| i.path.starts_with("/address")),
+        "{issues:?}"
+    );
+    let ok = serde_json::json!({
+        "resourceType": "Location",
+        "id": "loc-1",
+        "address": {"city": "Flint"}
+    });
+    assert!(ferry_fhir::Validator::r4().validate(&ok).is_empty());
+}

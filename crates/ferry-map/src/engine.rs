@@ -72,6 +72,7 @@ pub const FERRY_FILTERS: &[&str] = &[
     "postal",
     "decimal",
     "ucum",
+    "base64",
     "lookup",
 ];
 /// Functions Ferry adds.
@@ -248,6 +249,23 @@ fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
             Value::from(g)
         })
     });
+    env.add_filter("base64", |v: Value| -> Result<Value, Error> {
+        use base64::Engine as _;
+        if v.is_none() || v.is_undefined() {
+            return Ok(Value::from(()));
+        }
+        let encoded = match (v.as_str(), v.as_bytes()) {
+            (Some(s), _) => base64::engine::general_purpose::STANDARD.encode(s.as_bytes()),
+            (None, Some(b)) => base64::engine::general_purpose::STANDARD.encode(b),
+            _ => {
+                return Err(Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    "base64 needs text or bytes",
+                ));
+            }
+        };
+        Ok(Value::from(encoded))
+    });
     env.add_filter("title_case", |v: Value| -> Result<Value, Error> {
         let Some(t) = text_of(&v, "title_case")? else {
             return Ok(Value::from(()));
@@ -351,6 +369,15 @@ mod tests {
     use super::*;
     use crate::concept::{ConceptMap, Target};
     use minijinja::context;
+
+    #[test]
+    fn base64_filter_encodes_text_and_keeps_none() {
+        let e = engine();
+        let out = ev(&e, "v | base64", "Zoë\r\n").unwrap();
+        assert_eq!(out.as_str(), Some("Wm/Dqw0K"));
+        let none = e.eval_str("v | base64", context!(v => ())).unwrap();
+        assert!(none.is_none());
+    }
 
     fn engine() -> Engine {
         let mut cfg =

@@ -132,7 +132,11 @@ pub(crate) fn scan(src: &str) -> Scan {
                     });
                 }
             }
-            if bytes.get(after) == Some(&b'(') {
+            // Keywords before a parenthesis (`x if (a) else (b)`, `not (a and (b))`) are not calls.
+            const KEYWORDS: [&str; 9] = [
+                "if", "else", "and", "or", "not", "in", "is", "true", "false",
+            ];
+            if bytes.get(after) == Some(&b'(') && !KEYWORDS.contains(&name) {
                 out.calls.push(Found {
                     offset: i,
                     name: name.to_string(),
@@ -184,6 +188,13 @@ mod tests {
         let s = scan("(row.name | name_parts).family.upper()");
         assert_eq!(s.columns.len(), 1);
         assert!(s.calls.is_empty(), "{:?}", s.calls);
+    }
+
+    #[test]
+    fn keywords_before_parentheses_are_not_calls() {
+        let s = scan("(row.a | decimal) if (row.a and (row.b or not (row.c))) else none");
+        let calls: Vec<&str> = s.calls.iter().map(|c| c.name.as_str()).collect();
+        assert!(calls.is_empty(), "{calls:?}");
     }
 
     #[test]

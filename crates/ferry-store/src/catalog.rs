@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 const CATALOG_FILE: &str = "catalog.db";
 const SNAPSHOT_DIR: &str = "snapshots";
 /// Bumped when the catalog's tables change; older catalogs are migrated in [`Workspace::open`].
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS snapshot (
@@ -159,7 +159,8 @@ impl Workspace {
         if version < SCHEMA_VERSION {
             catalog
                 .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    "BEGIN IMMEDIATE; {SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+                    crate::ledger::LEDGER_SCHEMA
                 ))
                 .map_err(|e| StoreError::sqlite(&path, e))?;
         }
@@ -181,6 +182,10 @@ impl Workspace {
 
     pub(crate) fn snapshot_dir(&self) -> PathBuf {
         self.root.join(SNAPSHOT_DIR)
+    }
+
+    pub(crate) fn catalog_ref(&self) -> &Connection {
+        &self.catalog
     }
 
     pub(crate) fn catalog_mut(&mut self) -> &mut Connection {

@@ -27,6 +27,10 @@ pub enum StoreError {
         "the file of snapshot {id} is missing (`{path}`). The workspace was changed by hand; stage the snapshot again"
     )]
     MissingSnapshotFile { id: u64, path: PathBuf },
+    #[error("no run has been recorded yet. Run `ferry run` first")]
+    NoRuns,
+    #[error("run {0} does not exist. `ferry runs` lists the recorded runs")]
+    UnknownRun(u64),
     #[error("query failed: {0}")]
     Query(String),
     #[error("staging was cancelled; the workspace is unchanged")]

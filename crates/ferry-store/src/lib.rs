@@ -17,11 +17,13 @@
 
 mod catalog;
 mod error;
+mod ledger;
 mod query;
 mod writer;
 
 pub use catalog::{FileRecord, NoteRecord, SnapshotInfo, TableInfo, Workspace};
 pub use error::StoreError;
+pub use ledger::{ExceptionGroup, ModuleBooks, RunInfo, RunOutput, RunSpec, RunWriter};
 pub use query::{QueryValue, SnapshotReader};
 pub use writer::{SnapshotWriter, StagedFile};
 

@@ -163,6 +163,68 @@ impl SnapshotReader {
         Ok(n)
     }
 
+    /// Runs one SQL statement and streams its rows as borrowed values (text, bytes, NULL; numbers a
+    /// query computes are given as their text), with the column names. `on_row` returns `false`
+    /// to stop. Returns the column names and the rows seen.
+    pub fn query_rows(
+        &self,
+        sql: &str,
+        on_row: &mut dyn FnMut(&[String], &[ferry_core::ValueRef<'_>]) -> bool,
+    ) -> Result<(Vec<String>, u64), StoreError> {
+        let err = |e| StoreError::Query(explain(&e));
+        let mut stmt = self.conn.prepare(sql).map_err(err)?;
+        let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+        let mut rows = stmt.query([]).map_err(err)?;
+        let mut n = 0u64;
+        while let Some(row) = rows.next().map_err(err)? {
+            let mut numbers: Vec<String> = Vec::new();
+            let mut kinds = Vec::with_capacity(names.len());
+            for i in 0..names.len() {
+                match row.get_ref(i).map_err(err)? {
+                    ValueRef::Integer(v) => {
+                        numbers.push(v.to_string());
+                        kinds.push(None);
+                    }
+                    ValueRef::Real(v) => {
+                        numbers.push(format!("{v:?}"));
+                        kinds.push(None);
+                    }
+                    other => kinds.push(Some(other)),
+                }
+            }
+            let mut next_number = numbers.iter();
+            let values: Vec<ferry_core::ValueRef<'_>> = kinds
+                .into_iter()
+                .map(|k| match k {
+                    Some(ValueRef::Text(t)) => match std::str::from_utf8(t) {
+                        Ok(s) => ferry_core::ValueRef::Text(s),
+                        Err(_) => ferry_core::ValueRef::Bytes(t),
+                    },
+                    Some(ValueRef::Blob(b)) => ferry_core::ValueRef::Bytes(b),
+                    Some(_) => ferry_core::ValueRef::Null,
+                    None => next_number
+                        .next()
+                        .map(|s| ferry_core::ValueRef::Text(s.as_str()))
+                        .unwrap_or(ferry_core::ValueRef::Null),
+                })
+                .collect();
+            n += 1;
+            if !on_row(&names, &values) {
+                break;
+            }
+        }
+        Ok((names, n))
+    }
+
+    /// The column names a query would return, without running it.
+    pub fn columns_of(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        let stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(|e| StoreError::Query(explain(&e)))?;
+        Ok(stmt.column_names().map(|s| s.to_string()).collect())
+    }
+
     /// The smallest and largest `rowid` of a staged table (`None` when it is empty).
     pub fn rowid_range(&self, staged_name: &str) -> Result<Option<(i64, i64)>, StoreError> {
         self.conn

@@ -29,6 +29,11 @@ pub struct Config {
 #[allow(dead_code)] // `name` is shown in reports (later issues)
 pub struct ProjectSection {
     pub name: Option<String>,
+    /// The namespace of the project's resource ids (UUID v5): keep it forever, so that every run
+    /// gives a source row the same resource id.
+    pub namespace: Option<String>,
+    /// Offset for legacy local times without a zone, e.g. `-05:00`.
+    pub local_offset: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -114,7 +119,6 @@ impl Project {
         self.dir(&self.config.workspace.dir, ".ferry")
     }
 
-    #[allow(dead_code)] // used by `ferry run` (later issues)
     pub fn output_dir(&self) -> PathBuf {
         self.dir(&self.config.output.dir, "output")
     }
@@ -122,6 +126,30 @@ impl Project {
     #[allow(dead_code)] // used by `ferry profile` (later issues)
     pub fn reports_dir(&self) -> PathBuf {
         self.dir(&self.config.reports.dir, "reports")
+    }
+
+    /// The project's id namespace from ferry.toml.
+    pub fn namespace(&self) -> Result<uuid::Uuid> {
+        let Some(text) = &self.config.project.namespace else {
+            bail!(
+                "`{CONFIG_FILE}` has no `namespace` under [project]. Add `namespace = \"{}\"` (a new random one) and never change it: it makes resource ids stable across runs",
+                uuid::Uuid::new_v4()
+            );
+        };
+        uuid::Uuid::parse_str(text).map_err(|_| {
+            anyhow::anyhow!(
+                "`namespace` in `{CONFIG_FILE}` is not a UUID (`{text}`); it must look like `{}`",
+                uuid::Uuid::new_v4()
+            )
+        })
+    }
+
+    pub fn mappings_dir(&self) -> PathBuf {
+        self.root.join("mappings")
+    }
+
+    pub fn concept_maps_dir(&self) -> PathBuf {
+        self.root.join("concept-maps")
     }
 
     pub fn open_workspace(&self) -> Result<ferry_store::Workspace> {

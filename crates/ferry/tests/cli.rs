@@ -10,6 +10,7 @@ mod cli {
     mod generated;
     mod init;
     mod profile;
+    mod run;
     mod sql;
     mod stage;
 }

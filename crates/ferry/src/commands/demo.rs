@@ -42,7 +42,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     };
     let started = Instant::now();
     say(format!(
-        "Ferry demo: a synthetic legacy occupational-health clinic ({} patients, seed {}), staged, profiled and audited.\n",
+        "Ferry demo: a synthetic legacy occupational-health clinic ({} patients, seed {}), staged, profiled, audited and migrated to FHIR R4.\n",
         format::thousands(args.patients),
         args.seed
     ));
@@ -292,6 +292,37 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         ));
     }
 
+    // 9. Run: the module library for this clinic, staged rows -> validated FHIR R4 NDJSON.
+    install_library(&dir)?;
+    let project = Project::load(&dir)?;
+    let dirs = ferry_run::ProjectDirs {
+        mappings: project.mappings_dir(),
+        concept_maps: project.concept_maps_dir(),
+        output: project.output_dir(),
+    };
+    let run_opts = ferry_run::RunOptions {
+        kind: "iteration".into(),
+        snapshot: Some(from_dump.snapshot),
+        modules: None,
+        namespace: project.namespace()?,
+        local_offset: project.config.project.local_offset.clone(),
+        threads: 2,
+    };
+    let summary = ferry_run::run(&mut ws, &dirs, &run_opts, &|_| {})?;
+    say(format!(
+        "\n9. Migrated snapshot {} with the module library (modules/ferry-clinic: {} modules), every resource validated against FHIR R4:",
+        from_dump.snapshot,
+        summary.modules.len()
+    ));
+    if !quiet {
+        crate::commands::run::print_summary(&summary);
+    }
+    for m in &summary.modules {
+        if !m.balanced() {
+            bad.push(format!("run books of {}", m.module));
+        }
+    }
+
     say(format!(
         "\nDone in {}. Explore the project:\n   ferry -C {} snapshots 1\n   ferry -C {} sql \"SELECT * FROM patients LIMIT 5\"",
         format::seconds(started.elapsed().as_millis() as u64),
@@ -306,6 +337,35 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         );
     }
     Ok(crate::exit::OK)
+}
+
+/// The module library for the generated clinic, built into the binary.
+static LIBRARY: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../../modules/ferry-clinic");
+
+/// Copies the library's mappings and concept maps into the demo project and sets the offset its
+/// legacy local times need.
+fn install_library(dir: &std::path::Path) -> Result<()> {
+    for (sub, target) in [("mappings", "mappings"), ("concept-maps", "concept-maps")] {
+        let Some(src) = LIBRARY.get_dir(sub) else {
+            bail!("the built-in module library has no `{sub}` folder");
+        };
+        for f in src.files() {
+            let Some(name) = f.path().file_name() else {
+                continue;
+            };
+            let to = dir.join(target).join(name);
+            std::fs::write(&to, f.contents())
+                .with_context(|| format!("cannot write `{}`", to.display()))?;
+        }
+    }
+    let config = dir.join(crate::project::CONFIG_FILE);
+    let text = std::fs::read_to_string(&config)?;
+    std::fs::write(
+        &config,
+        text.replace("# local_offset = \"-05:00\"", "local_offset = \"-05:00\""),
+    )?;
+    Ok(())
 }
 
 fn summary(m: &ferry_gen::Manifest, key: &str) -> String {

@@ -70,6 +70,7 @@ pub fn create_project(dir: &Path, name: &str) -> Result<()> {
 
 fn config_template(name: &str) -> String {
     let name = toml_string(name);
+    let namespace = uuid::Uuid::new_v4();
     format!(
         r#"# Ferry migration project. Keep this folder in git: it holds settings and mappings, never
 # patient data (see .gitignore). Reference: docs/commands.md.
@@ -77,6 +78,12 @@ fn config_template(name: &str) -> String {
 [project]
 # Shown in reports.
 name = {name}
+# The namespace of this project's resource ids (UUID v5 of module, type and source key in it).
+# Never change it: it is what makes a re-run update resources instead of duplicating them.
+namespace = "{namespace}"
+# Offset given to legacy local times that carry no zone (e.g. "-05:00"); unset: such times are
+# exceptions rather than guesses.
+# local_offset = "-05:00"
 
 [workspace]
 # Staged snapshots and the run ledger. Holds PHI: must stay out of git.

@@ -1,11 +1,14 @@
 //! One module per command: `Args` (clap) and `exec`.
 
 pub mod audit;
+pub mod check;
 pub mod demo;
+pub mod exceptions;
 pub mod generate;
 pub mod init;
 pub mod map;
 pub mod profile;
+pub mod run;
 pub mod snapshots;
 pub mod sql;
 pub mod stage;
@@ -34,6 +37,12 @@ pub enum Command {
     Map(map::Args),
     /// Audit a snapshot's data quality: orphans, duplicates, incomplete records, invalid values.
     Audit(audit::Args),
+    /// Check every mapping module before data moves: syntax, columns, functions, concept maps.
+    Check(check::Args),
+    /// Migrate: staged rows through the mapping modules into validated FHIR R4 NDJSON.
+    Run(run::Args),
+    /// List a run's exceptions grouped by reason, with counts and source keys.
+    Exceptions(exceptions::Args),
 }
 
 /// Returned (as an error) when the user pressed Ctrl-C; maps to exit code 130.
@@ -62,5 +71,8 @@ pub fn exec(cli: Cli) -> anyhow::Result<u8> {
         Command::Profile(args) => profile::exec(args, &global),
         Command::Map(args) => map::exec(args, &global),
         Command::Audit(args) => audit::exec(args, &global),
+        Command::Check(args) => check::exec(args, &global),
+        Command::Run(args) => run::exec(args, &global),
+        Command::Exceptions(args) => exceptions::exec(args, &global),
     }
 }

@@ -1,0 +1,502 @@
+//! The run engine: every source row of every module through its mapping, each produced resource
+//! validated against FHIR R4, written as NDJSON, and accounted for in the ledger.
+//!
+//! Per module a reader thread streams the module's query from the snapshot in batches, worker
+//! threads evaluate, validate and serialize them, and the calling thread writes the results in
+//! batch order, so the output is byte-identical whatever the thread timing. Every source row ends
+//! as exactly one of migrated (with its resources' ids), excluded by a named rule, or an exception;
+//! a module whose books do not balance fails the run.
+
+use ferry_core::{Value, ValueRef};
+use ferry_map::{Diagnostic, Module, ProjectOptions, RowOutcome, RowSchema, RowView};
+use ferry_store::{ModuleBooks, RunOutput, RunSpec, StoreError, Workspace};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+/// Rows per batch between the threads.
+const BATCH: usize = 512;
+
+/// Where a project keeps its mappings, concept maps and output.
+#[derive(Debug, Clone)]
+pub struct ProjectDirs {
+    pub mappings: PathBuf,
+    pub concept_maps: PathBuf,
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `iteration`, `rehearsal` or `go-live`.
+    pub kind: String,
+    pub snapshot: Option<u64>,
+    /// Only these modules (by name); all when `None`.
+    pub modules: Option<Vec<String>>,
+    /// The project's namespace for resource ids.
+    pub namespace: uuid::Uuid,
+    /// Offset for legacy local times without a zone (e.g. `-05:00`).
+    pub local_offset: Option<String>,
+    pub threads: usize,
+}
+
+/// Progress, for a bar.
+pub enum RunEvent<'a> {
+    ModuleStarted { module: &'a str },
+    Rows(u64),
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RunSummary {
+    pub run: u64,
+    pub snapshot: u64,
+    pub output_dir: String,
+    pub duration_ms: u64,
+    pub modules: Vec<ModuleBooks>,
+    pub outputs: Vec<RunOutput>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the mappings have {} error(s); nothing was run. Fix them (run `ferry check`) and run again:\n{}", .0.len(), render(.0))]
+    Diagnostics(Vec<Diagnostic>),
+    #[error("no module named `{0}` in mappings/. Modules: {1}")]
+    UnknownModule(String, String),
+    #[error("no modules in `{0}`. Write one (see docs/mapping.md) or copy a library's modules")]
+    NoModules(PathBuf),
+    #[error(
+        "module `{module}`: the books do not balance: {source_rows} source rows but {migrated} migrated + {excluded} excluded + {exceptions} exceptions. This is a Ferry bug; the run is recorded as failed"
+    )]
+    Unbalanced {
+        module: String,
+        source_rows: u64,
+        migrated: u64,
+        excluded: u64,
+        exceptions: u64,
+    },
+    #[error("module `{module}`: its query failed: {source}")]
+    Query {
+        module: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the output failed: {0}")]
+    Output(#[from] ferry_fhir::NdjsonError),
+    #[error("a worker thread stopped unexpectedly: {0}")]
+    Worker(String),
+}
+
+fn render(diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| format!("  {d}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Loads the project's modules with the resource-id function of this namespace.
+pub fn load_modules(
+    dirs: &ProjectDirs,
+    namespace: uuid::Uuid,
+    local_offset: Option<String>,
+) -> (Vec<Module>, Vec<Diagnostic>) {
+    let ids: Arc<ferry_map::IdFn> = Arc::new(move |module: &str, rtype: &str, key: &str| {
+        ferry_fhir::resource_id(namespace, module, rtype, key)
+    });
+    ferry_map::load_project(
+        &dirs.mappings,
+        &dirs.concept_maps,
+        ProjectOptions {
+            ids,
+            local_offset,
+            pivot: None,
+        },
+    )
+}
+
+/// `ferry check`: loads every module and checks its columns against the snapshot's staged
+/// schema; returns every diagnostic (errors and warnings), all at once.
+pub fn check(
+    ws: &Workspace,
+    dirs: &ProjectDirs,
+    snapshot: Option<u64>,
+    namespace: uuid::Uuid,
+) -> Result<(usize, Vec<Diagnostic>), RunError> {
+    let (modules, mut diags) = load_modules(dirs, namespace, None);
+    let reader = ws.open_snapshot(snapshot)?;
+    for m in &modules {
+        match reader.columns_of(&m.source.query) {
+            Ok(cols) => diags.extend(m.check_columns(&cols)),
+            Err(e) => diags.push(Diagnostic {
+                file: m.file.clone(),
+                line: 0,
+                column: 0,
+                severity: ferry_map::Severity::Error,
+                message: format!(
+                    "the source query does not run on snapshot {}: {e}",
+                    reader.id()
+                ),
+            }),
+        }
+    }
+    Ok((modules.len(), diags))
+}
+
+/// A batch of source rows on its way to the workers: (sequence number, columns, rows).
+type WorkBatch = (u64, Arc<RowSchema>, Vec<Vec<Value>>);
+
+/// One problem of an exception row: (resource type, path, reason, raw value).
+type ExceptionRecord = (Option<String>, Option<String>, String, Option<String>);
+
+/// What one source row became, computed on a worker thread.
+enum RowResult {
+    Migrated {
+        key: String,
+        /// (resource type, id, canonical bytes, sha256)
+        resources: Vec<(String, String, Vec<u8>, String)>,
+    },
+    Excluded {
+        key: String,
+        rule: String,
+        reason: String,
+    },
+    Exception {
+        key: String,
+        errors: Vec<ExceptionRecord>,
+    },
+}
+
+/// Runs the project's modules over a snapshot into `dirs.output` and records the run.
+pub fn run(
+    ws: &mut Workspace,
+    dirs: &ProjectDirs,
+    opts: &RunOptions,
+    on_event: &dyn Fn(RunEvent<'_>),
+) -> Result<RunSummary, RunError> {
+    let started = std::time::Instant::now();
+    let (mut modules, diags) = load_modules(dirs, opts.namespace, opts.local_offset.clone());
+    let errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
+    if !errors.is_empty() {
+        return Err(RunError::Diagnostics(errors));
+    }
+    if modules.is_empty() {
+        return Err(RunError::NoModules(dirs.mappings.clone()));
+    }
+    if let Some(wanted) = &opts.modules {
+        for w in wanted {
+            if !modules.iter().any(|m| &m.name == w) {
+                let all: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+                return Err(RunError::UnknownModule(w.clone(), all.join(", ")));
+            }
+        }
+        modules.retain(|m| wanted.contains(&m.name));
+    }
+    let snapshot = ws.snapshot(opts.snapshot)?;
+    let files = hash_files(&[&dirs.mappings, &dirs.concept_maps]);
+    let mut readers = Vec::new();
+    for _ in &modules {
+        readers.push(ws.open_snapshot(Some(snapshot.id))?);
+    }
+    let mut out = ferry_fhir::NdjsonWriter::create(&dirs.output)?;
+    let mut ledger = ws.begin_run(RunSpec {
+        kind: opts.kind.clone(),
+        snapshot: snapshot.id,
+        files,
+        output_dir: dirs.output.display().to_string(),
+    })?;
+    let validator = ferry_fhir::Validator::r4();
+    let mut all_books = Vec::new();
+    let mut rows_done = 0u64;
+    for (module, reader) in modules.iter().zip(readers) {
+        on_event(RunEvent::ModuleStarted {
+            module: &module.name,
+        });
+        let module_started = std::time::Instant::now();
+        let mut books = ModuleBooks {
+            module: module.name.clone(),
+            started_at: ferry_core::calendar::now_utc_rfc3339(),
+            duration_ms: 0,
+            source_rows: 0,
+            migrated: 0,
+            excluded: 0,
+            exceptions: 0,
+            resources: 0,
+        };
+        let (work_tx, work_rx) = sync_channel::<WorkBatch>(4);
+        let (done_tx, done_rx) = sync_channel::<(u64, Vec<RowResult>)>(8);
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let threads = opts.threads.max(1);
+        let result: Result<(), RunError> = std::thread::scope(|scope| {
+            let reader_handle = scope.spawn(move || read_batches(&reader, module, work_tx));
+            for _ in 0..threads {
+                let work_rx = Arc::clone(&work_rx);
+                let done_tx = done_tx.clone();
+                scope.spawn(move || work(module, validator, &work_rx, &done_tx));
+            }
+            drop(done_tx);
+            // Collect in batch order.
+            let mut pending: BTreeMap<u64, Vec<RowResult>> = BTreeMap::new();
+            let mut next = 0u64;
+            let mut failure: Option<RunError> = None;
+            for (seq, results) in done_rx.iter() {
+                pending.insert(seq, results);
+                while let Some(batch) = pending.remove(&next) {
+                    next += 1;
+                    rows_done += batch.len() as u64;
+                    if failure.is_none()
+                        && let Err(e) = record(batch, module, &mut books, &mut out, &mut ledger)
+                    {
+                        failure = Some(e);
+                    }
+                    on_event(RunEvent::Rows(rows_done));
+                }
+            }
+            let read = reader_handle
+                .join()
+                .map_err(|_| RunError::Worker("the reader thread panicked".into()))?;
+            match (read, failure) {
+                (Err(e), _) => Err(e),
+                (_, Some(e)) => Err(e),
+                (Ok(n), None) => {
+                    books.source_rows = n;
+                    if !pending.is_empty() {
+                        return Err(RunError::Worker("a batch was lost between threads".into()));
+                    }
+                    Ok(())
+                }
+            }
+        });
+        result?;
+        books.duration_ms = module_started.elapsed().as_millis() as u64;
+        if !books.balanced() {
+            let e = RunError::Unbalanced {
+                module: books.module.clone(),
+                source_rows: books.source_rows,
+                migrated: books.migrated,
+                excluded: books.excluded,
+                exceptions: books.exceptions,
+            };
+            ledger.module_books(books);
+            let _ = ledger.commit(&format!("failed: {e}"));
+            return Err(e);
+        }
+        ledger.module_books(books.clone());
+        all_books.push(books);
+    }
+    let files = out.finish()?;
+    let mut outputs = Vec::new();
+    for f in files {
+        let o = RunOutput {
+            resource_type: f.resource_type,
+            file: f.file_name,
+            resources: f.count,
+            sha256: f.sha256,
+        };
+        ledger.output(o.clone());
+        outputs.push(o);
+    }
+    let run = ledger.commit("ok")?;
+    Ok(RunSummary {
+        run,
+        snapshot: snapshot.id,
+        output_dir: dirs.output.display().to_string(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        modules: all_books,
+        outputs,
+    })
+}
+
+/// Streams the module's query in batches of owned rows. Returns the number of source rows.
+fn read_batches(
+    reader: &ferry_store::SnapshotReader,
+    module: &Module,
+    work: SyncSender<WorkBatch>,
+) -> Result<u64, RunError> {
+    let mut schema: Option<Arc<RowSchema>> = None;
+    let mut batch: Vec<Vec<Value>> = Vec::with_capacity(BATCH);
+    let mut seq = 0u64;
+    let mut closed = false;
+    let (_, n) = reader
+        .query_rows(&module.source.query, &mut |names, row| {
+            let schema = schema.get_or_insert_with(|| RowSchema::new(names.iter().cloned()));
+            batch.push(row.iter().map(|v| v.to_value()).collect());
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if work.send((seq, Arc::clone(schema), full)).is_err() {
+                    closed = true;
+                    return false;
+                }
+                seq += 1;
+            }
+            true
+        })
+        .map_err(|source| RunError::Query {
+            module: module.name.clone(),
+            source,
+        })?;
+    if closed {
+        return Err(RunError::Worker("the workers stopped".into()));
+    }
+    if !batch.is_empty() {
+        let schema = schema.unwrap_or_else(|| RowSchema::new(Vec::<String>::new()));
+        if work.send((seq, schema, batch)).is_err() {
+            return Err(RunError::Worker("the workers stopped".into()));
+        }
+    }
+    Ok(n)
+}
+
+/// Evaluates, validates and serializes batches until the reader is done.
+fn work(
+    module: &Module,
+    validator: &ferry_fhir::Validator,
+    work: &Mutex<Receiver<WorkBatch>>,
+    done: &SyncSender<(u64, Vec<RowResult>)>,
+) {
+    loop {
+        let next = match work.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok((seq, schema, rows)) = next else {
+            return;
+        };
+        let mut results = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let values: Vec<ValueRef<'_>> = row.iter().map(ValueRef::from).collect();
+            let view = RowView {
+                schema: &schema,
+                values: &values,
+            };
+            let key = module
+                .row_key(&view)
+                .unwrap_or_else(|_| "(no key)".to_string());
+            results.push(match module.evaluate(&view) {
+                RowOutcome::Excluded { rule, reason } => RowResult::Excluded { key, rule, reason },
+                RowOutcome::Exception(errors) => RowResult::Exception {
+                    key,
+                    errors: errors
+                        .into_iter()
+                        .map(|e| {
+                            (
+                                (!e.resource_type.is_empty()).then_some(e.resource_type),
+                                Some(e.path),
+                                e.message,
+                                e.raw_value,
+                            )
+                        })
+                        .collect(),
+                },
+                RowOutcome::Migrated(resources) => {
+                    let mut invalid = Vec::new();
+                    let mut ok = Vec::with_capacity(resources.len());
+                    for r in &resources {
+                        let rtype = r
+                            .get("resourceType")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or("")
+                            .to_string();
+                        let issues = validator.validate(r);
+                        if issues.is_empty() {
+                            let id = r
+                                .get("id")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or("")
+                                .to_string();
+                            let mut bytes = Vec::new();
+                            ferry_fhir::write_canonical(&mut bytes, r);
+                            let sha = hex::encode(Sha256::digest(&bytes));
+                            ok.push((rtype, id, bytes, sha));
+                        } else {
+                            for i in issues {
+                                invalid.push((
+                                    Some(rtype.clone()),
+                                    Some(i.path),
+                                    format!("not valid FHIR R4: {}", i.message),
+                                    None,
+                                ));
+                            }
+                        }
+                    }
+                    if invalid.is_empty() {
+                        RowResult::Migrated { key, resources: ok }
+                    } else {
+                        // An invalid resource is an exception, never written: the whole row waits.
+                        RowResult::Exception {
+                            key,
+                            errors: invalid,
+                        }
+                    }
+                }
+            });
+        }
+        if done.send((seq, results)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes one batch's results to the output and the ledger, in order.
+fn record(
+    batch: Vec<RowResult>,
+    module: &Module,
+    books: &mut ModuleBooks,
+    out: &mut ferry_fhir::NdjsonWriter,
+    ledger: &mut ferry_store::RunWriter<'_>,
+) -> Result<(), RunError> {
+    for r in batch {
+        match r {
+            RowResult::Migrated { key, resources } => {
+                books.migrated += 1;
+                for (rtype, id, bytes, sha) in resources {
+                    out.write_line(&rtype, &bytes)?;
+                    ledger.lineage(&module.name, &key, &rtype, &id, &sha)?;
+                    books.resources += 1;
+                }
+            }
+            RowResult::Excluded { key, rule, reason } => {
+                books.excluded += 1;
+                ledger.exclusion(&module.name, &key, &rule, &reason)?;
+            }
+            RowResult::Exception { key, errors } => {
+                books.exceptions += 1;
+                for (rtype, path, reason, raw) in errors {
+                    ledger.exception(
+                        &module.name,
+                        &key,
+                        rtype.as_deref(),
+                        path.as_deref(),
+                        &reason,
+                        raw.as_deref(),
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// sha256 of every file in these folders (sorted), recorded with the run.
+fn hash_files(dirs: &[&Path]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        paths.sort();
+        for p in paths {
+            if let Ok(bytes) = std::fs::read(&p) {
+                out.push((p.display().to_string(), hex::encode(Sha256::digest(&bytes))));
+            }
+        }
+    }
+    out
+}

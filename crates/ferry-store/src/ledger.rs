@@ -1,0 +1,513 @@
+//! The run ledger: each `ferry run` with its kind, snapshot, the hash of every mapping and concept
+//! map file, each module's timing and books, the output files, and per-row lineage, exclusions and
+//! exceptions.
+//!
+//! Small facts go in the catalog; per-row records (which can be millions, and hold PHI in raw
+//! values of exceptions) go in one SQLite file per run, `runs/run-NNNN.db`, written to a temporary
+//! file and moved into place with the catalog entry, atomically, as snapshots are.
+
+use crate::StoreError;
+use crate::catalog::Workspace;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use std::path::PathBuf;
+
+pub(crate) const RUN_DIR: &str = "runs";
+
+pub(crate) const LEDGER_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS run (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    snapshot_id   INTEGER NOT NULL,
+    started_at    TEXT NOT NULL,
+    duration_ms   INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    output_dir    TEXT NOT NULL,
+    db_file       TEXT NOT NULL,
+    ferry_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_file (
+    run_id INTEGER NOT NULL REFERENCES run(id),
+    path   TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (run_id, path)
+);
+CREATE TABLE IF NOT EXISTS run_module (
+    run_id       INTEGER NOT NULL REFERENCES run(id),
+    module       TEXT NOT NULL,
+    started_at   TEXT NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    source_rows  INTEGER NOT NULL,
+    migrated     INTEGER NOT NULL,
+    excluded     INTEGER NOT NULL,
+    exceptions   INTEGER NOT NULL,
+    resources    INTEGER NOT NULL,
+    PRIMARY KEY (run_id, module)
+);
+CREATE TABLE IF NOT EXISTS run_output (
+    run_id        INTEGER NOT NULL REFERENCES run(id),
+    resource_type TEXT NOT NULL,
+    file          TEXT NOT NULL,
+    resources     INTEGER NOT NULL,
+    sha256        TEXT NOT NULL,
+    PRIMARY KEY (run_id, resource_type)
+);
+";
+
+const RUN_DB_SCHEMA: &str = "
+CREATE TABLE lineage (module TEXT NOT NULL, source_key TEXT NOT NULL, resource_type TEXT NOT NULL,
+                      resource_id TEXT NOT NULL, content_sha256 TEXT NOT NULL);
+CREATE TABLE exclusion (module TEXT NOT NULL, source_key TEXT NOT NULL, rule TEXT NOT NULL,
+                        reason TEXT NOT NULL);
+CREATE TABLE exception (module TEXT NOT NULL, source_key TEXT NOT NULL, resource_type TEXT,
+                        path TEXT, reason TEXT NOT NULL, raw_value TEXT);
+";
+
+/// What a run is, recorded before it starts.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// `iteration`, `rehearsal`, `go-live` or `delta`.
+    pub kind: String,
+    pub snapshot: u64,
+    /// Every mapping and concept-map file with its sha256.
+    pub files: Vec<(String, String)>,
+    pub output_dir: String,
+}
+
+/// One module's books.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleBooks {
+    pub module: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub source_rows: u64,
+    pub migrated: u64,
+    pub excluded: u64,
+    pub exceptions: u64,
+    pub resources: u64,
+}
+
+impl ModuleBooks {
+    /// Source rows = migrated + excluded + exceptions: the promise that nothing is lost.
+    pub fn balanced(&self) -> bool {
+        self.source_rows == self.migrated + self.excluded + self.exceptions
+    }
+}
+
+/// One output file of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutput {
+    pub resource_type: String,
+    pub file: String,
+    pub resources: u64,
+    pub sha256: String,
+}
+
+/// A run as the catalog records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub id: u64,
+    pub kind: String,
+    pub snapshot: u64,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub status: String,
+    pub output_dir: String,
+    pub ferry_version: String,
+}
+
+/// Exceptions of one module and reason, for review.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionGroup {
+    pub module: String,
+    pub reason: String,
+    pub count: u64,
+    /// The first source keys (at most 10).
+    pub keys: Vec<String>,
+    /// The first raw values, only when asked (PHI).
+    pub raw_values: Vec<String>,
+}
+
+/// Writes one run's ledger. Nothing is visible until [`RunWriter::commit`]; dropping it discards
+/// the run's records.
+pub struct RunWriter<'w> {
+    ws: &'w mut Workspace,
+    spec: RunSpec,
+    started_at: String,
+    started: std::time::Instant,
+    temp_path: PathBuf,
+    conn: Option<Connection>,
+    modules: Vec<ModuleBooks>,
+    outputs: Vec<RunOutput>,
+    committed: bool,
+}
+
+impl Workspace {
+    fn run_dir(&self) -> PathBuf {
+        self.root().join(RUN_DIR)
+    }
+
+    /// Starts recording a run.
+    pub fn begin_run(&mut self, spec: RunSpec) -> Result<RunWriter<'_>, StoreError> {
+        let dir = self.run_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let temp_path = dir.join(format!(".recording-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&temp_path);
+        let conn = Connection::open(&temp_path).map_err(|e| StoreError::sqlite(&temp_path, e))?;
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;
+             BEGIN; {RUN_DB_SCHEMA}"
+        ))
+        .map_err(|e| StoreError::sqlite(&temp_path, e))?;
+        Ok(RunWriter {
+            ws: self,
+            spec,
+            started_at: ferry_core::calendar::now_utc_rfc3339(),
+            started: std::time::Instant::now(),
+            temp_path,
+            conn: Some(conn),
+            modules: Vec::new(),
+            outputs: Vec::new(),
+            committed: false,
+        })
+    }
+
+    /// Every run, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunInfo>, StoreError> {
+        let path = self.catalog_path();
+        let mut stmt = self
+            .catalog_ref()
+            .prepare(
+                "SELECT id, kind, snapshot_id, started_at, duration_ms, status, output_dir, ferry_version
+                 FROM run ORDER BY id",
+            )
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(RunInfo {
+                    id: r.get::<_, i64>(0)? as u64,
+                    kind: r.get(1)?,
+                    snapshot: r.get::<_, i64>(2)? as u64,
+                    started_at: r.get(3)?,
+                    duration_ms: r.get::<_, i64>(4)? as u64,
+                    status: r.get(5)?,
+                    output_dir: r.get(6)?,
+                    ferry_version: r.get(7)?,
+                })
+            })
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::sqlite(&path, e))
+    }
+
+    /// The run with this id, or the latest.
+    pub fn run(&self, id: Option<u64>) -> Result<RunInfo, StoreError> {
+        let runs = self.runs()?;
+        match id {
+            Some(id) => runs
+                .into_iter()
+                .find(|r| r.id == id)
+                .ok_or(StoreError::UnknownRun(id)),
+            None => runs.into_iter().last().ok_or(StoreError::NoRuns),
+        }
+    }
+
+    /// The books of each module of a run.
+    pub fn run_modules(&self, id: u64) -> Result<Vec<ModuleBooks>, StoreError> {
+        let path = self.catalog_path();
+        let mut stmt = self
+            .catalog_ref()
+            .prepare(
+                "SELECT module, started_at, duration_ms, source_rows, migrated, excluded, exceptions, resources
+                 FROM run_module WHERE run_id = ?1 ORDER BY module",
+            )
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let rows = stmt
+            .query_map([id as i64], |r| {
+                Ok(ModuleBooks {
+                    module: r.get(0)?,
+                    started_at: r.get(1)?,
+                    duration_ms: r.get::<_, i64>(2)? as u64,
+                    source_rows: r.get::<_, i64>(3)? as u64,
+                    migrated: r.get::<_, i64>(4)? as u64,
+                    excluded: r.get::<_, i64>(5)? as u64,
+                    exceptions: r.get::<_, i64>(6)? as u64,
+                    resources: r.get::<_, i64>(7)? as u64,
+                })
+            })
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::sqlite(&path, e))
+    }
+
+    /// The output files of a run.
+    pub fn run_outputs(&self, id: u64) -> Result<Vec<RunOutput>, StoreError> {
+        let path = self.catalog_path();
+        let mut stmt = self
+            .catalog_ref()
+            .prepare(
+                "SELECT resource_type, file, resources, sha256 FROM run_output
+                 WHERE run_id = ?1 ORDER BY resource_type",
+            )
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let rows = stmt
+            .query_map([id as i64], |r| {
+                Ok(RunOutput {
+                    resource_type: r.get(0)?,
+                    file: r.get(1)?,
+                    resources: r.get::<_, i64>(2)? as u64,
+                    sha256: r.get(3)?,
+                })
+            })
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::sqlite(&path, e))
+    }
+
+    /// Exceptions of a run grouped by module and reason, largest groups first.
+    pub fn exceptions(
+        &self,
+        run: u64,
+        module: Option<&str>,
+        with_values: bool,
+    ) -> Result<Vec<ExceptionGroup>, StoreError> {
+        let path = self.run_dir().join(format!("run-{run:04}.db"));
+        if !path.exists() {
+            return Err(StoreError::UnknownRun(run));
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let err = |e| StoreError::sqlite(&path, e);
+        let mut groups = Vec::new();
+        {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT module, reason, count(*) AS n FROM exception
+                     WHERE ?1 IS NULL OR module = ?1
+                     GROUP BY module, reason ORDER BY n DESC, module, reason",
+                )
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([module], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)? as u64,
+                    ))
+                })
+                .map_err(err)?;
+            for row in rows {
+                let (module, reason, count) = row.map_err(err)?;
+                groups.push(ExceptionGroup {
+                    module,
+                    reason,
+                    count,
+                    keys: Vec::new(),
+                    raw_values: Vec::new(),
+                });
+            }
+        }
+        let mut examples = conn
+            .prepare(
+                "SELECT source_key, raw_value FROM exception WHERE module = ?1 AND reason = ?2
+                 ORDER BY rowid LIMIT 10",
+            )
+            .map_err(err)?;
+        for g in &mut groups {
+            let rows = examples
+                .query_map(params![g.module, g.reason], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })
+                .map_err(err)?;
+            for row in rows {
+                let (key, raw) = row.map_err(err)?;
+                g.keys.push(key);
+                if with_values && let Some(raw) = raw {
+                    g.raw_values.push(raw);
+                }
+            }
+        }
+        Ok(groups)
+    }
+}
+
+impl RunWriter<'_> {
+    fn conn(&self) -> Result<&Connection, StoreError> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| StoreError::Writer("the run ledger is closed".into()))
+    }
+
+    /// A source row became these resources.
+    pub fn lineage(
+        &mut self,
+        module: &str,
+        source_key: &str,
+        resource_type: &str,
+        resource_id: &str,
+        content_sha256: &str,
+    ) -> Result<(), StoreError> {
+        let path = self.temp_path.clone();
+        self.conn()?
+            .prepare_cached("INSERT INTO lineage VALUES (?1, ?2, ?3, ?4, ?5)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    module,
+                    source_key,
+                    resource_type,
+                    resource_id,
+                    content_sha256
+                ])
+            })
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        Ok(())
+    }
+
+    /// A source row was excluded by a named rule.
+    pub fn exclusion(
+        &mut self,
+        module: &str,
+        source_key: &str,
+        rule: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let path = self.temp_path.clone();
+        self.conn()?
+            .prepare_cached("INSERT INTO exclusion VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![module, source_key, rule, reason]))
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        Ok(())
+    }
+
+    /// A source row (or one of its values) could not be converted.
+    pub fn exception(
+        &mut self,
+        module: &str,
+        source_key: &str,
+        resource_type: Option<&str>,
+        path_in_resource: Option<&str>,
+        reason: &str,
+        raw_value: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let path = self.temp_path.clone();
+        self.conn()?
+            .prepare_cached("INSERT INTO exception VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    module,
+                    source_key,
+                    resource_type,
+                    path_in_resource,
+                    reason,
+                    raw_value
+                ])
+            })
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        Ok(())
+    }
+
+    pub fn module_books(&mut self, books: ModuleBooks) {
+        self.modules.push(books);
+    }
+
+    pub fn output(&mut self, output: RunOutput) {
+        self.outputs.push(output);
+    }
+
+    /// Records the run (status `ok` or `failed: ...`) and returns its id.
+    pub fn commit(mut self, status: &str) -> Result<u64, StoreError> {
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| StoreError::Writer("the run ledger is closed".into()))?;
+        let temp = self.temp_path.clone();
+        conn.execute_batch("COMMIT;")
+            .map_err(|e| StoreError::sqlite(&temp, e))?;
+        conn.close()
+            .map_err(|(_, e)| StoreError::sqlite(&temp, e))?;
+        std::fs::File::open(&temp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::io(&temp, e))?;
+        let duration_ms = self.started.elapsed().as_millis() as i64;
+        let run_dir = self.ws.run_dir();
+        let catalog_path = self.ws.catalog_path();
+        let spec = self.spec.clone();
+        let started_at = self.started_at.clone();
+        let modules = std::mem::take(&mut self.modules);
+        let outputs = std::mem::take(&mut self.outputs);
+        let catalog = self.ws.catalog_mut();
+        let tx = catalog
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::sqlite(&catalog_path, e))?;
+        let err = |e| StoreError::sqlite(&catalog_path, e);
+        let id: i64 = tx
+            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM run", [], |r| r.get(0))
+            .map_err(err)?;
+        let db_file = format!("run-{id:04}.db");
+        tx.execute(
+            "INSERT INTO run (id, kind, snapshot_id, started_at, duration_ms, status, output_dir, db_file, ferry_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                id,
+                spec.kind,
+                spec.snapshot as i64,
+                started_at,
+                duration_ms,
+                status,
+                spec.output_dir,
+                db_file,
+                env!("CARGO_PKG_VERSION")
+            ],
+        )
+        .map_err(err)?;
+        for (p, sha) in &spec.files {
+            tx.execute(
+                "INSERT INTO run_file (run_id, path, sha256) VALUES (?1, ?2, ?3)",
+                params![id, p, sha],
+            )
+            .map_err(err)?;
+        }
+        for m in &modules {
+            tx.execute(
+                "INSERT INTO run_module (run_id, module, started_at, duration_ms, source_rows, migrated, excluded, exceptions, resources)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    id,
+                    m.module,
+                    m.started_at,
+                    m.duration_ms as i64,
+                    m.source_rows as i64,
+                    m.migrated as i64,
+                    m.excluded as i64,
+                    m.exceptions as i64,
+                    m.resources as i64
+                ],
+            )
+            .map_err(err)?;
+        }
+        for o in &outputs {
+            tx.execute(
+                "INSERT INTO run_output (run_id, resource_type, file, resources, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, o.resource_type, o.file, o.resources as i64, o.sha256],
+            )
+            .map_err(err)?;
+        }
+        let final_path = run_dir.join(&db_file);
+        std::fs::rename(&temp, &final_path).map_err(|e| StoreError::io(&final_path, e))?;
+        if let Err(e) = tx.commit() {
+            let _ = std::fs::remove_file(&final_path);
+            return Err(StoreError::sqlite(&catalog_path, e));
+        }
+        self.committed = true;
+        Ok(id as u64)
+    }
+}
+
+impl Drop for RunWriter<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn = None;
+            let _ = std::fs::remove_file(&self.temp_path);
+        }
+    }
+}

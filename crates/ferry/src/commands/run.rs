@@ -1,0 +1,134 @@
+//! `ferry run`: staged rows -> mapping modules -> validated FHIR R4 NDJSON, with the books.
+
+use crate::commands::Global;
+use crate::format;
+use crate::project::Project;
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Kind {
+    Iteration,
+    Rehearsal,
+    GoLive,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Iteration => "iteration",
+            Kind::Rehearsal => "rehearsal",
+            Kind::GoLive => "go-live",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only these modules (comma-separated names); default: every module in mappings/.
+    #[arg(long, value_delimiter = ',')]
+    pub modules: Option<Vec<String>>,
+    #[arg(long, value_enum, default_value_t = Kind::Iteration)]
+    pub kind: Kind,
+    /// Snapshot to migrate (default: the latest).
+    #[arg(long)]
+    pub snapshot: Option<u64>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn exec(args: Args, global: &Global) -> Result<u8> {
+    let project = Project::discover(global.project.as_deref())?;
+    let namespace = project.namespace()?;
+    let mut ws = project.open_workspace()?;
+    let dirs = ferry_run::ProjectDirs {
+        mappings: project.mappings_dir(),
+        concept_maps: project.concept_maps_dir(),
+        output: project.output_dir(),
+    };
+    let bar = if !global.quiet && !args.json && std::io::stderr().is_terminal() {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {pos} rows ({per_sec}) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let opts = ferry_run::RunOptions {
+        kind: args.kind.as_str().to_string(),
+        snapshot: args.snapshot,
+        modules: args.modules.clone(),
+        namespace,
+        local_offset: project.config.project.local_offset.clone(),
+        threads: 2,
+    };
+    let summary = ferry_run::run(&mut ws, &dirs, &opts, &|e| match e {
+        ferry_run::RunEvent::ModuleStarted { module } => {
+            bar.set_message(format!("module {module}"))
+        }
+        ferry_run::RunEvent::Rows(n) => bar.set_position(n),
+    })
+    .context("the run stopped; the output folder was left as it was")?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if !global.quiet {
+        print_summary(&summary);
+    }
+    Ok(crate::exit::OK)
+}
+
+pub fn print_summary(s: &ferry_run::RunSummary) {
+    let resources: u64 = s.outputs.iter().map(|o| o.resources).sum();
+    println!(
+        "Run {} of snapshot {} in {}: {} resources in {} files under {}",
+        s.run,
+        s.snapshot,
+        format::seconds(s.duration_ms),
+        format::thousands(resources),
+        s.outputs.len(),
+        s.output_dir
+    );
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    t.set_header([
+        "module",
+        "source rows",
+        "migrated",
+        "excluded",
+        "exceptions",
+        "resources",
+        "books",
+    ]);
+    for m in &s.modules {
+        t.add_row([
+            m.module.clone(),
+            format::thousands(m.source_rows),
+            format::thousands(m.migrated),
+            format::thousands(m.excluded),
+            format::thousands(m.exceptions),
+            format::thousands(m.resources),
+            if m.balanced() {
+                "ok".into()
+            } else {
+                "UNBALANCED".into()
+            },
+        ]);
+    }
+    for line in t.to_string().lines() {
+        println!("  {}", line.trim_end());
+    }
+    let exceptions: u64 = s.modules.iter().map(|m| m.exceptions).sum();
+    if exceptions > 0 {
+        println!(
+            "  {} rows are exceptions: `ferry exceptions` lists them by reason",
+            format::thousands(exceptions)
+        );
+    }
+}
