@@ -263,8 +263,6 @@ pub fn write_canonical(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Object(map) => {
             out.push(b'{');
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable();
             let mut first = true;
             let mut emit = |out: &mut Vec<u8>, key: &str, v: &Value| {
                 if !first {
@@ -279,12 +277,26 @@ pub fn write_canonical(out: &mut Vec<u8>, value: &Value) {
             if let Some(t) = resource_type {
                 emit(out, "resourceType", t);
             }
-            for key in keys {
-                if resource_type.is_some() && key == "resourceType" {
-                    continue;
+            let skip = |key: &str| resource_type.is_some() && key == "resourceType";
+            // serde_json's map iterates in key order unless a dependency turns on its
+            // `preserve_order` feature: take the cheap path when the keys come sorted.
+            let sorted = map
+                .keys()
+                .zip(map.keys().skip(1))
+                .all(|(a, b)| a.as_str() < b.as_str());
+            if sorted {
+                for (key, v) in map {
+                    if !skip(key) {
+                        emit(out, key, v);
+                    }
                 }
-                if let Some(v) = map.get(key) {
-                    emit(out, key, v);
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (key, v) in entries {
+                    if !skip(key) {
+                        emit(out, key, v);
+                    }
                 }
             }
             out.push(b'}');

@@ -71,6 +71,7 @@ pub const FERRY_FILTERS: &[&str] = &[
     "phone",
     "postal",
     "decimal",
+    "plausible",
     "ucum",
     "base64",
     "lookup",
@@ -149,6 +150,15 @@ fn text_of(v: &Value, filter: &str) -> Result<Option<String>, Error> {
             format!("`{filter}` was given an undefined value (misspelt column?)"),
         )),
         k => Err(plain_err(&format!("`{filter}` expects text, got {k}"))),
+    }
+}
+
+/// A parsed decimal as an expression value: whole numbers as integers (`98`, not `98.0`).
+fn decimal_value(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        Value::from(f as i64)
+    } else {
+        Value::from(f)
     }
 }
 
@@ -289,11 +299,22 @@ fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
             return Ok(Value::from(()));
         };
         Ok(match numbers::decimal(&t).map_err(fn_err)? {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
-            Some(f) => Value::from(f),
+            Some(f) => decimal_value(f),
             None => Value::from(()),
         })
     });
+    env.add_filter(
+        "plausible",
+        |v: Value, low: f64, high: f64| -> Result<Value, Error> {
+            let Some(t) = text_of(&v, "plausible")? else {
+                return Ok(Value::from(()));
+            };
+            Ok(match numbers::plausible(&t, low, high).map_err(fn_err)? {
+                Some(f) => decimal_value(f),
+                None => Value::from(()),
+            })
+        },
+    );
     env.add_filter("ucum", |v: Value| -> Result<Value, Error> {
         let Some(t) = text_of(&v, "ucum")? else {
             return Ok(Value::from(()));
@@ -433,6 +454,11 @@ mod tests {
             "2019-03-04T10:00:00-05:00"
         );
         assert_eq!(ev(&e, "v | gender", "F").unwrap().to_string(), "female");
+        assert_eq!(
+            ev(&e, "v | plausible(36, 96)", "70.5").unwrap().to_string(),
+            "70.5"
+        );
+        assert!(ev(&e, "v | plausible(36, 96)", "6").is_err());
         assert_eq!(
             ev(&e, "v | family", "DOE, JANE").unwrap().to_string(),
             "DOE"

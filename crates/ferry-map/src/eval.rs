@@ -65,6 +65,10 @@ pub enum RowOutcome {
     Exception(Vec<FieldError>),
 }
 
+type EvalResult = Result<Value, (String, Option<String>)>;
+/// One row's results by slot.
+type Memo = Vec<Option<EvalResult>>;
+
 /// Rule name used when no `[[resource]]` applies to a row (every `when` was false).
 pub const NO_RESOURCE_RULE: &str = "no-resource-applies";
 
@@ -215,14 +219,29 @@ fn fn_error_of(err: &minijinja::Error) -> Option<&FnError> {
 }
 
 impl Module {
-    fn run(&self, i: usize, root: &Value) -> Result<Value, (String, Option<String>)> {
-        let Some(expr) = self.expression(i) else {
+    /// Evaluates expression occurrence `i` for the row in `root`. Each distinct expression is
+    /// evaluated at most once per row (`memo`); constants not at all.
+    fn run(&self, i: usize, root: &Value, memo: &mut Memo) -> EvalResult {
+        let Some(slot) = self.slot(i) else {
             return Err(("internal: expression not compiled".into(), None));
         };
-        expr.eval(root.clone()).map_err(|e| match fn_error_of(&e) {
+        if let Some(c) = self.constant(slot) {
+            return Ok(c.clone());
+        }
+        if let Some(Some(done)) = memo.get(slot) {
+            return done.clone();
+        }
+        let Some(expr) = self.expression(slot) else {
+            return Err(("internal: expression not compiled".into(), None));
+        };
+        let result = expr.eval(root.clone()).map_err(|e| match fn_error_of(&e) {
             Some(f) => (f.message.clone(), f.raw.clone()),
             None => (error_text(&e), None),
-        })
+        });
+        if let Some(m) = memo.get_mut(slot) {
+            *m = Some(result.clone());
+        }
+        result
     }
 
     fn field_error(
@@ -279,9 +298,10 @@ impl Module {
             values,
         });
         let root = Value::from_object(Root { row: row_obj });
+        let mut memo: Memo = vec![None; self.slot_count()];
 
         for ex in &self.excludes {
-            match self.run(ex.when, &root) {
+            match self.run(ex.when, &root, &mut memo) {
                 Ok(v) if v.is_undefined() => {
                     let e = (
                         "the rule is undefined (a misspelt column?)".to_string(),
@@ -317,7 +337,7 @@ impl Module {
         for r in &self.resources {
             let ty = r.resource_type.as_str();
             if let Some(w) = r.when {
-                match self.run(w, &root) {
+                match self.run(w, &root, &mut memo) {
                     Ok(v) if v.is_undefined() => {
                         let e = ("`when` is undefined (a misspelt column?)".to_string(), None);
                         errors.push(self.field_error(ty, "resource.when".into(), w, e));
@@ -334,7 +354,7 @@ impl Module {
             let mut b = Builder::new();
             let before = errors.len();
             for f in &r.fields {
-                let value = match self.run(f.expr, &root) {
+                let value = match self.run(f.expr, &root, &mut memo) {
                     Ok(v) => v,
                     Err(e) => {
                         errors.push(self.field_error(ty, f.path.clone(), f.expr, e));

@@ -1,6 +1,6 @@
 //! Module files: parsing (never failing at the first problem) and compiling every expression once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -61,9 +61,17 @@ pub(crate) struct ExprInfo {
     /// True when the file holds the expression verbatim (no escapes), so offsets inside it map
     /// one-to-one onto the file.
     pub(crate) exact: bool,
+    /// The compiled expression this occurrence shares with every other occurrence of the same
+    /// text in the module (evaluated once per row, however often it is written).
+    pub(crate) slot: usize,
 }
 
-pub(crate) struct Exprs<'env>(pub(crate) Vec<Expression<'env, 'static>>);
+/// One compiled expression per distinct expression text, and its value when it does not depend
+/// on the row (`'final'`, `ref('m', 'k')`): such values are computed once, when the module loads.
+pub(crate) struct Exprs<'env> {
+    pub(crate) compiled: Vec<Expression<'env, 'static>>,
+    pub(crate) constants: Vec<Option<minijinja::Value>>,
+}
 
 self_cell::self_cell!(
     pub(crate) struct Compiled {
@@ -102,8 +110,26 @@ impl std::fmt::Debug for Module {
 }
 
 impl Module {
-    pub(crate) fn expression(&self, i: usize) -> Option<&Expression<'_, 'static>> {
-        self.compiled.borrow_dependent().0.get(i)
+    /// The slot (distinct compiled expression) of expression occurrence `i`.
+    pub(crate) fn slot(&self, i: usize) -> Option<usize> {
+        self.exprs.get(i).map(|e| e.slot)
+    }
+
+    pub(crate) fn slot_count(&self) -> usize {
+        self.compiled.borrow_dependent().compiled.len()
+    }
+
+    pub(crate) fn expression(&self, slot: usize) -> Option<&Expression<'_, 'static>> {
+        self.compiled.borrow_dependent().compiled.get(slot)
+    }
+
+    /// The value of a slot whose expression does not read the row.
+    pub(crate) fn constant(&self, slot: usize) -> Option<&minijinja::Value> {
+        self.compiled
+            .borrow_dependent()
+            .constants
+            .get(slot)
+            .and_then(Option::as_ref)
     }
 
     pub(crate) fn expr_text(&self, i: usize) -> &str {
@@ -265,15 +291,24 @@ fn expr_location(file: &str, span: &Range<usize>, expr: &str) -> (usize, bool) {
 struct Builder<'t> {
     file_text: &'t str,
     exprs: Vec<ExprInfo>,
+    /// Distinct expression texts, in slot order.
+    slots: Vec<String>,
+    slot_of: HashMap<String, usize>,
 }
 
 impl Builder<'_> {
     fn add(&mut self, text: String, span: &Range<usize>) -> usize {
         let (offset, exact) = expr_location(self.file_text, span, &text);
+        let next = self.slots.len();
+        let slot = *self.slot_of.entry(text.clone()).or_insert(next);
+        if slot == next {
+            self.slots.push(text.clone());
+        }
         self.exprs.push(ExprInfo {
             text,
             offset,
             exact,
+            slot,
         });
         self.exprs.len() - 1
     }
@@ -305,6 +340,8 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
     let mut b = Builder {
         file_text: text,
         exprs: Vec::new(),
+        slots: Vec::new(),
+        slot_of: HashMap::new(),
     };
     unknown_keys(&doc, TOP_KEYS, "the module file", &mut d);
 
@@ -566,29 +603,49 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
 
     lint_expressions(&b.exprs, engine, &mut d);
 
-    // Compile every expression once.
+    // Compile every distinct expression once; fold those that do not read the row.
     let mut compile_errors: Vec<(usize, String)> = Vec::new();
     let compiled = Compiled::new(engine.env.clone(), |env| {
-        let mut out = Vec::with_capacity(b.exprs.len());
-        for info in &b.exprs {
-            match env.compile_expression_owned(info.text.clone()) {
-                Ok(e) => out.push(e),
-                Err(err) => {
-                    let inner = err
-                        .range()
-                        .map(|r| r.start)
-                        .or_else(|| line_offset(&info.text, err.line()))
-                        .unwrap_or(0);
-                    let at = if info.exact {
-                        info.offset + inner
+        let mut compiled = Vec::with_capacity(b.slots.len());
+        let mut constants = Vec::with_capacity(b.slots.len());
+        for (slot, text) in b.slots.iter().enumerate() {
+            match env.compile_expression_owned(text.clone()) {
+                Ok(e) => {
+                    let reads_row = e.undeclared_variables(false).contains("row");
+                    // An expression that fails without a row is left to fail on each row, so
+                    // its rows become exceptions exactly as before.
+                    let constant = if reads_row {
+                        None
                     } else {
-                        info.offset
+                        e.eval(minijinja::Value::from(()))
+                            .ok()
+                            .filter(|v| !v.is_undefined())
                     };
-                    compile_errors.push((at, error_text(&err)));
+                    compiled.push(e);
+                    constants.push(constant);
+                }
+                Err(err) => {
+                    // Report the error at every occurrence of the text.
+                    for info in b.exprs.iter().filter(|i| i.slot == slot) {
+                        let inner = err
+                            .range()
+                            .map(|r| r.start)
+                            .or_else(|| line_offset(&info.text, err.line()))
+                            .unwrap_or(0);
+                        let at = if info.exact {
+                            info.offset + inner
+                        } else {
+                            info.offset
+                        };
+                        compile_errors.push((at, error_text(&err)));
+                    }
                 }
             }
         }
-        Exprs(out)
+        Exprs {
+            compiled,
+            constants,
+        }
     });
     for (at, m) in compile_errors {
         d.error(at, format!("expression: {m}"));

@@ -2,6 +2,20 @@
 
 use super::FnError;
 
+/// A legacy number (as [`decimal`] reads it) that must lie in `low..=high`: a value outside the
+/// range (a keying error such as a blood pressure of 900) is an error carrying the raw value, so
+/// the row becomes an exception instead of migrating an implausible measurement. Blank -> `None`.
+pub fn plausible(raw: &str, low: f64, high: f64) -> Result<Option<f64>, FnError> {
+    match decimal(raw)? {
+        Some(f) if f >= low && f <= high => Ok(Some(f)),
+        Some(_) => Err(FnError::new(
+            format!("outside the plausible range {low}..{high}"),
+            raw.trim(),
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Parses a legacy number. Rules: when both `.` and `,` occur, the last one is the decimal mark and
 /// the other groups thousands; a lone `,` is a decimal comma (`1,5` -> 1.5) unless it is followed
 /// by exactly three digits and the integer part is not `0` (`1,234` -> 1234) or there are several
@@ -170,6 +184,19 @@ pub fn postal(raw: &str) -> Result<Option<String>, FnError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plausible_keeps_values_in_range_and_rejects_keying_errors() {
+        assert_eq!(plausible("120", 50.0, 260.0).unwrap(), Some(120.0));
+        assert_eq!(plausible("98,6", 90.0, 110.0).unwrap(), Some(98.6));
+        assert_eq!(plausible(" ", 50.0, 260.0).unwrap(), None);
+        // Bounds are inclusive.
+        assert_eq!(plausible("50", 50.0, 260.0).unwrap(), Some(50.0));
+        let e = plausible("900", 50.0, 260.0).unwrap_err();
+        assert_eq!(e.message, "outside the plausible range 50..260");
+        assert_eq!(e.raw.as_deref(), Some("900"));
+        assert!(plausible("abc", 0.0, 1.0).is_err());
+    }
 
     #[test]
     fn decimal_commas_and_thousands() {
