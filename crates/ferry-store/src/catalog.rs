@@ -159,8 +159,9 @@ impl Workspace {
         if version < SCHEMA_VERSION {
             catalog
                 .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
-                    crate::ledger::LEDGER_SCHEMA
+                    "BEGIN IMMEDIATE; {SCHEMA} {} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+                    crate::ledger::LEDGER_SCHEMA,
+                    crate::signoff::SIGNOFF_SCHEMA
                 ))
                 .map_err(|e| StoreError::sqlite(&path, e))?;
         }

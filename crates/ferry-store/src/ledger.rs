@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS run_output (
     sha256        TEXT NOT NULL,
     PRIMARY KEY (run_id, resource_type)
 );
+CREATE TABLE IF NOT EXISTS verification (
+    id           INTEGER PRIMARY KEY,
+    run_id       INTEGER NOT NULL REFERENCES run(id),
+    started_at   TEXT NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    verdict      TEXT NOT NULL,
+    summary_json TEXT NOT NULL
+);
 ";
 
 const RUN_DB_SCHEMA: &str = "

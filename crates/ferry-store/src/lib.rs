@@ -19,12 +19,18 @@ mod catalog;
 mod error;
 mod ledger;
 mod query;
+mod signoff;
+mod verification;
 mod writer;
 
 pub use catalog::{FileRecord, NoteRecord, SnapshotInfo, TableInfo, Workspace};
 pub use error::StoreError;
 pub use ledger::{ExceptionGroup, ModuleBooks, RunInfo, RunOutput, RunSpec, RunWriter};
 pub use query::{QueryValue, SnapshotReader};
+pub use signoff::{RowFate, SampleVerdict, SamplePacket, VerdictInput};
+pub use verification::{
+    IndexFinding, LedgerOutcome, ResourceLocation, VerificationRecord, VerifyIndex,
+};
 pub use writer::{SnapshotWriter, StagedFile};
 
 /// Quotes an SQL identifier for SQLite (`"` doubled inside).

@@ -22,6 +22,13 @@ pub struct Config {
     pub reports: DirSection,
     #[serde(default)]
     pub stage: StageSection,
+    /// Go/no-go thresholds of `ferry verify` (docs/verify.md); every key has a default.
+    #[serde(default)]
+    pub verify: ferry_verify::Thresholds,
+    /// Duplicate patients (`ferry dedupe`, docs/dedupe.md): the patient table, its identity
+    /// columns, blocking rules and threshold. Absent: proposed from column names.
+    #[serde(default)]
+    pub dedupe: Option<ferry_link::DedupeConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -152,6 +159,11 @@ impl Project {
         self.root.join("concept-maps")
     }
 
+    /// The comparative searches of `ferry verify`.
+    pub fn checks_dir(&self) -> PathBuf {
+        self.root.join("checks")
+    }
+
     pub fn open_workspace(&self) -> Result<ferry_store::Workspace> {
         let dir = self.workspace_dir();
         ferry_store::Workspace::open(&dir)
@@ -179,5 +191,21 @@ mod tests {
         };
         assert_eq!(p.workspace_dir(), PathBuf::from("/p/.ferry"));
         assert_eq!(p.output_dir(), PathBuf::from("/p/output"));
+    }
+
+    #[test]
+    fn verify_thresholds_have_defaults_and_per_module_overrides() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.verify.max_exception_rate, 0.05);
+        assert!(c.verify.searches_must_pass);
+        let c: Config = toml::from_str(
+            "[verify]\nmax_integrity_errors = 2\n[verify.modules.problems]\nmax_exception_rate = 0.1\n",
+        )
+        .unwrap();
+        assert_eq!(c.verify.max_integrity_errors, 2);
+        assert_eq!(c.verify.max_roundtrip_mismatches, 0);
+        assert_eq!(c.verify.modules["problems"].max_exception_rate, Some(0.1));
+        let err = toml::from_str::<Config>("[verify]\nmax_exeption_rate = 0.1\n").unwrap_err();
+        assert!(err.to_string().contains("max_exeption_rate"), "{err}");
     }
 }

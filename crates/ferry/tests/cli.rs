@@ -5,12 +5,15 @@ mod cli {
     pub mod workdir;
 
     mod audit;
+    mod dedupe;
     mod demo;
     mod errors;
     mod generated;
     mod init;
     mod profile;
     mod run;
+    mod signoff;
     mod sql;
     mod stage;
+    mod verify;
 }

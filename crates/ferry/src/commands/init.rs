@@ -103,6 +103,39 @@ dir = "reports"
 # csv_encoding = "windows-1252"
 # Force a delimiter for delimited files instead of sniffing it.
 # csv_delimiter = "|"
+
+# [dedupe]
+# Duplicate patients (`ferry dedupe`, docs/dedupe.md). Unset keys are proposed from column names.
+# table = "patients"
+# key = "patient_id"
+# given = "first_name"
+# family = "last_name"
+# birth_date = "dob"
+# sex = "sex"
+# ssn = "ssn"
+# phone = "home_phone"
+# address = "address1"          # or several columns: ["street_number", "address_1"]
+# city = "city"
+# postal_code = "zip"
+# updated = "modified_dt"       # survivorship: the most recent record survives a merge
+# threshold = 0.9               # match probability at which two records are linked
+# blocking = ["birth_date_any_order", "ssn", "family_phonetic+given_initial", "names_any_order", "phone", "address+postal_code"]
+
+[verify]
+# Go/no-go thresholds of `ferry verify` (docs/verify.md). Exit 0 = go, exit 3 = no-go.
+# Largest share of a module's source rows that may be exceptions (0.05 = 5%).
+# max_exception_rate = 0.05
+# Dangling references plus clinical resources without their patient.
+# max_integrity_errors = 0
+# Fields that differ between the output and a re-evaluation of the mappings.
+# max_roundtrip_mismatches = 0
+# Resources that are not valid FHIR R4.
+# max_invalid = 0
+# Every comparative search in checks/ must be within its tolerance.
+# searches_must_pass = true
+# A different exception rate for one module:
+# [verify.modules.problems]
+# max_exception_rate = 0.10
 "#
     )
 }

@@ -2,16 +2,20 @@
 
 pub mod audit;
 pub mod check;
+pub mod dedupe;
 pub mod demo;
 pub mod exceptions;
 pub mod generate;
 pub mod init;
 pub mod map;
 pub mod profile;
+pub mod report;
 pub mod run;
+pub mod sample;
 pub mod snapshots;
 pub mod sql;
 pub mod stage;
+pub mod verify;
 
 use crate::Cli;
 use clap::Subcommand;
@@ -37,12 +41,24 @@ pub enum Command {
     Map(map::Args),
     /// Audit a snapshot's data quality: orphans, duplicates, incomplete records, invalid values.
     Audit(audit::Args),
+    /// Probable duplicate patients (probabilistic record linkage); `dedupe review` accepts or
+    /// rejects clusters.
+    Dedupe(dedupe::Args),
     /// Check every mapping module before data moves: syntax, columns, functions, concept maps.
     Check(check::Args),
     /// Migrate: staged rows through the mapping modules into validated FHIR R4 NDJSON.
     Run(run::Args),
     /// List a run's exceptions grouped by reason, with counts and source keys.
     Exceptions(exceptions::Args),
+    /// Write the sign-off report (checklist with timings, books, exceptions, verification,
+    /// clinician verdicts, go/no-go, signatures) as self-contained HTML.
+    Report(report::Args),
+    /// Clinician verification packets: sample patients' legacy rows beside their migrated
+    /// resources; `ferry sample record FILE` records the verdicts.
+    Sample(sample::Args),
+    /// Verify a run's output independently (counts, round trip, references, FHIR validity,
+    /// comparative searches) and decide go (exit 0) or no-go (exit 3).
+    Verify(verify::Args),
 }
 
 /// Returned (as an error) when the user pressed Ctrl-C; maps to exit code 130.
@@ -72,7 +88,11 @@ pub fn exec(cli: Cli) -> anyhow::Result<u8> {
         Command::Map(args) => map::exec(args, &global),
         Command::Audit(args) => audit::exec(args, &global),
         Command::Check(args) => check::exec(args, &global),
+        Command::Dedupe(args) => dedupe::exec(args, &global),
         Command::Run(args) => run::exec(args, &global),
         Command::Exceptions(args) => exceptions::exec(args, &global),
+        Command::Report(args) => report::exec(args, &global),
+        Command::Sample(args) => sample::exec(args, &global),
+        Command::Verify(args) => verify::exec(args, &global),
     }
 }

@@ -1,0 +1,310 @@
+//! Reading identity values: from a staged snapshot table (streamed, one compact record kept per
+//! row) and from a FHIR R4 Patient NDJSON export of the target system.
+
+use crate::LinkError;
+use crate::config::{DedupeConfig, Field};
+use crate::record::{RawRecord, RecordSet};
+use ferry_core::ValueRef;
+use std::collections::HashMap;
+use std::io::{BufRead, Read};
+use std::path::Path;
+
+/// The staged names of the patient table and its columns (source name -> staged name).
+#[derive(Debug, Clone)]
+pub struct StagedNames {
+    pub table: String,
+    pub columns: HashMap<String, String>,
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn text(v: Option<&ValueRef<'_>>) -> Option<String> {
+    match v {
+        Some(ValueRef::Text(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    }
+}
+
+/// Streams the configured table of `reader` into `set` (side 0, or by `link_column`). Returns
+/// the rows read. `cfg` must have its table, key and columns filled in.
+pub fn read_snapshot(
+    reader: &ferry_store::SnapshotReader,
+    cfg: &DedupeConfig,
+    names: &StagedNames,
+    set: &mut RecordSet,
+) -> Result<u64, LinkError> {
+    let staged = |c: &str| -> Result<String, LinkError> {
+        names.columns.get(c).cloned().ok_or_else(|| {
+            LinkError::Config(format!(
+                "column `{c}` is not staged in table `{}`; run `ferry snapshots --tables`",
+                names.table
+            ))
+        })
+    };
+    let key = cfg
+        .key
+        .as_deref()
+        .ok_or_else(|| LinkError::Config("no `key` column under [dedupe]".into()))?;
+    let mut select = vec![quote(&staged(key)?)];
+    let mut layout: Vec<(Field, usize)> = Vec::new();
+    for f in cfg.active_fields() {
+        if let Some(cols) = cfg.columns(f) {
+            for c in cols.names() {
+                layout.push((f, select.len()));
+                select.push(quote(&staged(c)?));
+            }
+        }
+    }
+    let updated_at = match &cfg.updated {
+        Some(c) => {
+            select.push(quote(&staged(c)?));
+            Some(select.len() - 1)
+        }
+        None => None,
+    };
+    let side_at = match &cfg.link_column {
+        Some(c) => {
+            select.push(quote(&staged(c)?));
+            Some(select.len() - 1)
+        }
+        None => None,
+    };
+    let sql = format!(
+        "SELECT {} FROM {} ORDER BY rowid",
+        select.join(", "),
+        quote(&names.table)
+    );
+    let mut first_side: Option<String> = None;
+    let mut failure: Option<LinkError> = None;
+    let mut raw = RawRecord::default();
+    let mut missing_keys = 0u64;
+    let (_, rows) = reader.query_rows(&sql, &mut |_, row| {
+        let Some(k) = text(row.first()) else {
+            missing_keys += 1;
+            return true;
+        };
+        raw.key = k;
+        raw.values = Default::default();
+        for &(f, at) in &layout {
+            if let Some(v) = text(row.get(at)) {
+                let slot = &mut raw.values[f.index()];
+                match slot {
+                    Some(s) => {
+                        s.push(' ');
+                        s.push_str(&v);
+                    }
+                    None => *slot = Some(v),
+                }
+            }
+        }
+        raw.updated = updated_at.and_then(|i| text(row.get(i)));
+        raw.side = match side_at.and_then(|i| text(row.get(i))) {
+            None => 0,
+            Some(v) => match &first_side {
+                None => {
+                    first_side = Some(v);
+                    0
+                }
+                Some(s) => u8::from(*s != v),
+            },
+        };
+        if let Err(e) = set.push(&raw) {
+            failure = Some(e);
+            return false;
+        }
+        true
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(rows - missing_keys)
+}
+
+/// Most bytes of one NDJSON line (one Patient resource).
+const MAX_LINE: u64 = 16 << 20;
+
+fn str_at<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key)
+        .and_then(|x| x.as_str())
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Reads a FHIR R4 Patient NDJSON export into `set` (side 1, keys `Patient/<id>`): name (the
+/// official one, else the first: first given and family), birthDate, gender, an SSN identifier
+/// (system `http://hl7.org/fhir/sid/us-ssn` or type `SS`), the first phone and e-mail, the first
+/// address (lines, city, postal code) and `meta.lastUpdated`. Other resource types are skipped.
+/// Returns (patients read, lines skipped).
+pub fn read_fhir_patients(path: &Path, set: &mut RecordSet) -> Result<(u64, u64), LinkError> {
+    let file = std::fs::File::open(path).map_err(|e| LinkError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    let (mut read, mut skipped, mut line_no) = (0u64, 0u64, 0u64);
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| LinkError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if n as u64 > MAX_LINE {
+            return Err(LinkError::Ndjson {
+                path: path.to_path_buf(),
+                line: line_no,
+                message: "the line is longer than 16 MB; each line must hold one Patient resource"
+                    .into(),
+            });
+        }
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(trimmed).map_err(|e| LinkError::Ndjson {
+                path: path.to_path_buf(),
+                line: line_no,
+                message: format!(
+                    "not JSON ({} at column {}); the file must hold one FHIR resource per line",
+                    match e.classify() {
+                        serde_json::error::Category::Eof => "unexpected end",
+                        serde_json::error::Category::Syntax => "syntax error",
+                        _ => "invalid data",
+                    },
+                    e.column()
+                ),
+            })?;
+        if str_at(&v, "resourceType") != Some("Patient") {
+            skipped += 1;
+            continue;
+        }
+        let Some(id) = str_at(&v, "id") else {
+            skipped += 1;
+            continue;
+        };
+        let mut raw = RawRecord {
+            key: format!("Patient/{id}"),
+            side: 1,
+            ..Default::default()
+        };
+        let names = v.get("name").and_then(|x| x.as_array());
+        let name = names.and_then(|ns| {
+            ns.iter()
+                .find(|n| str_at(n, "use") == Some("official"))
+                .or_else(|| ns.first())
+        });
+        if let Some(n) = name {
+            raw.set(
+                Field::Given,
+                n.get("given")
+                    .and_then(|g| g.as_array())
+                    .and_then(|g| g.first())
+                    .and_then(|g| g.as_str())
+                    .map(str::to_string),
+            );
+            raw.set(Field::Family, str_at(n, "family").map(str::to_string));
+        }
+        raw.set(
+            Field::BirthDate,
+            str_at(&v, "birthDate").map(str::to_string),
+        );
+        raw.set(Field::Sex, str_at(&v, "gender").map(str::to_string));
+        if let Some(ids) = v.get("identifier").and_then(|x| x.as_array()) {
+            let ssn = ids.iter().find(|i| {
+                str_at(i, "system").is_some_and(|s| s.to_ascii_lowercase().contains("ssn"))
+                    || i.pointer("/type/coding")
+                        .and_then(|c| c.as_array())
+                        .is_some_and(|c| c.iter().any(|c| str_at(c, "code") == Some("SS")))
+            });
+            raw.set(
+                Field::Ssn,
+                ssn.and_then(|i| str_at(i, "value")).map(str::to_string),
+            );
+        }
+        if let Some(tel) = v.get("telecom").and_then(|x| x.as_array()) {
+            let of = |system: &str| {
+                tel.iter()
+                    .find(|t| str_at(t, "system") == Some(system))
+                    .and_then(|t| str_at(t, "value"))
+                    .map(str::to_string)
+            };
+            raw.set(Field::Phone, of("phone"));
+            raw.set(Field::Email, of("email"));
+        }
+        if let Some(a) = v
+            .get("address")
+            .and_then(|x| x.as_array())
+            .and_then(|a| a.first())
+        {
+            let line = a
+                .get("line")
+                .and_then(|l| l.as_array())
+                .and_then(|l| l.first())
+                .and_then(|l| l.as_str())
+                .map(str::to_string);
+            raw.set(Field::Address, line);
+            raw.set(Field::City, str_at(a, "city").map(str::to_string));
+            raw.set(
+                Field::PostalCode,
+                str_at(a, "postalCode").map(str::to_string),
+            );
+        }
+        raw.updated = v
+            .pointer("/meta/lastUpdated")
+            .and_then(|x| x.as_str())
+            .map(|s| s.replace('T', " ").chars().take(19).collect());
+        set.push(&raw)?;
+        read += 1;
+    }
+    Ok((read, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fhir_patients_are_read_and_bad_lines_named_without_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.ndjson");
+        std::fs::write(
+            &p,
+            concat!(
+                r#"{"resourceType":"Patient","id":"a1","name":[{"use":"old","family":"Old"},{"use":"official","family":"Smith","given":["John","Q"]}],"birthDate":"1970-03-04","gender":"male","identifier":[{"system":"http://hl7.org/fhir/sid/us-ssn","value":"212-45-6789"}],"telecom":[{"system":"email","value":"j@x.org"},{"system":"phone","value":"555-123-4567"}],"address":[{"line":["12 Main Street"],"city":"Springfield","postalCode":"12345"}]}"#,
+                "\n\n",
+                r#"{"resourceType":"Observation","id":"o1"}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let mut set = RecordSet::new();
+        assert_eq!(read_fhir_patients(&p, &mut set).unwrap(), (1, 1));
+        assert_eq!(set.key(0), "Patient/a1");
+        assert_eq!(set.value(0, Field::Given), "john");
+        assert_eq!(set.value(0, Field::Family), "smith");
+        assert_eq!(set.value(0, Field::BirthDate), "1970-03-04");
+        assert_eq!(set.value(0, Field::Ssn), "212456789");
+        assert_eq!(set.value(0, Field::Phone), "5551234567");
+        assert_eq!(set.value(0, Field::Address), "12 main st");
+        assert_eq!(set.value(0, Field::PostalCode), "12345");
+        assert_eq!(set.side(0), 1);
+        std::fs::write(
+            &p,
+            "{\"resourceType\":\"Patient\",\"id\":\"x\"}\n{\"name\": \"Secret Name\"\n",
+        )
+        .unwrap();
+        let e = read_fhir_patients(&p, &mut RecordSet::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && !e.contains("Secret"), "{e}");
+    }
+}

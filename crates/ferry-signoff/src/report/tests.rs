@@ -1,0 +1,271 @@
+use super::*;
+
+fn run(id: u64, kind: &str) -> RunView {
+    let modules = vec![BooksRow {
+        module: "labs".into(),
+        duration_ms: 1200,
+        source_rows: 10,
+        migrated: 7,
+        excluded: 1,
+        exceptions: 2,
+        resources: 7,
+        balanced: true,
+    }];
+    RunView {
+        id,
+        kind: kind.into(),
+        snapshot: 1,
+        started_at: "2025-01-01T00:00:00Z".into(),
+        duration_ms: 2000,
+        status: "ok".into(),
+        ok: true,
+        totals: modules[0].clone(),
+        modules,
+        outputs: vec![],
+        exceptions: vec![ExceptionRow {
+            module: "labs".into(),
+            reason: "code not in concept map `lab-codes`".into(),
+            count: 2,
+        }],
+        exceptions_total: 2,
+        verifications: vec![],
+        samples: vec![],
+    }
+}
+
+fn verified(verdict: &str, summary: &str) -> VerificationView {
+    verification_view(&VerificationInput {
+        id: 1,
+        run_id: 2,
+        started_at: "2025-01-02T00:00:00Z".into(),
+        duration_ms: 900,
+        verdict: verdict.into(),
+        summary_json: summary.into(),
+    })
+}
+
+const GO_SUMMARY: &str = r#"{"run": 2, "verdict": "go", "checks": [{"name": "counts", "status": "pass", "summary": "all balance", "problems": 0, "examples": []}], "thresholds": [{"name": "exceptions per module", "limit": "5%", "actual": "2%", "ok": true}]}"#;
+
+fn sample(verdicts: &[(&str, &str)]) -> SampleView {
+    let rows: Vec<VerdictRow> = verdicts
+        .iter()
+        .map(|(k, v)| VerdictRow {
+            patient_key: k.to_string(),
+            verdict: v.to_string(),
+            reviewer: if *v == "pending" { "" } else { "Dr A" }.into(),
+            comment: String::new(),
+            recorded_at: String::new(),
+        })
+        .collect();
+    let count = |x: &str| rows.iter().filter(|r| r.verdict == x).count();
+    SampleView {
+        packet: 1,
+        seed: 0,
+        created_at: String::new(),
+        patients: rows.len(),
+        accepted: count("accept"),
+        rejected: count("reject"),
+        pending: count("pending"),
+        verdicts: rows,
+    }
+}
+
+#[test]
+fn an_unverified_run_is_no_go() {
+    let d = decide(&[run(1, "rehearsal")]);
+    assert!(!d.go);
+    assert!(d.blockers[0].contains("not verified"), "{d:?}");
+}
+
+#[test]
+fn a_verified_run_with_accepted_samples_is_go() {
+    let mut r = run(2, "go-live");
+    r.verifications.push(verified("go", GO_SUMMARY));
+    r.samples
+        .push(sample(&[("10", "accept"), ("11", "accept")]));
+    let d = decide(&[run(1, "rehearsal"), r]);
+    assert!(d.go, "{d:?}");
+    assert_eq!(d.run, 2);
+    assert!(
+        d.cautions
+            .iter()
+            .any(|c| c.contains("run 1 (rehearsal) was not verified")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn verification_no_go_blocks_and_names_the_failed_checks() {
+    let mut r = run(2, "go-live");
+    r.verifications.push(verified(
+        "no-go",
+        r#"{"checks": [{"name": "references", "status": "fail", "summary": "2 dangling", "problems": 2}]}"#,
+    ));
+    let d = decide(&[r]);
+    assert!(!d.go);
+    assert!(d.blockers[0].contains("failed checks references"), "{d:?}");
+}
+
+#[test]
+fn a_rejected_chart_blocks_even_when_verified() {
+    let mut r = run(2, "go-live");
+    r.verifications.push(verified("go", GO_SUMMARY));
+    r.samples.push(sample(&[
+        ("10", "accept"),
+        ("11", "reject"),
+        ("12", "pending"),
+    ]));
+    let d = decide(&[r]);
+    assert!(!d.go);
+    assert!(
+        d.blockers
+            .iter()
+            .any(|b| b.contains("rejected the chart of patient 11")),
+        "{d:?}"
+    );
+    assert!(
+        d.cautions
+            .iter()
+            .any(|c| c.contains("1 of 3 charts have no verdict")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_failed_run_or_unbalanced_books_block() {
+    let mut r = run(2, "go-live");
+    r.verifications.push(verified("go", GO_SUMMARY));
+    r.ok = false;
+    r.status = "failed: disk full".into();
+    r.modules[0].balanced = false;
+    let d = decide(&[r]);
+    assert_eq!(d.blockers.len(), 2, "{d:?}");
+}
+
+#[test]
+fn an_unreadable_summary_is_said_and_the_verdict_still_counts() {
+    let v = verified("go", "not json");
+    assert!(v.go);
+    assert!(v.unreadable.is_some());
+}
+
+#[test]
+fn the_checklist_compares_runs_with_deltas() {
+    let mut a = run(1, "rehearsal");
+    let mut b = run(2, "go-live");
+    b.modules[0].duration_ms = 1000;
+    b.modules[0].source_rows = 12;
+    a.verifications.push(verified("go", GO_SUMMARY));
+    b.verifications.push(verified("go", GO_SUMMARY));
+    let mut snaps = BTreeMap::new();
+    snaps.insert(
+        1,
+        SnapshotView {
+            id: 1,
+            label: None,
+            created_at: String::new(),
+            duration_ms: 500,
+            tables: 1,
+            rows: 10,
+            content_sha256: String::new(),
+            files: vec![],
+        },
+    );
+    let rows = checklist(&[a, b], &snaps);
+    let steps: Vec<&str> = rows.iter().map(|r| r.step.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "Stage the snapshot",
+            "Module labs",
+            "Migration run (all modules, output written)",
+            "Verification"
+        ]
+    );
+    assert_eq!(rows[1].delta_ms, Some(-200));
+    assert_eq!(rows[1].delta_count, Some(2));
+    assert_eq!(rows[3].delta_ms, Some(0));
+}
+
+fn report(runs: Vec<RunView>) -> SignoffReport {
+    let decision = decide(&runs);
+    SignoffReport {
+        project: "St. <Mary's> & Co".into(),
+        generated_at: "[date]".into(),
+        ferry_version: "[version]".into(),
+        compare: runs.len() > 1,
+        checklist: checklist(&runs, &BTreeMap::new()),
+        runs,
+        snapshots: vec![],
+        decision,
+        style: String::new(),
+        signatures: SIGNATURES.to_vec(),
+    }
+}
+
+/// The text outline of a page: headings, table headers, banner and badges, one per line.
+pub(crate) fn outline(html: &str) -> String {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i..];
+        let tag_end = rest.find('>').unwrap_or(rest.len() - 1);
+        let tag = &rest[1..tag_end];
+        let name = tag.split_whitespace().next().unwrap_or("");
+        let wanted = matches!(name, "h1" | "h2" | "h3" | "th" | "li")
+            || tag.contains("class=\"banner")
+            || tag.contains("class=\"badge");
+        if wanted {
+            let close = match name {
+                "div" | "span" | "p" => format!("</{name}>"),
+                _ => format!("</{name}>"),
+            };
+            let body_start = tag_end + 1;
+            let end = rest[body_start..]
+                .find(&close)
+                .map(|e| body_start + e)
+                .unwrap_or(rest.len());
+            let mut text = String::new();
+            let mut in_tag = false;
+            for ch in rest[body_start..end].chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            out.push(format!("{name}: {text}"));
+        }
+        rest = &rest[tag_end.min(rest.len() - 1) + 1..];
+    }
+    out.join("\n")
+}
+
+#[test]
+fn report_structure_no_go_single_run() {
+    let html = render(&report(vec![run(1, "rehearsal")])).unwrap();
+    assert!(
+        html.contains("St. &lt;Mary&#x27;s&gt; &amp; Co") || html.contains("St. &lt;Mary"),
+        "escaped"
+    );
+    assert!(!html.contains("<script"), "no script");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no links out"
+    );
+    insta::assert_snapshot!(outline(&html));
+}
+
+#[test]
+fn report_structure_go_two_runs() {
+    let mut a = run(1, "rehearsal");
+    a.verifications.push(verified("go", GO_SUMMARY));
+    let mut b = run(2, "go-live");
+    b.verifications.push(verified("go", GO_SUMMARY));
+    b.samples
+        .push(sample(&[("10", "accept"), ("11", "accept")]));
+    let html = render(&report(vec![a, b])).unwrap();
+    insta::assert_snapshot!(outline(&html));
+}

@@ -1,0 +1,984 @@
+//! `ferry verify`: an independent check of a run's output, and the go/no-go decision.
+//!
+//! Nothing here reuses the run engine's write path: the output is read back from the NDJSON files,
+//! the source rows are re-read from the snapshot and re-mapped, and both are compared.
+//!
+//! 1. **Output pass** (one streaming pass over every NDJSON file): line counts and sha256 against
+//!    the ledger; every line parsed and validated against FHIR R4; its references and its place in
+//!    the file recorded in a scratch index (a temporary SQLite file, see
+//!    [`ferry_store::VerifyIndex`]); comparative searches tallied.
+//! 2. **Integrity** from the index: references whose target is not in the output; clinical
+//!    resources without their Patient.
+//! 3. **Round trip**, module by module: the module's query re-run on the run's snapshot, every row
+//!    re-evaluated, its outcome compared with the ledger's, and every resource it produces compared
+//!    field by field with the resource read back from the output (located through the index, so
+//!    memory stays flat). Output resources that no row produces are reported too.
+//! 4. **Comparative searches**: each search's SQL on the snapshot against its tally.
+//! 5. **Go / no-go** from the thresholds; the verification is recorded in the ledger.
+//!
+//! Problems are reported by resource id, source key and path; values only on request.
+
+pub mod json;
+pub mod search;
+
+use ferry_core::ValueRef;
+use ferry_map::{Module, RowOutcome, RowSchema, RowView};
+use ferry_store::{LedgerOutcome, QueryValue, StoreError, VerifyIndex, Workspace};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use search::{ChecksError, Search, load_searches};
+
+/// Go/no-go limits (`[verify]` in ferry.toml).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Largest share of a module's source rows that may be exceptions (0.05 = 5%).
+    pub max_exception_rate: f64,
+    /// Dangling references plus clinical resources without their patient.
+    pub max_integrity_errors: u64,
+    /// Fields (and resources) that differ between the output and a re-evaluation.
+    pub max_roundtrip_mismatches: u64,
+    /// Resources that are not valid FHIR R4 (or not JSON).
+    pub max_invalid: u64,
+    /// Every comparative search must be within its tolerance.
+    pub searches_must_pass: bool,
+    /// Per-module overrides: `[verify.modules.problems] max_exception_rate = 0.10`.
+    pub modules: BTreeMap<String, ModuleThresholds>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleThresholds {
+    pub max_exception_rate: Option<f64>,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_exception_rate: 0.05,
+            max_integrity_errors: 0,
+            max_roundtrip_mismatches: 0,
+            max_invalid: 0,
+            searches_must_pass: true,
+            modules: BTreeMap::new(),
+        }
+    }
+}
+
+impl Thresholds {
+    /// Checks the rates are between 0 and 1.
+    pub fn check(&self) -> Result<(), String> {
+        let bad = |r: f64| !(r.is_finite() && (0.0..=1.0).contains(&r));
+        if bad(self.max_exception_rate) {
+            return Err("[verify] max_exception_rate must be between 0 and 1 (0.05 = 5%)".into());
+        }
+        for (m, t) in &self.modules {
+            if t.max_exception_rate.is_some_and(bad) {
+                return Err(format!(
+                    "[verify.modules.{m}] max_exception_rate must be between 0 and 1 (0.05 = 5%)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn exception_rate_for(&self, module: &str) -> f64 {
+        self.modules
+            .get(module)
+            .and_then(|m| m.max_exception_rate)
+            .unwrap_or(self.max_exception_rate)
+    }
+}
+
+/// What to verify and how.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The run (default: the latest).
+    pub run: Option<u64>,
+    /// The project's mappings and concept maps (the output folder is the run's own).
+    pub mappings: PathBuf,
+    pub concept_maps: PathBuf,
+    /// `checks/`: the comparative searches.
+    pub checks: PathBuf,
+    pub namespace: uuid::Uuid,
+    pub local_offset: Option<String>,
+    pub thresholds: Thresholds,
+    /// Put expected and found values in [`CheckResult::values`] (PHI; never recorded).
+    pub show_values: bool,
+    /// Examples kept per check.
+    pub max_examples: usize,
+}
+
+/// Progress, for a bar.
+pub enum VerifyEvent<'a> {
+    /// A phase starts; `total` is in its own unit (bytes for the output pass, rows after).
+    Phase { name: &'a str, total: u64 },
+    /// Position within the phase.
+    Position(u64),
+}
+
+/// `pass`, `warn` (problems within the threshold) or `fail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// `counts`, `round-trip`, `integrity`, `validity` or `search:<name>`.
+    pub name: String,
+    pub status: Status,
+    pub summary: String,
+    pub problems: u64,
+    /// The first problems: resource id / key / path, never a value.
+    pub examples: Vec<String>,
+    /// Expected and found values (only with `show_values`; never recorded in the ledger).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// One threshold's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdResult {
+    pub name: String,
+    pub limit: String,
+    pub actual: String,
+    pub ok: bool,
+}
+
+/// A verification: the summary recorded in the ledger (see docs/verify.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub run: u64,
+    /// `go` or `no-go`.
+    pub verdict: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub checks: Vec<CheckResult>,
+    pub thresholds: Vec<ThresholdResult>,
+    /// The ledger's id of this verification.
+    #[serde(skip)]
+    pub record_id: u64,
+}
+
+impl Verification {
+    pub fn is_go(&self) -> bool {
+        self.verdict == "go"
+    }
+
+    /// The summary as recorded: without values.
+    pub fn summary_json(&self) -> String {
+        let mut clean = self.clone();
+        for c in &mut clean.checks {
+            c.values.clear();
+        }
+        serde_json::to_string(&clean).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Checks(#[from] ChecksError),
+    #[error("ferry.toml: {0}")]
+    Thresholds(String),
+    #[error(
+        "the mappings have {} error(s), so the output cannot be re-evaluated. Fix them (run `ferry check`) and verify again:\n{}",
+        .0.len(),
+        .0.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
+    )]
+    Mappings(Vec<ferry_map::Diagnostic>),
+    #[error("module `{module}`: its query failed on snapshot {snapshot}: {source}")]
+    Query {
+        module: String,
+        snapshot: u64,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{path}: {action} failed: {source}. Check that the file exists and is readable")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Collects one check's problems.
+struct Problems {
+    name: String,
+    count: u64,
+    examples: Vec<String>,
+    values: Vec<String>,
+    max: usize,
+}
+
+impl Problems {
+    fn new(name: &str, max: usize) -> Self {
+        Problems {
+            name: name.to_string(),
+            count: 0,
+            examples: Vec::new(),
+            values: Vec::new(),
+            max,
+        }
+    }
+
+    fn add(&mut self, example: String) {
+        self.count += 1;
+        if self.examples.len() < self.max {
+            self.examples.push(example);
+        }
+    }
+
+    fn add_with_values(&mut self, example: String, values: Option<String>) {
+        if self.examples.len() < self.max
+            && let Some(v) = values
+        {
+            self.values.push(format!("{example}: {v}"));
+        }
+        self.add(example);
+    }
+
+    fn result(self, status: Status, summary: String) -> CheckResult {
+        CheckResult {
+            name: self.name,
+            status,
+            summary,
+            problems: self.count,
+            examples: self.examples,
+            values: self.values,
+        }
+    }
+}
+
+/// One NDJSON file of the output.
+struct OutputFile {
+    resource_type: String,
+    name: String,
+    path: PathBuf,
+    ledger: Option<(u64, String)>,
+}
+
+/// Verifies a run and records the verification in the ledger.
+pub fn verify(
+    ws: &Workspace,
+    opts: &VerifyOptions,
+    on_event: &dyn Fn(VerifyEvent<'_>),
+) -> Result<Verification, VerifyError> {
+    let started = Instant::now();
+    let started_at = ferry_core::calendar::now_utc_rfc3339();
+    opts.thresholds.check().map_err(VerifyError::Thresholds)?;
+    let run = ws.run(opts.run)?;
+    let books = ws.run_modules(run.id)?;
+    let outputs = ws.run_outputs(run.id)?;
+    let searches = load_searches(&opts.checks)?;
+    let (modules, diags) = ferry_run::load_modules(
+        &ferry_run::ProjectDirs {
+            mappings: opts.mappings.clone(),
+            concept_maps: opts.concept_maps.clone(),
+            output: PathBuf::from(&run.output_dir),
+        },
+        opts.namespace,
+        opts.local_offset.clone(),
+    );
+    let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
+    if !errors.is_empty() {
+        return Err(VerifyError::Mappings(errors));
+    }
+    let reader = ws.open_snapshot(Some(run.snapshot))?;
+    let index = ws.verify_index(run.id)?;
+    let max = opts.max_examples.max(1);
+    let mut counts = Problems::new("counts", max);
+    let mut roundtrip = Problems::new("round-trip", max);
+    let mut integrity = Problems::new("integrity", max);
+    let mut validity = Problems::new("validity", max);
+
+    // 1. The output pass.
+    let output_dir = PathBuf::from(&run.output_dir);
+    let files = output_files(&output_dir, &outputs);
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
+    on_event(VerifyEvent::Phase {
+        name: "reading the output",
+        total: total_bytes,
+    });
+    let mut tallies: Vec<search::Tally> = searches.iter().map(|_| Default::default()).collect();
+    let mut pass = OutputPass {
+        index: &index,
+        validator: ferry_fhir::Validator::r4(),
+        searches: &searches,
+        tallies: &mut tallies,
+        counts: &mut counts,
+        integrity: &mut integrity,
+        validity: &mut validity,
+        bytes_done: 0,
+        resources: 0,
+        references: 0,
+        unchecked_references: 0,
+    };
+    for (n, f) in files.iter().enumerate() {
+        pass.file(n as u32, f, on_event)?;
+    }
+    let (resources, references, unchecked) =
+        (pass.resources, pass.references, pass.unchecked_references);
+    index.finish_loading()?;
+    let (dups, examples) = index.duplicate_ids(max)?;
+    add_findings(&mut counts, dups, examples, |d| {
+        format!(
+            "{}/{}: in the output {}",
+            d.resource_type, d.resource_id, d.detail
+        )
+    });
+    let lineage = index.lineage_counts()?;
+    for o in &outputs {
+        let n = lineage
+            .iter()
+            .find(|(t, _)| *t == o.resource_type)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        if n != o.resources {
+            counts.add(format!(
+                "{}: the ledger lists {} output resources but its lineage {}",
+                o.resource_type, o.resources, n
+            ));
+        }
+    }
+    let (missing, examples) = index.lineage_not_in_output(max)?;
+    add_findings(&mut counts, missing, examples, |f| {
+        format!(
+            "{}/{} ({}): in the ledger's lineage, not in the output",
+            f.resource_type, f.resource_id, f.detail
+        )
+    });
+
+    // 2. Integrity.
+    let (dangling, examples) = index.dangling_references(max)?;
+    add_findings(&mut integrity, dangling, examples, |f| {
+        format!(
+            "{}/{} {}: not in the output",
+            f.resource_type, f.resource_id, f.detail
+        )
+    });
+
+    // 3. Round trip.
+    let total_rows: u64 = books.iter().map(|b| b.source_rows).sum();
+    on_event(VerifyEvent::Phase {
+        name: "re-evaluating source rows",
+        total: total_rows,
+    });
+    let mut files_open: Vec<Option<File>> =
+        files.iter().map(|f| File::open(&f.path).ok()).collect();
+    let mut rows_done = 0u64;
+    let mut compared = 0u64;
+    for b in &books {
+        let Some(module) = modules.iter().find(|m| m.name == b.module) else {
+            roundtrip.add(format!(
+                "module `{}`: in the run but no longer in mappings/; its rows cannot be re-evaluated",
+                b.module
+            ));
+            continue;
+        };
+        let mut ctx = RoundTrip {
+            module,
+            index: &index,
+            files: &files,
+            open: &mut files_open,
+            problems: &mut roundtrip,
+            show_values: opts.show_values,
+            compared: 0,
+        };
+        let mut failure: Option<VerifyError> = None;
+        let mut schema: Option<Arc<RowSchema>> = None;
+        let (_, rows) = reader
+            .query_rows(&module.source.query, &mut |names, values| {
+                let schema = schema.get_or_insert_with(|| RowSchema::new(names.iter().cloned()));
+                rows_done += 1;
+                if rows_done.is_multiple_of(1024) {
+                    on_event(VerifyEvent::Position(rows_done));
+                }
+                match ctx.row(schema, values) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failure = Some(e);
+                        false
+                    }
+                }
+            })
+            .map_err(|source| VerifyError::Query {
+                module: module.name.clone(),
+                snapshot: run.snapshot,
+                source,
+            })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        compared += ctx.compared;
+        if rows != b.source_rows {
+            counts.add(format!(
+                "module `{}`: {} source rows re-counted in snapshot {}, the ledger says {}",
+                b.module, rows, run.snapshot, b.source_rows
+            ));
+        }
+        if rows != b.migrated + b.excluded + b.exceptions {
+            counts.add(format!(
+                "module `{}`: {} source rows but {} migrated + {} excluded + {} exceptions",
+                b.module, rows, b.migrated, b.excluded, b.exceptions
+            ));
+        }
+    }
+    let (unseen, examples) = index.unseen_resources(max)?;
+    add_findings(&mut roundtrip, unseen, examples, |f| {
+        format!(
+            "{}/{} ({}.ndjson {}): in the output but no source row produces it",
+            f.resource_type, f.resource_id, f.resource_type, f.detail
+        )
+    });
+    drop(index);
+
+    // 4. Comparative searches.
+    let mut search_results = Vec::new();
+    for (s, tally) in searches.iter().zip(&tallies) {
+        search_results.push(run_search(&reader, s, tally));
+    }
+
+    // 5. Thresholds and verdict.
+    let t = &opts.thresholds;
+    let mut thresholds = vec![ThresholdResult {
+        name: "counts".into(),
+        limit: "0 mismatches".into(),
+        actual: counts.count.to_string(),
+        ok: counts.count == 0,
+    }];
+    for b in &books {
+        let limit = t.exception_rate_for(&b.module);
+        let rate = if b.source_rows == 0 {
+            0.0
+        } else {
+            b.exceptions as f64 / b.source_rows as f64
+        };
+        thresholds.push(ThresholdResult {
+            name: format!("exception rate: {}", b.module),
+            limit: format!("{:.1}%", limit * 100.0),
+            actual: format!(
+                "{:.1}% ({} of {} rows)",
+                rate * 100.0,
+                b.exceptions,
+                b.source_rows
+            ),
+            ok: rate <= limit + 1e-12,
+        });
+    }
+    let limit_of = |name: &str, limit: u64, actual: u64| ThresholdResult {
+        name: name.into(),
+        limit: limit.to_string(),
+        actual: actual.to_string(),
+        ok: actual <= limit,
+    };
+    thresholds.push(limit_of(
+        "round-trip mismatches",
+        t.max_roundtrip_mismatches,
+        roundtrip.count,
+    ));
+    thresholds.push(limit_of(
+        "integrity errors",
+        t.max_integrity_errors,
+        integrity.count,
+    ));
+    thresholds.push(limit_of("invalid resources", t.max_invalid, validity.count));
+    let failed_searches = search_results
+        .iter()
+        .filter(|s| s.status == Status::Fail)
+        .count();
+    if t.searches_must_pass {
+        thresholds.push(ThresholdResult {
+            name: "comparative searches".into(),
+            limit: "all within tolerance".into(),
+            actual: format!("{failed_searches} of {} failed", search_results.len()),
+            ok: failed_searches == 0,
+        });
+    }
+
+    let status = |count: u64, limit: u64| match (count, count <= limit) {
+        (0, _) => Status::Pass,
+        (_, true) => Status::Warn,
+        _ => Status::Fail,
+    };
+    let file_count = files.len();
+    let counts_status = status(counts.count, 0);
+    let rt_status = status(roundtrip.count, t.max_roundtrip_mismatches);
+    let int_status = status(integrity.count, t.max_integrity_errors);
+    let val_status = status(validity.count, t.max_invalid);
+    let rt_count = roundtrip.count;
+    let int_count = integrity.count;
+    let val_count = validity.count;
+    let mut checks = vec![
+        counts.result(
+            counts_status,
+            format!(
+                "{} modules re-counted ({} source rows), {} output files against the ledger",
+                books.len(),
+                total_rows,
+                file_count
+            ),
+        ),
+        roundtrip.result(
+            rt_status,
+            format!(
+                "{compared} resources re-evaluated and compared field by field; {rt_count} mismatches"
+            ),
+        ),
+        integrity.result(
+            int_status,
+            format!(
+                "{references} references checked ({unchecked} contained or absolute, not checked); {int_count} problems"
+            ),
+        ),
+        validity.result(
+            val_status,
+            format!("{resources} resources validated against FHIR R4; {val_count} invalid"),
+        ),
+    ];
+    checks.extend(search_results);
+    let go = thresholds.iter().all(|t| t.ok);
+    let mut v = Verification {
+        run: run.id,
+        verdict: if go { "go" } else { "no-go" }.into(),
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        checks,
+        thresholds,
+        record_id: 0,
+    };
+    v.record_id = ws.record_verification(
+        v.run,
+        &v.started_at,
+        v.duration_ms,
+        &v.verdict,
+        &v.summary_json(),
+    )?;
+    Ok(v)
+}
+
+fn add_findings(
+    p: &mut Problems,
+    total: u64,
+    examples: Vec<ferry_store::IndexFinding>,
+    text: impl Fn(&ferry_store::IndexFinding) -> String,
+) {
+    let shown = examples.len() as u64;
+    for f in &examples {
+        p.add(text(f));
+    }
+    p.count += total.saturating_sub(shown);
+}
+
+/// The output files: the ledger's, plus any other `*.ndjson` in the folder.
+fn output_files(dir: &Path, outputs: &[ferry_store::RunOutput]) -> Vec<OutputFile> {
+    let mut files: Vec<OutputFile> = outputs
+        .iter()
+        .map(|o| OutputFile {
+            resource_type: o.resource_type.clone(),
+            name: o.file.clone(),
+            path: dir.join(&o.file),
+            ledger: Some((o.resources, o.sha256.clone())),
+        })
+        .collect();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        let mut extra: Vec<OutputFile> = rd
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let ty = name.strip_suffix(".ndjson")?.to_string();
+                (!outputs.iter().any(|o| o.file == name)).then(|| OutputFile {
+                    resource_type: ty,
+                    path: e.path(),
+                    name,
+                    ledger: None,
+                })
+            })
+            .collect();
+        extra.sort_by(|a, b| a.name.cmp(&b.name));
+        files.extend(extra);
+    }
+    files
+}
+
+struct OutputPass<'a> {
+    index: &'a VerifyIndex,
+    validator: &'static ferry_fhir::Validator,
+    searches: &'a [Search],
+    tallies: &'a mut [search::Tally],
+    counts: &'a mut Problems,
+    integrity: &'a mut Problems,
+    validity: &'a mut Problems,
+    bytes_done: u64,
+    resources: u64,
+    references: u64,
+    unchecked_references: u64,
+}
+
+impl OutputPass<'_> {
+    fn file(
+        &mut self,
+        number: u32,
+        f: &OutputFile,
+        on_event: &dyn Fn(VerifyEvent<'_>),
+    ) -> Result<(), VerifyError> {
+        let Some((ledger_count, ledger_sha)) = f.ledger.clone() else {
+            self.counts.add(format!(
+                "{}: in the output folder but not in the run's ledger",
+                f.name
+            ));
+            return Ok(());
+        };
+        let file = match File::open(&f.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.counts.add(format!(
+                    "{}: in the ledger ({} resources) but missing from the output folder",
+                    f.name, ledger_count
+                ));
+                return Ok(());
+            }
+            Err(source) => {
+                return Err(VerifyError::Io {
+                    path: f.path.clone(),
+                    action: "opening the output file",
+                    source,
+                });
+            }
+        };
+        let mut input = BufReader::with_capacity(1 << 20, file);
+        let mut hasher = Sha256::new();
+        let mut buf = Vec::new();
+        let mut offset = 0u64;
+        let mut lines = 0u64;
+        loop {
+            buf.clear();
+            let n = input
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| VerifyError::Io {
+                    path: f.path.clone(),
+                    action: "reading the output file",
+                    source,
+                })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf);
+            lines += 1;
+            let content = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            self.line(number, f, content, offset, lines)?;
+            offset += n as u64;
+            self.bytes_done += n as u64;
+            if lines.is_multiple_of(2048) {
+                on_event(VerifyEvent::Position(self.bytes_done));
+            }
+        }
+        on_event(VerifyEvent::Position(self.bytes_done));
+        if lines != ledger_count {
+            self.counts.add(format!(
+                "{}: {} lines in the output, the ledger says {} resources",
+                f.name, lines, ledger_count
+            ));
+        }
+        let sha = hex::encode(hasher.finalize());
+        if sha != ledger_sha {
+            self.counts.add(format!(
+                "{}: its sha256 differs from the ledger's (the file changed after the run)",
+                f.name
+            ));
+        }
+        Ok(())
+    }
+
+    fn line(
+        &mut self,
+        number: u32,
+        f: &OutputFile,
+        content: &[u8],
+        offset: u64,
+        line: u64,
+    ) -> Result<(), VerifyError> {
+        let at = format!("{} line {line}", f.name);
+        let resource: Value = match serde_json::from_slice(content) {
+            Ok(v) => v,
+            Err(e) => {
+                self.validity.add(format!(
+                    "{at}: not a JSON resource ({} at column {})",
+                    classify(&e),
+                    e.column()
+                ));
+                return Ok(());
+            }
+        };
+        let rtype = resource.get("resourceType").and_then(Value::as_str);
+        let id = resource.get("id").and_then(Value::as_str);
+        let (Some(rtype), Some(id)) = (rtype, id) else {
+            self.validity
+                .add(format!("{at}: no \"resourceType\" or no \"id\""));
+            return Ok(());
+        };
+        if rtype != f.resource_type {
+            self.validity.add(format!(
+                "{at}: a {rtype} in the file of {} resources",
+                f.resource_type
+            ));
+        }
+        self.resources += 1;
+        self.index
+            .add_resource(rtype, id, number, offset, content.len() as u64, line)?;
+        let issues = self.validator.validate(&resource);
+        if let Some(first) = issues.first() {
+            self.validity.add(format!(
+                "{rtype}/{id} ({at}): {first}{}",
+                if issues.len() > 1 {
+                    format!(" (and {} more issues)", issues.len() - 1)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        for r in json::references(&resource) {
+            match r.target {
+                Some((t, target)) => {
+                    self.references += 1;
+                    self.index.add_reference(rtype, id, &r.path, &t, &target)?;
+                }
+                None => self.unchecked_references += 1,
+            }
+        }
+        if let Some(element) = json::missing_patient(rtype, &resource) {
+            self.integrity
+                .add(format!("{rtype}/{id}: no Patient reference in `{element}`"));
+        }
+        for (s, t) in self.searches.iter().zip(self.tallies.iter_mut()) {
+            s.observe(rtype, &resource, t);
+        }
+        Ok(())
+    }
+}
+
+/// serde_json's error category, without the message (which could quote input).
+fn classify(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected data",
+        serde_json::error::Category::Eof => "unexpected end",
+    }
+}
+
+struct RoundTrip<'a> {
+    module: &'a Module,
+    index: &'a VerifyIndex,
+    files: &'a [OutputFile],
+    open: &'a mut Vec<Option<File>>,
+    problems: &'a mut Problems,
+    show_values: bool,
+    compared: u64,
+}
+
+fn outcome_name(o: &LedgerOutcome) -> &'static str {
+    match o {
+        LedgerOutcome::Migrated(_) => "migrated",
+        LedgerOutcome::Excluded => "excluded",
+        LedgerOutcome::Exception => "an exception",
+        LedgerOutcome::Unknown => "not recorded",
+    }
+}
+
+impl RoundTrip<'_> {
+    fn row(&mut self, schema: &Arc<RowSchema>, values: &[ValueRef<'_>]) -> Result<(), VerifyError> {
+        let view = RowView { schema, values };
+        let m = &self.module.name;
+        let key = self
+            .module
+            .row_key(&view)
+            .unwrap_or_else(|_| "(no key)".to_string());
+        let outcome = self.module.evaluate(&view);
+        let ledger = self.index.ledger_outcome(m, &key)?;
+        let now = match &outcome {
+            RowOutcome::Migrated(_) => "migrated",
+            RowOutcome::Excluded { .. } => "excluded",
+            RowOutcome::Exception(_) => "an exception",
+        };
+        match (outcome, &ledger) {
+            (RowOutcome::Migrated(resources), LedgerOutcome::Migrated(ids)) => {
+                for r in &resources {
+                    self.compare(&key, r, ids)?;
+                }
+            }
+            // An invalid resource is an exception in the run; the validity check covers output.
+            (RowOutcome::Migrated(_), LedgerOutcome::Exception)
+            | (RowOutcome::Excluded { .. }, LedgerOutcome::Excluded)
+            | (RowOutcome::Exception(_), LedgerOutcome::Exception) => {}
+            (_, ledger) => self.problems.add(format!(
+                "module `{m}` key {key}: the run recorded it as {}, re-evaluation gives {now}",
+                outcome_name(ledger)
+            )),
+        }
+        Ok(())
+    }
+
+    fn compare(
+        &mut self,
+        key: &str,
+        expected: &Value,
+        ids: &[(String, String)],
+    ) -> Result<(), VerifyError> {
+        let m = &self.module.name;
+        let rtype = expected
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let id = expected.get("id").and_then(Value::as_str).unwrap_or("");
+        if !ids.iter().any(|(t, i)| t == rtype && i == id) {
+            self.problems.add(format!(
+                "{rtype}/{id} (module `{m}` key {key}): re-evaluation gives this resource, the ledger's lineage does not list it"
+            ));
+        }
+        let Some(loc) = self.index.locate(rtype, id)? else {
+            self.problems.add(format!(
+                "{rtype}/{id} (module `{m}` key {key}): missing from the output"
+            ));
+            return Ok(());
+        };
+        self.index.mark_seen(loc.row)?;
+        self.compared += 1;
+        let Some(found) = self.read(loc)? else {
+            // Not JSON: already counted by the validity check.
+            return Ok(());
+        };
+        for d in json::diff(expected, &found) {
+            let path = if d.path.is_empty() {
+                "(resource)"
+            } else {
+                &d.path
+            };
+            let values = self.show_values.then(|| {
+                format!(
+                    "expected {}, found {}",
+                    d.expected.as_deref().unwrap_or("(absent)"),
+                    d.found.as_deref().unwrap_or("(absent)")
+                )
+            });
+            self.problems.add_with_values(
+                format!("{rtype}/{id} {path} (module `{m}` key {key}): differs from the mapping"),
+                values,
+            );
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, loc: ferry_store::ResourceLocation) -> Result<Option<Value>, VerifyError> {
+        let i = loc.file as usize;
+        let (Some(Some(file)), Some(meta)) = (self.open.get_mut(i), self.files.get(i)) else {
+            return Ok(None);
+        };
+        let io = |source| VerifyError::Io {
+            path: meta.path.clone(),
+            action: "reading back a resource",
+            source,
+        };
+        // The length comes from our own index of this file; a file changed since is caught by
+        // the sha256 check, and a short read is an error, not a panic.
+        let Ok(len) = usize::try_from(loc.len) else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; len];
+        file.seek(SeekFrom::Start(loc.offset)).map_err(io)?;
+        file.read_exact(&mut buf).map_err(io)?;
+        Ok(serde_json::from_slice(&buf).ok())
+    }
+}
+
+fn run_search(
+    reader: &ferry_store::SnapshotReader,
+    s: &Search,
+    tally: &search::Tally,
+) -> CheckResult {
+    let name = format!("search:{}", s.name);
+    let fhir = s.result(tally);
+    let mut first: Option<QueryValue> = None;
+    let sql = reader.query(&s.sql, &mut |_, row| {
+        first = row.first().cloned();
+        false
+    });
+    let number = match (&sql, &first) {
+        (Err(e), _) => Err(format!(
+            "its SQL failed on the snapshot: {e} (fix `sql` in {})",
+            s.file.display()
+        )),
+        (Ok(_), Some(QueryValue::Integer(i))) => Ok(*i as f64),
+        (Ok(_), Some(QueryValue::Real(r))) => Ok(*r),
+        (Ok(_), Some(QueryValue::Text(t))) => t.trim().parse::<f64>().map_err(|_| {
+            format!(
+                "its SQL returned text, not a number (fix `sql` in {})",
+                s.file.display()
+            )
+        }),
+        (Ok(_), _) => Err(format!(
+            "its SQL returned no number (it must return one row with a number; fix `sql` in {})",
+            s.file.display()
+        )),
+    };
+    let (status, summary, problems) = match number {
+        Err(msg) => (Status::Fail, msg, 1),
+        Ok(sql) => {
+            let allowed = s.allowed(sql);
+            let ok = (fhir - sql).abs() <= allowed + 1e-9;
+            (
+                if ok { Status::Pass } else { Status::Fail },
+                format!(
+                    "{}snapshot (SQL) {}, output (FHIR) {}, difference {}, allowed {}",
+                    s.description
+                        .as_deref()
+                        .map(|d| format!("{d}: "))
+                        .unwrap_or_default(),
+                    num(sql),
+                    num(fhir),
+                    num((fhir - sql).abs()),
+                    num(allowed)
+                ),
+                u64::from(!ok),
+            )
+        }
+    };
+    CheckResult {
+        name,
+        status,
+        summary,
+        problems,
+        examples: Vec::new(),
+        values: Vec::new(),
+    }
+}
+
+/// A number for people: integers without decimals, others with at most two.
+fn num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        let s = format!("{x:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}

@@ -1,0 +1,458 @@
+//! `ferry dedupe`: probable duplicate patients by probabilistic record linkage (docs/dedupe.md),
+//! and `ferry dedupe review` to accept or reject clusters (decisions in mappings/duplicates.toml).
+//!
+//! The terminal shows source keys only; values are in the JSON and HTML reports (PHI).
+
+use crate::commands::Global;
+use crate::format;
+use crate::project::Project;
+use anyhow::{Context, Result, bail};
+use ferry_link::report::{self, ReviewView};
+use ferry_link::{Decision, Decisions, Verdict};
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
+    /// Snapshot to look for duplicates in (default: the latest).
+    #[arg(long)]
+    pub snapshot: Option<u64>,
+    /// Link pairs whose match probability is at least this (default: `threshold` under
+    /// [dedupe] in ferry.toml, else 0.9).
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f64>,
+    /// Match the snapshot's patients against the target's Patients (a FHIR R4 NDJSON export)
+    /// instead of against each other.
+    #[arg(long, value_name = "NDJSON")]
+    pub against: Option<PathBuf>,
+    /// Print a JSON summary (keys and probabilities, no values) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// List the clusters of the last `ferry dedupe`, or accept or reject them.
+    Review(ReviewArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// The snapshot whose dedupe report to review (default: the latest).
+    #[arg(long)]
+    pub snapshot: Option<u64>,
+    /// List the clusters and their status (the default when nothing is accepted or rejected).
+    #[arg(long)]
+    pub list: bool,
+    /// Accept these clusters (ids, comma-separated): their records are one patient.
+    #[arg(long, value_delimiter = ',', value_name = "CLUSTER_ID")]
+    pub accept: Vec<String>,
+    /// Reject these clusters (ids, comma-separated): their records are different patients.
+    #[arg(long, value_delimiter = ',', value_name = "CLUSTER_ID")]
+    pub reject: Vec<String>,
+    /// Accept every pending cluster.
+    #[arg(long)]
+    pub accept_all_pending: bool,
+    /// Who decides (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+fn report_stem(snapshot: u64, against: bool) -> String {
+    if against {
+        format!("dedupe-against-{snapshot:04}")
+    } else {
+        format!("dedupe-{snapshot:04}")
+    }
+}
+
+pub fn exec(args: Args, global: &Global) -> Result<u8> {
+    if let Some(Action::Review(r)) = args.action {
+        return review(r, global);
+    }
+    let started = Instant::now();
+    let project = Project::discover(global.project.as_deref())?;
+    let ws = project.open_workspace()?;
+    let info = ws.snapshot(args.snapshot)?;
+    let mut cfg = project.config.dedupe.clone().unwrap_or_default();
+    if let Some(t) = args.threshold {
+        cfg.threshold = t;
+    }
+    cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tables = ws.tables(info.id)?;
+    let table_columns: Vec<ferry_link::TableColumns> = tables
+        .iter()
+        .map(|t| ferry_link::TableColumns {
+            name: t.name.clone(),
+            primary_key: t.primary_key.clone(),
+            columns: t.columns.iter().map(|c| c.name.clone()).collect(),
+        })
+        .collect();
+    let chosen = cfg
+        .fill_defaults(&table_columns)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !chosen.is_empty() && !global.quiet {
+        eprintln!(
+            "No [dedupe] columns in ferry.toml; chose from column names (add a [dedupe] section to change):"
+        );
+        for c in &chosen {
+            eprintln!("  {c}");
+        }
+    }
+    let table_name = cfg.table.clone().unwrap_or_default();
+    let key_name = cfg.key.clone().unwrap_or_default();
+    let Some(t) = tables.iter().find(|t| t.name == table_name) else {
+        bail!("table `{table_name}` is not in snapshot {}", info.id);
+    };
+    let names = ferry_link::StagedNames {
+        table: t.staged_name.clone(),
+        columns: t
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.staged_name.clone()))
+            .collect::<HashMap<_, _>>(),
+    };
+    let reader = ws.open_snapshot(Some(info.id))?;
+    let mut set = ferry_link::RecordSet::new();
+    let rows = ferry_link::read_snapshot(&reader, &cfg, &names, &mut set)
+        .with_context(|| format!("cannot read table `{table_name}` of snapshot {}", info.id))?;
+    let mut target_rows = 0;
+    if let Some(path) = &args.against {
+        let (n, _) = ferry_link::read_fhir_patients(path, &mut set)
+            .with_context(|| format!("cannot read the target export `{}`", path.display()))?;
+        target_rows = n;
+    }
+    let opts = ferry_link::LinkOptions::from_config(&cfg, args.against.is_some())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let linkage = ferry_link::link(&set, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let decisions = if args.against.is_some() {
+        Decisions::default()
+    } else {
+        Decisions::load(&project.root).map_err(|e| anyhow::anyhow!("{e}"))?
+    };
+    let clusters = if args.against.is_some() {
+        Vec::new()
+    } else {
+        ferry_link::clusters(&set, &linkage, &decisions, &table_name)
+    };
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let fields = cfg.active_fields();
+    let rep = report::build(
+        &set,
+        &linkage,
+        &clusters,
+        &fields,
+        info.id,
+        args.against.as_ref().map(|p| p.display().to_string()),
+        &table_name,
+        &key_name,
+        cfg.threshold,
+        duration_ms,
+    );
+    let (json_path, html_path) = report::write(
+        &rep,
+        &project.reports_dir(),
+        &report_stem(info.id, args.against.is_some()),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    if args.json {
+        let cluster_of: HashMap<usize, &str> = clusters
+            .iter()
+            .flat_map(|c| c.pairs.iter().map(move |&p| (p, c.id.as_str())))
+            .collect();
+        let summary = Summary {
+            snapshot: info.id,
+            table: &table_name,
+            key: &key_name,
+            records: rows,
+            target_records: target_rows,
+            compared: linkage.compared,
+            threshold: cfg.threshold,
+            duration_ms,
+            memory_bytes: linkage.peak_bytes,
+            blocking: &linkage.rules,
+            pairs: linkage
+                .pairs
+                .iter()
+                .enumerate()
+                .map(|(k, p)| SummaryPair {
+                    a: set.key(p.a),
+                    b: set.key(p.b),
+                    probability: p.probability,
+                    cluster: cluster_of.get(&k).copied(),
+                })
+                .collect(),
+            clusters: clusters
+                .iter()
+                .map(|c| SummaryCluster {
+                    id: &c.id,
+                    status: report::status_name(c.status),
+                    members: c.members.iter().map(|&i| set.key(i)).collect(),
+                    survivor: set.key(c.survivor),
+                    extends: c.extends.as_deref(),
+                })
+                .collect(),
+            report: &json_path,
+            html: &html_path,
+        };
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        serde_json::to_writer_pretty(&mut out, &summary)?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(crate::exit::OK);
+    }
+    if global.quiet {
+        return Ok(crate::exit::OK);
+    }
+    let accepted = clusters
+        .iter()
+        .filter(|c| c.status == ferry_link::Status::Accepted)
+        .count();
+    println!(
+        "Linked {} records of `{table_name}`{} in {}: {} pairs compared, {} at or above {}, {} clusters ({} accepted, {} pending review)",
+        format::thousands(rows),
+        if args.against.is_some() {
+            format!(
+                " against {} target Patients",
+                format::thousands(target_rows)
+            )
+        } else {
+            String::new()
+        },
+        format::seconds(duration_ms),
+        format::thousands(linkage.compared),
+        format::thousands(linkage.pairs.len() as u64),
+        cfg.threshold,
+        clusters.len(),
+        accepted,
+        clusters.len() - accepted
+    );
+    for r in &linkage.rules {
+        if r.capped_blocks > 0 {
+            println!(
+                "  warning: rule `{}` skipped {} blocks larger than {} ({} records); pairs only in them were not compared. Add a narrower rule or raise `max_block`",
+                r.rule,
+                r.capped_blocks,
+                cfg.max_block,
+                format::thousands(r.capped_records)
+            );
+        }
+    }
+    if args.against.is_some() {
+        for p in linkage.pairs.iter().take(20) {
+            println!(
+                "  {} ~ {}  p={:.3}",
+                set.key(p.a),
+                set.key(p.b),
+                p.probability
+            );
+        }
+    } else {
+        let rows: Vec<[String; 4]> = clusters
+            .iter()
+            .take(30)
+            .map(|c| {
+                [
+                    c.id.clone(),
+                    report::status_name(c.status).to_string(),
+                    set.key(c.survivor).to_string(),
+                    c.members
+                        .iter()
+                        .map(|&i| set.key(i))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect();
+        print_rows(&rows, clusters.len());
+    }
+    println!(
+        "  report (PHI): {}\n  JSON (PHI):   {}",
+        html_path.display(),
+        json_path.display()
+    );
+    if args.against.is_none() && accepted < clusters.len() {
+        println!("Next: ferry dedupe review --accept CLUSTER_ID (or --reject)");
+    }
+    Ok(crate::exit::OK)
+}
+
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    snapshot: u64,
+    table: &'a str,
+    key: &'a str,
+    records: u64,
+    target_records: u64,
+    compared: u64,
+    threshold: f64,
+    duration_ms: u64,
+    memory_bytes: usize,
+    blocking: &'a [ferry_link::engine::RuleStats],
+    pairs: Vec<SummaryPair<'a>>,
+    clusters: Vec<SummaryCluster<'a>>,
+    report: &'a std::path::Path,
+    html: &'a std::path::Path,
+}
+
+#[derive(serde::Serialize)]
+struct SummaryPair<'a> {
+    a: &'a str,
+    b: &'a str,
+    probability: f64,
+    cluster: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct SummaryCluster<'a> {
+    id: &'a str,
+    status: &'static str,
+    members: Vec<&'a str>,
+    survivor: &'a str,
+    extends: Option<&'a str>,
+}
+
+/// Clusters as (id, status, survivor, member keys), the first 30 of `total`.
+fn print_rows(rows: &[[String; 4]], total: usize) {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    t.set_header(["cluster", "status", "survivor", "member keys"]);
+    for r in rows.iter().take(30) {
+        t.add_row(r.clone());
+    }
+    for line in t.to_string().lines() {
+        println!("  {}", line.trim_end());
+    }
+    if total > 30 {
+        println!("  ... and {} more (see the report)", total - 30);
+    }
+}
+
+fn print_clusters(clusters: &[report::ClusterReport]) {
+    let rows: Vec<[String; 4]> = clusters
+        .iter()
+        .take(30)
+        .map(|c| {
+            [
+                c.id.clone(),
+                c.status.clone(),
+                c.survivor.clone(),
+                c.members
+                    .iter()
+                    .map(|m| m.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    print_rows(&rows, clusters.len());
+}
+
+fn review(args: ReviewArgs, global: &Global) -> Result<u8> {
+    let project = Project::discover(global.project.as_deref())?;
+    let snapshot = match args.snapshot {
+        Some(s) => s,
+        None => project.open_workspace()?.snapshot(None)?.id,
+    };
+    let path = project
+        .reports_dir()
+        .join(format!("{}.json", report_stem(snapshot, false)));
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read `{}`; run `ferry dedupe --snapshot {snapshot}` first",
+            path.display()
+        )
+    })?;
+    let view: ReviewView = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "`{}` is not a dedupe report; run `ferry dedupe --snapshot {snapshot}` again",
+            path.display()
+        )
+    })?;
+    let mut decisions = Decisions::load(&project.root).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.accept.is_empty() && args.reject.is_empty() && !args.accept_all_pending || args.list {
+        if !global.quiet {
+            println!(
+                "Snapshot {snapshot}: {} clusters ({} pending review)",
+                view.clusters.len(),
+                view.clusters
+                    .iter()
+                    .filter(|c| c.status == "pending")
+                    .count()
+            );
+            print_clusters(&view.clusters);
+        }
+        if args.accept.is_empty() && args.reject.is_empty() && !args.accept_all_pending {
+            return Ok(crate::exit::OK);
+        }
+    }
+    let by = args
+        .by
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let at = ferry_link::decisions::now_utc();
+    let find = |id: &str| {
+        view.clusters.iter().find(|c| c.id == id).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no cluster `{id}` in the report of snapshot {snapshot}; `ferry dedupe review --list` shows the cluster ids"
+            )
+        })
+    };
+    let mut ids: Vec<(String, Verdict)> = Vec::new();
+    for id in &args.accept {
+        ids.push((id.clone(), Verdict::Accept));
+    }
+    for id in &args.reject {
+        if args.accept.contains(id) {
+            bail!("cluster `{id}` is both accepted and rejected; choose one");
+        }
+        ids.push((id.clone(), Verdict::Reject));
+    }
+    if args.accept_all_pending {
+        for c in view.clusters.iter().filter(|c| c.status == "pending") {
+            if !ids.iter().any(|(i, _)| i == &c.id) {
+                ids.push((c.id.clone(), Verdict::Accept));
+            }
+        }
+    }
+    let mut counts = (0, 0);
+    for (id, verdict) in ids {
+        let c = find(&id)?;
+        decisions.record(Decision {
+            id: c.id.clone(),
+            decision: verdict,
+            members: c.members.iter().map(|m| m.key.clone()).collect(),
+            survivor: (verdict == Verdict::Accept).then(|| c.survivor.clone()),
+            by: by.clone(),
+            at: at.clone(),
+            snapshot: Some(snapshot),
+        });
+        if verdict == Verdict::Accept {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+    decisions.table = Some(view.table.clone());
+    decisions.key = Some(view.key.clone());
+    let saved = decisions
+        .save(&project.root)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !global.quiet {
+        println!(
+            "Recorded {} accepted and {} rejected clusters in {}; `ferry run` merges accepted clusters into their survivors",
+            counts.0,
+            counts.1,
+            saved.display()
+        );
+    }
+    Ok(crate::exit::OK)
+}

@@ -1,0 +1,338 @@
+//! `ferry verify` on the generated clinic migrated with the module library: a clean run is a go;
+//! corrupting the output (a deleted line, an altered value, a dropped Patient, a broken reference)
+//! is a no-go that names the record.
+
+use super::workdir::{Run, Workdir};
+use serde_json::Value;
+use std::path::Path;
+
+const NO_GO: i32 = 3;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A project with a generated 60-patient clinic staged, the clinic's module library and checks,
+/// and one run. Exception rates up to 25% are allowed (a small clinic has a noisy rate).
+fn clinic() -> Workdir {
+    let wd = Workdir::project();
+    wd.run(&[
+        "generate",
+        "legacy",
+        "--patients",
+        "60",
+        "--seed",
+        "11",
+        "--sql-only",
+    ])
+    .ok();
+    wd.run(&["stage", "legacy/clinic.sql"]).ok();
+    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/ferry-clinic");
+    for sub in ["mappings", "concept-maps", "checks"] {
+        copy_dir(&library.join(sub), &wd.join(sub));
+    }
+    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    let config = config
+        .replace("# local_offset = \"-05:00\"", "local_offset = \"-05:00\"")
+        .replace("# max_exception_rate = 0.05", "max_exception_rate = 0.25");
+    assert!(config.contains("max_exception_rate = 0.25"), "{config}");
+    wd.write("ferry.toml", config);
+    wd.run(&["run"]).ok();
+    wd
+}
+
+fn verify_json(wd: &Workdir, extra: &[&str]) -> (Run, Value) {
+    let mut args = vec!["verify", "--json"];
+    args.extend_from_slice(extra);
+    let run = wd.run(&args);
+    let v = serde_json::from_str(&run.stdout())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout(), run.stderr()));
+    (run, v)
+}
+
+fn check<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {v:#}"))
+}
+
+fn examples(v: &Value, name: &str) -> Vec<String> {
+    check(v, name)["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn lines(wd: &Workdir, file: &str) -> Vec<String> {
+    std::fs::read_to_string(wd.join(&format!("output/{file}")))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn write_lines(wd: &Workdir, file: &str, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    wd.write(&format!("output/{file}"), text);
+}
+
+fn id_of(line: &str) -> String {
+    let v: Value = serde_json::from_str(line).unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn verifications(wd: &Workdir) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(wd.join(".ferry/catalog.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT verdict, summary_json FROM verification ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_clean_run_is_a_go_and_the_verification_is_recorded() {
+    let wd = clinic();
+    let (run, v) = verify_json(&wd, &[]);
+    assert_eq!(run.code(), 0, "{v:#}");
+    assert_eq!(v["verdict"], "go");
+    for name in ["counts", "round-trip", "integrity", "validity"] {
+        assert_eq!(check(&v, name)["status"], "pass", "{name}: {v:#}");
+    }
+    let searches: Vec<&Value> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("search:"))
+        .collect();
+    assert_eq!(searches.len(), 4, "{v:#}");
+    assert!(searches.iter().all(|s| s["status"] == "pass"), "{v:#}");
+    assert!(
+        v["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["ok"] == true)
+    );
+    let recorded = verifications(&wd);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].0, "go");
+    let summary: Value = serde_json::from_str(&recorded[0].1).unwrap();
+    assert_eq!(summary["run"], 1);
+    assert_eq!(summary["checks"].as_array().unwrap().len(), 8);
+    assert!(summary["duration_ms"].is_u64());
+
+    // The text output says GO and exits 0.
+    let out = wd.run(&["verify"]).ok();
+    assert!(out.contains(": GO"), "{out}");
+}
+
+#[test]
+fn a_deleted_line_is_a_no_go_naming_the_resource() {
+    let wd = clinic();
+    let mut conditions = lines(&wd, "Condition.ndjson");
+    let gone = id_of(&conditions.remove(2));
+    write_lines(&wd, "Condition.ndjson", &conditions);
+    let (run, v) = verify_json(&wd, &[]);
+    assert_eq!(run.code(), NO_GO, "{v:#}");
+    assert_eq!(v["verdict"], "no-go");
+    assert_eq!(check(&v, "counts")["status"], "fail");
+    let counts = examples(&v, "counts").join("\n");
+    assert!(counts.contains("Condition.ndjson"), "{counts}");
+    assert!(counts.contains(&gone), "{counts}");
+    let rt = examples(&v, "round-trip").join("\n");
+    assert!(
+        rt.contains(&format!("Condition/{gone}")) && rt.contains("missing from the output"),
+        "{rt}"
+    );
+    assert_eq!(verifications(&wd)[0].0, "no-go");
+    // The text output names the failing threshold.
+    let text = wd.run(&["verify"]);
+    assert_eq!(text.code(), NO_GO);
+    assert!(text.stdout().contains("NO-GO"), "{}", text.stdout());
+    assert!(text.stdout().contains("counts"), "{}", text.stdout());
+}
+
+#[test]
+fn an_altered_value_is_a_no_go_naming_the_resource_and_path_but_not_the_value() {
+    let wd = clinic();
+    let mut imms = lines(&wd, "Immunization.ndjson");
+    let i = imms
+        .iter()
+        .position(|l| l.contains("\"occurrenceDateTime\""))
+        .unwrap();
+    let mut r: Value = serde_json::from_str(&imms[i]).unwrap();
+    r["occurrenceDateTime"] = Value::String("1901-02-03".into());
+    let id = r["id"].as_str().unwrap().to_string();
+    imms[i] = serde_json::to_string(&r).unwrap();
+    write_lines(&wd, "Immunization.ndjson", &imms);
+
+    let (run, v) = verify_json(&wd, &[]);
+    assert_eq!(run.code(), NO_GO, "{v:#}");
+    assert_eq!(check(&v, "round-trip")["status"], "fail");
+    let rt = examples(&v, "round-trip").join("\n");
+    assert!(
+        rt.contains(&format!("Immunization/{id} occurrenceDateTime")),
+        "{rt}"
+    );
+    assert!(
+        !run.stdout().contains("1901-02-03"),
+        "values only with --show-values"
+    );
+    assert!(
+        !verifications(&wd)[0].1.contains("1901-02-03"),
+        "never a value in the ledger"
+    );
+    let thresholds = v["thresholds"].as_array().unwrap();
+    let rt_limit = thresholds
+        .iter()
+        .find(|t| t["name"] == "round-trip mismatches")
+        .unwrap();
+    assert_eq!(rt_limit["ok"], false);
+
+    let (_, shown) = verify_json(&wd, &["--show-values"]);
+    let values = check(&shown, "round-trip")["values"].to_string();
+    assert!(values.contains("1901-02-03"), "{values}");
+    assert!(!verifications(&wd)[1].1.contains("1901-02-03"));
+}
+
+#[test]
+fn a_dropped_patient_is_a_no_go_naming_the_patient_and_its_orphans() {
+    let wd = clinic();
+    let conditions = lines(&wd, "Condition.ndjson");
+    let c: Value = serde_json::from_str(&conditions[0]).unwrap();
+    let patient_ref = c["subject"]["reference"].as_str().unwrap().to_string();
+    let pid = patient_ref.trim_start_matches("Patient/").to_string();
+    let mut patients = lines(&wd, "Patient.ndjson");
+    let before = patients.len();
+    patients.retain(|l| id_of(l) != pid);
+    assert_eq!(patients.len(), before - 1);
+    write_lines(&wd, "Patient.ndjson", &patients);
+
+    let (run, v) = verify_json(&wd, &["--examples", "1000"]);
+    assert_eq!(run.code(), NO_GO, "{v:#}");
+    assert_eq!(check(&v, "integrity")["status"], "fail");
+    let integrity = examples(&v, "integrity").join("\n");
+    assert!(
+        integrity.contains(&format!(
+            "Condition/{} subject.reference -> {patient_ref}",
+            c["id"].as_str().unwrap()
+        )),
+        "{integrity}"
+    );
+    let rt = examples(&v, "round-trip").join("\n");
+    assert!(rt.contains(&format!("Patient/{pid}")), "{rt}");
+    assert!(
+        examples(&v, "counts")
+            .iter()
+            .any(|e| e.starts_with("Patient.ndjson")),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn a_broken_reference_is_a_no_go_naming_the_resource_and_path() {
+    let wd = clinic();
+    let mut imms = lines(&wd, "Immunization.ndjson");
+    let mut r: Value = serde_json::from_str(&imms[1]).unwrap();
+    r["patient"]["reference"] = Value::String("Patient/not-in-the-output".into());
+    let id = r["id"].as_str().unwrap().to_string();
+    imms[1] = serde_json::to_string(&r).unwrap();
+    write_lines(&wd, "Immunization.ndjson", &imms);
+
+    let (run, v) = verify_json(&wd, &[]);
+    assert_eq!(run.code(), NO_GO, "{v:#}");
+    let integrity = examples(&v, "integrity");
+    assert_eq!(check(&v, "integrity")["problems"], 1, "{v:#}");
+    assert_eq!(
+        integrity,
+        [format!(
+            "Immunization/{id} patient.reference -> Patient/not-in-the-output: not in the output"
+        )]
+    );
+    let t = v["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "integrity errors")
+        .unwrap()
+        .clone();
+    assert_eq!(t["ok"], false);
+    assert_eq!(t["actual"], "1");
+}
+
+#[test]
+fn an_invalid_resource_fails_validity() {
+    let wd = clinic();
+    let mut imms = lines(&wd, "Immunization.ndjson");
+    let mut r: Value = serde_json::from_str(&imms[0]).unwrap();
+    r["status"] = Value::String("done".into());
+    let id = r["id"].as_str().unwrap().to_string();
+    imms[0] = serde_json::to_string(&r).unwrap();
+    imms.push("{not json".into());
+    write_lines(&wd, "Immunization.ndjson", &imms);
+    let (run, v) = verify_json(&wd, &[]);
+    assert_eq!(run.code(), NO_GO);
+    let validity = examples(&v, "validity").join("\n");
+    assert!(
+        validity.contains(&format!("Immunization/{id}")),
+        "{validity}"
+    );
+    assert!(validity.contains("/status"), "{validity}");
+    assert!(validity.contains("Immunization.ndjson line"), "{validity}");
+    assert_eq!(check(&v, "validity")["problems"], 2);
+}
+
+#[test]
+fn thresholds_decide_a_no_go_and_name_the_module() {
+    let wd = clinic();
+    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    wd.write(
+        "ferry.toml",
+        format!("{config}\n[verify.modules.problems]\nmax_exception_rate = 0.0\n"),
+    );
+    let (run, v) = verify_json(&wd, &[]);
+    assert_eq!(run.code(), NO_GO, "{v:#}");
+    let failing: Vec<&str> = v["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["ok"] == false)
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["exception rate: problems"], "{v:#}");
+}
+
+#[test]
+fn a_comparative_search_out_of_tolerance_is_a_no_go_and_a_bad_checks_file_is_an_error() {
+    let wd = clinic();
+    wd.write(
+        "checks/off-by-one.toml",
+        "[[search]]\nname = \"patients-plus-one\"\nsql = \"SELECT count(*) + 1 FROM patients\"\nresource = \"Patient\"\n",
+    );
+    let (run, v) = verify_json(&wd, &[]);
+    assert_eq!(run.code(), NO_GO, "{v:#}");
+    assert_eq!(check(&v, "search:patients-plus-one")["status"], "fail");
+    assert_eq!(check(&v, "search:patients")["status"], "pass");
+
+    wd.write(
+        "checks/off-by-one.toml",
+        "[[search]]\nname = \"x\"\nsql = \"SELECT 1\"\nresource = \"Patient\"\nwhere = [{ path = \"id\", op = \"like\", value = \"a\" }]\n",
+    );
+    let err = wd.run(&["verify"]).fails_with(1);
+    assert!(err.contains("off-by-one.toml"), "{err}");
+    assert!(err.contains("docs/verify.md"), "{err}");
+}
