@@ -273,3 +273,47 @@ fn bundles_put_every_written_resource_once_in_order() {
     assert!(!out.contains("\"bundles\""), "{out}");
     assert!(!wd.join("output/bundles").exists());
 }
+
+#[test]
+fn ferry_date_lets_a_scope_rule_compare_dates_written_in_mixed_formats() {
+    // "Only immunizations given since 2019-06-01": the column mixes MM/DD/YYYY and ISO dates,
+    // so plain text comparison would be wrong (`03/15/2019` > `2019-...`).
+    let wd = project();
+    wd.write(
+        "mappings/immunizations.toml",
+        MODULE
+            .replace(
+                "query = \"SELECT * FROM imm\"",
+                "query = \"SELECT *, ferry_date(given) AS given_iso FROM imm\"",
+            )
+            .replace(
+                "[[exclude]]",
+                "[[exclude]]\nname = \"before-cutoff\"\nwhen = \"row.given_iso and row.given_iso < '2019-06-01'\"\nreason = \"given before the scope cut-off: archived, not migrated\"\n\n[[exclude]]",
+            ),
+    );
+    let sql = wd.sql_json(
+        "SELECT imm_id, ferry_date(given) AS d FROM imm ORDER BY imm_id",
+        &[],
+    );
+    let dates: Vec<&str> = sql
+        .iter()
+        .map(|r| r["d"].as_str().unwrap_or("NULL"))
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            "2019-03-15",
+            "2019-10-01",
+            "2020-01-05",
+            "NULL",
+            "2021-06-01"
+        ]
+    );
+    let out = wd.run(&["run", "--json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let m = &s["modules"][0];
+    // Row 1 (03/15/2019) is out of scope; row 4 (02/30/2019, impossible) stays an exception.
+    assert_eq!(m["excluded"], 2, "{m}");
+    assert_eq!(m["migrated"], 1, "{m}");
+    assert_eq!(m["exceptions"], 2, "{m}");
+}
