@@ -46,6 +46,8 @@ pub struct RunOptions {
     /// Also write FHIR transaction Bundles of at most this many entries (`bundles/` in the
     /// output folder).
     pub bundle_size: Option<usize>,
+    /// Accepted duplicate-patient merges to apply.
+    pub merges: Option<Merges>,
 }
 
 /// Progress, for a bar.
@@ -107,11 +109,46 @@ fn render(diags: &[Diagnostic]) -> String {
         .join("\n")
 }
 
+/// Accepted duplicate-patient merges (from `ferry dedupe review`), applied by the run: in
+/// `module` (the patient module), a row whose key is a merged member goes into the survivor's
+/// resource instead of making its own, and every `ref(module, member)` points at the survivor.
+#[derive(Debug, Clone, Default)]
+pub struct Merges {
+    pub module: String,
+    /// Member key -> survivor key (the survivor maps to itself).
+    pub to_survivor: std::collections::HashMap<String, String>,
+}
+
+impl Merges {
+    /// The survivor a row of `module` with `key` is merged into, when it is a merged member
+    /// other than the survivor itself.
+    pub fn merged_into(&self, module: &str, key: &str) -> Option<&str> {
+        if module != self.module {
+            return None;
+        }
+        self.to_survivor
+            .get(key)
+            .map(String::as_str)
+            .filter(|s| *s != key)
+    }
+}
+
 /// Loads the project's modules with the resource-id function of this namespace.
 pub fn load_modules(
     dirs: &ProjectDirs,
     namespace: uuid::Uuid,
     local_offset: Option<String>,
+) -> (Vec<Module>, Vec<Diagnostic>) {
+    load_modules_with(dirs, namespace, local_offset, None)
+}
+
+/// [`load_modules`] with accepted merges, so that `ref` to a merged patient points at the
+/// survivor.
+pub fn load_modules_with(
+    dirs: &ProjectDirs,
+    namespace: uuid::Uuid,
+    local_offset: Option<String>,
+    merges: Option<&Merges>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
     let ids: Arc<ferry_map::IdFn> = Arc::new(move |module: &str, rtype: &str, key: &str| {
         ferry_fhir::resource_id(namespace, module, rtype, key)
@@ -123,6 +160,9 @@ pub fn load_modules(
             ids,
             local_offset,
             pivot: None,
+            merges: merges
+                .map(|m| std::iter::once((m.module.clone(), m.to_survivor.clone())).collect())
+                .unwrap_or_default(),
         },
     )
 }
@@ -202,7 +242,12 @@ pub fn run(
     on_event: &dyn Fn(RunEvent<'_>),
 ) -> Result<RunSummary, RunError> {
     let started = std::time::Instant::now();
-    let (mut modules, diags) = load_modules(dirs, opts.namespace, opts.local_offset.clone());
+    let (mut modules, diags) = load_modules_with(
+        dirs,
+        opts.namespace,
+        opts.local_offset.clone(),
+        opts.merges.as_ref(),
+    );
     let errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
         return Err(RunError::Diagnostics(errors));
@@ -263,7 +308,8 @@ pub fn run(
             for _ in 0..threads {
                 let work_rx = Arc::clone(&work_rx);
                 let done_tx = done_tx.clone();
-                scope.spawn(move || work(module, validator, &work_rx, &done_tx));
+                let merge = opts.merges.as_ref().map(|m| (m, opts.namespace));
+                scope.spawn(move || work(module, validator, merge, &work_rx, &done_tx));
             }
             drop(done_tx);
             // Collect in batch order.
@@ -484,6 +530,7 @@ fn read_batches(
 fn work(
     module: &Module,
     validator: &ferry_fhir::Validator,
+    merge: Option<(&Merges, uuid::Uuid)>,
     work: &Mutex<Receiver<WorkBatch>>,
     done: &SyncSender<(u64, Vec<RowResult>)>,
 ) {
@@ -542,7 +589,7 @@ fn work(
         } else {
             views
                 .iter()
-                .map(|v| migrate_row(module, validator, v))
+                .map(|v| migrate_row(module, validator, merge, v))
                 .collect()
         };
         if done.send((batch.seq, results)).is_err() {
@@ -604,12 +651,32 @@ fn produce(
 fn migrate_row(
     module: &Module,
     validator: &ferry_fhir::Validator,
+    merge: Option<(&Merges, uuid::Uuid)>,
     view: &RowView<'_>,
 ) -> RowResult {
     let key = module
         .row_key(view)
         .unwrap_or_else(|_| "(no key)".to_string());
-    match module.evaluate(view) {
+    let outcome = module.evaluate(view);
+    // A merged duplicate patient: its row goes into the survivor's resource (written by the
+    // survivor's own row); the lineage keeps this source key. Its content hash is on the
+    // survivor's lineage row.
+    if let (RowOutcome::Migrated(_), Some((merges, namespace))) = (&outcome, merge)
+        && let Some(survivor) = merges.merged_into(&module.name, &key)
+        && let Some(primary) = module.primary_resource()
+    {
+        let id_key = match &primary.name {
+            Some(n) => format!("{survivor}#{n}"),
+            None => survivor.to_string(),
+        };
+        let id = ferry_fhir::resource_id(namespace, &module.name, &primary.resource_type, &id_key);
+        return RowResult::Migrated {
+            key,
+            resources: Vec::new(),
+            shared: vec![(primary.resource_type.clone(), id, String::new())],
+        };
+    }
+    match outcome {
         RowOutcome::Excluded { rule, reason } => RowResult::Excluded { key, rule, reason },
         RowOutcome::Exception(errors) => RowResult::Exception {
             key,

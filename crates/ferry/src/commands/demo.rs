@@ -308,6 +308,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         local_offset: project.config.project.local_offset.clone(),
         threads: 2,
         bundle_size: None,
+        merges: None,
     };
     let summary = ferry_run::run(&mut ws, &dirs, &run_opts, &|_| {})?;
     say(format!(

@@ -74,6 +74,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         local_offset: project.config.project.local_offset.clone(),
         threads: 2,
         bundle_size: args.bundles.map(|n| n as usize),
+        merges: None,
     };
     let summary = ferry_run::run(&mut ws, &dirs, &opts, &|e| match e {
         ferry_run::RunEvent::ModuleStarted { module } => {
