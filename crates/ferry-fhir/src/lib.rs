@@ -13,5 +13,5 @@ mod validate;
 
 pub use bundle::{BundleError, transaction_bundle};
 pub use ids::{ID_SEPARATOR, is_valid_id, resource_id};
-pub use ndjson::{NdjsonError, NdjsonFile, NdjsonWriter, write_canonical};
+pub use ndjson::{BundleFile, NdjsonError, NdjsonFile, NdjsonWriter, write_canonical};
 pub use validate::{Issue, Validator};

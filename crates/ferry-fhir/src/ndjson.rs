@@ -75,6 +75,25 @@ struct TypeFile {
     count: u64,
 }
 
+/// One transaction Bundle file written beside the NDJSON (`bundles/bundle-NNNNNN.json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BundleFile {
+    /// Path inside the destination folder, e.g. `bundles/bundle-000001.json`.
+    pub file_name: String,
+    pub entries: u64,
+    /// sha256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// The open transaction Bundle: entries are appended as bytes, so a bundle is never held in
+/// memory as a JSON tree.
+struct Bundles {
+    size: usize,
+    dir: PathBuf,
+    current: Option<(BufWriter<File>, PathBuf, Sha256, u64)>,
+    done: Vec<BundleFile>,
+}
+
 /// Streams resources into one NDJSON file per resource type. See the module docs.
 pub struct NdjsonWriter {
     dest: PathBuf,
@@ -83,6 +102,7 @@ pub struct NdjsonWriter {
     line: Vec<u8>,
     written: u64,
     finished: bool,
+    bundles: Option<Bundles>,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -122,7 +142,23 @@ impl NdjsonWriter {
             line: Vec::with_capacity(4096),
             written: 0,
             finished: false,
+            bundles: None,
         })
+    }
+
+    /// Also writes every resource into FHIR `transaction` Bundles of at most `size` entries
+    /// (`bundles/bundle-000001.json`, ...), each entry a `PUT Type/id` so that re-sending a
+    /// bundle updates instead of duplicating. Entries keep the order they were written in.
+    pub fn with_bundles(mut self, size: usize) -> Result<NdjsonWriter, NdjsonError> {
+        let dir = self.tmp.join("bundles");
+        fs::create_dir(&dir).map_err(io_err(&dir, "creating the bundles folder"))?;
+        self.bundles = Some(Bundles {
+            size: size.max(1),
+            dir,
+            current: None,
+            done: Vec::new(),
+        });
+        Ok(self)
     }
 
     /// Appends one resource to `<resourceType>.ndjson`.
@@ -152,6 +188,17 @@ impl NdjsonWriter {
     /// `<resource_type>.ndjson`: for callers that serialize on other threads (and hash the same
     /// bytes). The caller guarantees `resource_type` is the resource's type.
     pub fn write_line(&mut self, resource_type: &str, canonical: &[u8]) -> Result<(), NdjsonError> {
+        self.write_line_with_id(resource_type, None, canonical)
+    }
+
+    /// [`NdjsonWriter::write_line`] for a caller that knows the resource's id (saves parsing the
+    /// line again when bundles are written).
+    pub fn write_line_with_id(
+        &mut self,
+        resource_type: &str,
+        id: Option<&str>,
+        canonical: &[u8],
+    ) -> Result<(), NdjsonError> {
         if !is_type_name(resource_type) {
             return Err(self.not_a_resource("\"resourceType\" is not a resource type name"));
         }
@@ -178,6 +225,63 @@ impl NdjsonWriter {
         f.hasher.update(canonical);
         f.hasher.update(b"\n");
         f.count += 1;
+        if self.bundles.is_some() {
+            self.bundle_entry(resource_type, id, canonical)?;
+        }
+        Ok(())
+    }
+
+    fn bundle_entry(
+        &mut self,
+        resource_type: &str,
+        id: Option<&str>,
+        canonical: &[u8],
+    ) -> Result<(), NdjsonError> {
+        let id = match id {
+            Some(id) if crate::ids::is_valid_id(id) => Some(id.to_string()),
+            Some(_) => None,
+            None => id_of(canonical),
+        };
+        let id = id.ok_or_else(|| NdjsonError::NotAResource {
+            dest: self.dest.clone(),
+            index: self.written,
+            problem: "a resource for a bundle has no valid \"id\"",
+        })?;
+        let Some(b) = self.bundles.as_mut() else {
+            return Ok(());
+        };
+        if b.current.is_none() {
+            let path = b.dir.join(format!("bundle-{:06}.json", b.done.len() + 1));
+            let file = File::create(&path).map_err(io_err(&path, "creating"))?;
+            b.current = Some((
+                BufWriter::with_capacity(256 * 1024, file),
+                path,
+                Sha256::new(),
+                0,
+            ));
+        }
+        let Some((out, path, hasher, n)) = b.current.as_mut() else {
+            unreachable!("opened above");
+        };
+        let mut head = Vec::with_capacity(96);
+        head.extend_from_slice(if *n == 0 {
+            b"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[\n"
+        } else {
+            b",\n"
+        });
+        head.extend_from_slice(b"{\"request\":{\"method\":\"PUT\",\"url\":\"");
+        head.extend_from_slice(resource_type.as_bytes());
+        head.push(b'/');
+        head.extend_from_slice(id.as_bytes());
+        head.extend_from_slice(b"\"},\"resource\":");
+        for part in [&head[..], canonical, b"}"] {
+            out.write_all(part).map_err(io_err(path, "writing"))?;
+            hasher.update(part);
+        }
+        *n += 1;
+        if *n as usize >= b.size {
+            close_bundle(b)?;
+        }
         Ok(())
     }
 
@@ -191,7 +295,17 @@ impl NdjsonWriter {
 
     /// Flushes and fsyncs every file, moves the folder into place and returns one entry per
     /// file, sorted by resource type.
-    pub fn finish(mut self) -> Result<Vec<NdjsonFile>, NdjsonError> {
+    pub fn finish(self) -> Result<Vec<NdjsonFile>, NdjsonError> {
+        self.finish_all().map(|(files, _)| files)
+    }
+
+    /// [`NdjsonWriter::finish`], also returning the transaction Bundles written (in order).
+    pub fn finish_all(mut self) -> Result<(Vec<NdjsonFile>, Vec<BundleFile>), NdjsonError> {
+        let mut bundles = Vec::new();
+        if let Some(mut b) = self.bundles.take() {
+            close_bundle(&mut b)?;
+            bundles = b.done;
+        }
         let files = std::mem::take(&mut self.files);
         let mut summary = Vec::with_capacity(files.len());
         for (resource_type, f) in files {
@@ -238,8 +352,39 @@ impl NdjsonWriter {
         {
             let _ = dir.sync_all();
         }
-        Ok(summary)
+        Ok((summary, bundles))
     }
+}
+
+/// Ends the open bundle (if any): closes the entry array, flushes and fsyncs.
+fn close_bundle(b: &mut Bundles) -> Result<(), NdjsonError> {
+    let Some((mut out, path, mut hasher, n)) = b.current.take() else {
+        return Ok(());
+    };
+    out.write_all(b"\n]}\n").map_err(io_err(&path, "writing"))?;
+    hasher.update(b"\n]}\n");
+    let file = out
+        .into_inner()
+        .map_err(|e| io_err(&path, "flushing")(e.into_error()))?;
+    file.sync_all().map_err(io_err(&path, "syncing"))?;
+    b.done.push(BundleFile {
+        file_name: format!("bundles/bundle-{:06}.json", b.done.len() + 1),
+        entries: n,
+        sha256: hex::encode(hasher.finalize()),
+    });
+    Ok(())
+}
+
+/// The top-level `"id"` of a resource line (parsed: nested objects may hold `id`s too).
+fn id_of(canonical: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<String>,
+    }
+    serde_json::from_slice::<IdOnly>(canonical)
+        .ok()?
+        .id
+        .filter(|id| crate::ids::is_valid_id(id))
 }
 
 impl Drop for NdjsonWriter {

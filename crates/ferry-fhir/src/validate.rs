@@ -388,7 +388,10 @@ impl Validator {
                     Value::String(format!("#/definitions/{resource_type}")),
                 );
             }
+            // FHIR's patterns need no look-around: the `regex` crate's automata run them
+            // without fancy-regex's backtracking layer (7% of a run, measured with perf).
             jsonschema::draft6::options()
+                .with_pattern_options(jsonschema::PatternOptions::regex())
                 .with_format(CALENDAR_FORMAT, is_calendar_date)
                 .should_validate_formats(true)
                 .build(&schema)

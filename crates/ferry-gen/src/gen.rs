@@ -1348,7 +1348,10 @@ pub(crate) fn gen_audiograms(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Re
                         d.add(DefectKind::OutOfRange, "audiograms", col.name, id);
                     }
                 }
-                if r.chance(0.005) {
+                // A seeded out-of-range value is never blanked afterwards: the manifest lists
+                // it (regression: at 10,000 patients one listed 999 was written as NULL).
+                let blank = r.chance(0.005);
+                if blank && bad != Some(f) {
                     row.null();
                 } else {
                     row.int(t);

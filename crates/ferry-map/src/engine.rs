@@ -3,7 +3,7 @@
 //! Strict undefined: a misspelt column or variable is an error, never a blank. Builtins that do
 //! not belong in a field mapping (`range`, `debug`, `namespace`) are removed; minijinja has no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use minijinja::value::{Rest, Value, ValueKind};
@@ -34,6 +34,9 @@ pub struct EngineConfig {
     pub local_offset: Option<String>,
     /// Two-digit-year pivot for `date`/`datetime` (default 30).
     pub pivot: u32,
+    /// Accepted duplicate-patient merges: module -> source key -> the surviving record's key.
+    /// `ref(module, key)` to a merged key points at the survivor's resource.
+    pub merges: BTreeMap<String, HashMap<String, String>>,
 }
 
 impl EngineConfig {
@@ -44,6 +47,7 @@ impl EngineConfig {
             targets: BTreeMap::new(),
             local_offset: None,
             pivot: dates::DEFAULT_PIVOT,
+            merges: BTreeMap::new(),
         }
     }
 }
@@ -375,6 +379,9 @@ fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
                 }
             }
             let mut key = parts.join("|");
+            if let Some(survivor) = s.config.merges.get(&module).and_then(|m| m.get(&key)) {
+                key = survivor.clone();
+            }
             if let Some(n) = &target.name {
                 key.push('#');
                 key.push_str(n);

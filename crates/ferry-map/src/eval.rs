@@ -65,9 +65,9 @@ pub enum RowOutcome {
     Exception(Vec<FieldError>),
 }
 
-type EvalResult = Result<Value, (String, Option<String>)>;
+pub(crate) type EvalResult = Result<Value, (String, Option<String>)>;
 /// One row's results by slot.
-type Memo = Vec<Option<EvalResult>>;
+pub(crate) type Memo = Vec<Option<EvalResult>>;
 
 /// Rule name used when no `[[resource]]` applies to a row (every `when` was false).
 pub const NO_RESOURCE_RULE: &str = "no-resource-applies";
@@ -139,7 +139,17 @@ impl Object for Root {
     }
 }
 
-fn to_mj(v: ValueRef<'_>) -> Value {
+/// The expression context of one row: `row.COLUMN`.
+pub(crate) fn context(row: &RowView<'_>) -> Value {
+    let values: Vec<Value> = row.values.iter().map(|v| to_mj(*v)).collect();
+    let row_obj = Value::from_object(RowObj {
+        schema: row.schema.clone(),
+        values,
+    });
+    Value::from_object(Root { row: row_obj })
+}
+
+pub(crate) fn to_mj(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::from(()),
         ValueRef::Text(s) => Value::from(s),
@@ -221,7 +231,7 @@ fn fn_error_of(err: &minijinja::Error) -> Option<&FnError> {
 impl Module {
     /// Evaluates expression occurrence `i` for the row in `root`. Each distinct expression is
     /// evaluated at most once per row (`memo`); constants not at all.
-    fn run(&self, i: usize, root: &Value, memo: &mut Memo) -> EvalResult {
+    pub(crate) fn run(&self, i: usize, root: &Value, memo: &mut Memo) -> EvalResult {
         let Some(slot) = self.slot(i) else {
             return Err(("internal: expression not compiled".into(), None));
         };
@@ -244,7 +254,7 @@ impl Module {
         result
     }
 
-    fn field_error(
+    pub(crate) fn field_error(
         &self,
         ty: &str,
         path: String,
@@ -278,6 +288,79 @@ impl Module {
         Ok(parts.join("|"))
     }
 
+    /// Evaluates `fields` into a resource body; failures go to `errors`.
+    pub(crate) fn build(
+        &self,
+        ty: &str,
+        fields: &[crate::module::Field],
+        root: &Value,
+        memo: &mut Memo,
+        errors: &mut Vec<FieldError>,
+    ) -> Builder {
+        let mut b = Builder::new();
+        for f in fields {
+            let value = match self.run(f.expr, root, memo) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(self.field_error(ty, f.path.clone(), f.expr, e));
+                    continue;
+                }
+            };
+            match to_json(&value) {
+                Ok(Some(j)) => {
+                    if let Err(m) = b.set(&f.segments, j) {
+                        errors.push(self.field_error(
+                            ty,
+                            f.path.clone(),
+                            f.expr,
+                            (m.to_string(), None),
+                        ));
+                    }
+                }
+                Ok(None) => {}
+                Err(m) => errors.push(self.field_error(ty, f.path.clone(), f.expr, (m, None))),
+            }
+        }
+        b
+    }
+
+    /// The scope rules: `Some` when a rule excludes the row (or cannot be evaluated).
+    pub(crate) fn scope(&self, root: &Value, memo: &mut Memo) -> Option<RowOutcome> {
+        for ex in &self.excludes {
+            match self.run(ex.when, root, memo) {
+                Ok(v) if v.is_undefined() => {
+                    let e = (
+                        "the rule is undefined (a misspelt column?)".to_string(),
+                        None,
+                    );
+                    return Some(RowOutcome::Exception(vec![self.field_error(
+                        "",
+                        format!("exclude.{}", ex.name),
+                        ex.when,
+                        e,
+                    )]));
+                }
+                Ok(v) if v.is_true() => {
+                    return Some(RowOutcome::Excluded {
+                        rule: ex.name.clone(),
+                        reason: ex.reason.clone(),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Some(RowOutcome::Exception(vec![self.field_error(
+                        "",
+                        format!("exclude.{}", ex.name),
+                        ex.when,
+                        e,
+                    )]));
+                }
+            }
+        }
+
+        None
+    }
+
     /// Maps one source row. Thread-safe: call from as many threads as you like.
     pub fn evaluate(&self, row: &RowView<'_>) -> RowOutcome {
         let key = match self.row_key(row) {
@@ -292,44 +375,11 @@ impl Module {
                 }]);
             }
         };
-        let values: Vec<Value> = row.values.iter().map(|v| to_mj(*v)).collect();
-        let row_obj = Value::from_object(RowObj {
-            schema: row.schema.clone(),
-            values,
-        });
-        let root = Value::from_object(Root { row: row_obj });
+        let root = context(row);
         let mut memo: Memo = vec![None; self.slot_count()];
 
-        for ex in &self.excludes {
-            match self.run(ex.when, &root, &mut memo) {
-                Ok(v) if v.is_undefined() => {
-                    let e = (
-                        "the rule is undefined (a misspelt column?)".to_string(),
-                        None,
-                    );
-                    return RowOutcome::Exception(vec![self.field_error(
-                        "",
-                        format!("exclude.{}", ex.name),
-                        ex.when,
-                        e,
-                    )]);
-                }
-                Ok(v) if v.is_true() => {
-                    return RowOutcome::Excluded {
-                        rule: ex.name.clone(),
-                        reason: ex.reason.clone(),
-                    };
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return RowOutcome::Exception(vec![self.field_error(
-                        "",
-                        format!("exclude.{}", ex.name),
-                        ex.when,
-                        e,
-                    )]);
-                }
-            }
+        if let Some(outcome) = self.scope(&root, &mut memo) {
+            return outcome;
         }
 
         let mut errors = Vec::new();
@@ -351,31 +401,8 @@ impl Module {
                     }
                 }
             }
-            let mut b = Builder::new();
             let before = errors.len();
-            for f in &r.fields {
-                let value = match self.run(f.expr, &root, &mut memo) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        errors.push(self.field_error(ty, f.path.clone(), f.expr, e));
-                        continue;
-                    }
-                };
-                match to_json(&value) {
-                    Ok(Some(j)) => {
-                        if let Err(m) = b.set(&f.segments, j) {
-                            errors.push(self.field_error(
-                                ty,
-                                f.path.clone(),
-                                f.expr,
-                                (m.to_string(), None),
-                            ));
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(m) => errors.push(self.field_error(ty, f.path.clone(), f.expr, (m, None))),
-                }
-            }
+            let b = self.build(ty, &r.fields, &root, &mut memo, &mut errors);
             if errors.len() > before {
                 continue;
             }

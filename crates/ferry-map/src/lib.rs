@@ -6,6 +6,7 @@
 //! load_project(mappings/, concept-maps/, options) -> (Vec<Module>, Vec<Diagnostic>)
 //! module.check_columns(&columns)                  -> Vec<Diagnostic>      (ferry check)
 //! module.evaluate(&RowView)                       -> RowOutcome           (ferry run, any thread)
+//! module.summarize(&[RowView]) (one patient's rows) -> Summarized         ([summary] modules)
 //! ```
 //!
 //! This crate knows no database and no FHIR validation: the run engine supplies rows and an id
@@ -20,6 +21,7 @@ mod lint;
 mod module;
 mod path;
 mod project;
+mod summary;
 
 pub use concept::{
     ConceptMap, ConceptMaps, Target, load_dir as load_concept_maps, read_csv, read_json,
@@ -27,6 +29,7 @@ pub use concept::{
 pub use diag::{Diagnostic, Severity};
 pub use engine::{Engine, EngineConfig, FERRY_FILTERS, FERRY_FUNCTIONS, IdFn, RefTarget};
 pub use eval::{FieldError, NO_RESOURCE_RULE, RowOutcome, RowSchema, RowView};
-pub use module::{Exclude, Field, Module, Resource, Source, parse_module};
+pub use module::{Exclude, Field, Module, Resource, Source, Summary, parse_module};
 pub use path::{Segment, parse_path};
 pub use project::{ProjectOptions, load_project};
+pub use summary::{DEFAULT_SUMMARY_TEMPLATE, SUMMARY_RESOURCE_TYPE, Summarized};

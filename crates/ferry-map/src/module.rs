@@ -50,6 +50,26 @@ pub struct Resource {
     pub name: Option<String>,
     pub(crate) when: Option<usize>,
     pub fields: Vec<Field>,
+    /// Byte offset of the `[[resource]]` in the file, for diagnostics.
+    pub(crate) at: usize,
+}
+
+/// A summary-document module: each patient's rows rendered into one readable HTML document,
+/// attached to a FHIR `DocumentReference` (base64 data, SHA-1 hash, size), for data not worth
+/// migrating discretely.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The document's title (heading, `description`, attachment title).
+    pub title: String,
+    /// The columns shown, in order; `None`: every column the query returns.
+    pub columns: Option<Vec<String>>,
+    /// Order of rows inside a document (after the patient column); the key breaks ties.
+    pub order_by: Vec<String>,
+    /// A minijinja HTML template (autoescaped); `None`: the built-in table.
+    pub template: Option<String>,
+    /// Fields of the `DocumentReference`, evaluated on the patient's first row (`content` is
+    /// Ferry's).
+    pub fields: Vec<Field>,
 }
 
 /// An expression's text and where it sits in the module file.
@@ -90,12 +110,15 @@ pub struct Module {
     pub source: Source,
     pub excludes: Vec<Exclude>,
     pub resources: Vec<Resource>,
+    /// Set for a summary-document module (which then has no `[[resource]]`).
+    pub summary: Option<Summary>,
     pub(crate) exprs: Vec<ExprInfo>,
     pub(crate) compiled: Compiled,
     pub(crate) shared: Arc<Shared>,
     text: Arc<str>,
     key_offsets: Vec<usize>,
     patient_offset: Option<usize>,
+    summary_offset: usize,
 }
 
 impl std::fmt::Debug for Module {
@@ -110,6 +133,11 @@ impl std::fmt::Debug for Module {
 }
 
 impl Module {
+    /// The expression environment (function library) the module was compiled in.
+    pub(crate) fn shared_env(&self) -> &Environment<'static> {
+        self.compiled.borrow_owner()
+    }
+
     /// The slot (distinct compiled expression) of expression occurrence `i`.
     pub(crate) fn slot(&self, i: usize) -> Option<usize> {
         self.exprs.get(i).map(|e| e.slot)
@@ -134,6 +162,75 @@ impl Module {
 
     pub(crate) fn expr_text(&self, i: usize) -> &str {
         self.exprs.get(i).map(|e| e.text.as_str()).unwrap_or("")
+    }
+
+    /// Required elements (as `required(resource type)` lists them, `name[x]` for a choice) that
+    /// no field of a resource sets: every row would fail validation, so `ferry check` says so
+    /// before data moves. A summary document's `content` is Ferry's own. `required` returns
+    /// `None` for a type that is not a resource type of the target FHIR version.
+    pub fn check_required(
+        &self,
+        required: &dyn Fn(&str) -> Option<Vec<String>>,
+    ) -> Vec<Diagnostic> {
+        let mut d = Diags::new(self.file.clone(), &self.text);
+        let mut targets: Vec<(&str, &[Field], usize)> = self
+            .resources
+            .iter()
+            .map(|r| (r.resource_type.as_str(), r.fields.as_slice(), r.at))
+            .collect();
+        if let Some(sm) = &self.summary {
+            targets.push((
+                crate::summary::SUMMARY_RESOURCE_TYPE,
+                sm.fields.as_slice(),
+                self.summary_offset,
+            ));
+        }
+        for (ty, fields, at) in targets {
+            let Some(names) = required(ty) else {
+                d.error(at, format!("`{ty}` is not a FHIR R4 resource type"));
+                continue;
+            };
+            for name in names {
+                if self.summary.is_some() && name == "content" {
+                    continue;
+                }
+                let set = fields.iter().any(|f| {
+                    let Some(first) = f.segments.first() else {
+                        return false;
+                    };
+                    match name.strip_suffix("[x]") {
+                        Some(prefix) => first
+                            .name
+                            .strip_prefix(prefix)
+                            .and_then(|rest| rest.chars().next())
+                            .is_some_and(|c| c.is_ascii_uppercase()),
+                        None => first.name == name,
+                    }
+                });
+                if !set {
+                    d.error(
+                        at,
+                        format!(
+                            "`{ty}` requires `{name}` but no field sets it: every row would be an exception. Add a field for `{name}`"
+                        ),
+                    );
+                }
+            }
+        }
+        d.list
+    }
+
+    /// The modules this one's expressions `ref(...)` (by literal name), sorted.
+    pub fn references(&self) -> Vec<String> {
+        let mut out: BTreeSet<String> = BTreeSet::new();
+        for e in &self.exprs {
+            for r in lint::scan(&e.text).refs {
+                if r.name != self.name {
+                    out.insert(r.name);
+                }
+            }
+        }
+        out.into_iter().collect()
     }
 
     /// The primary resource type (the first `[[resource]]`), the target of `ref(module, key)`.
@@ -167,6 +264,20 @@ impl Module {
                 format!("unknown patient column `{p}`: the query returns {}", hint()),
             );
         }
+        if let Some(sm) = &self.summary {
+            let named = sm.columns.iter().flatten().chain(&sm.order_by);
+            for c in named {
+                if !known.contains(c.as_str()) {
+                    d.error(
+                        self.summary_offset,
+                        format!(
+                            "`[summary]` names unknown column `{c}`: the query returns {}",
+                            hint()
+                        ),
+                    );
+                }
+            }
+        }
         for e in &self.exprs {
             for c in lint::scan(&e.text).columns {
                 if !known.contains(c.name.as_str()) {
@@ -186,11 +297,12 @@ impl Module {
     }
 }
 
-const TOP_KEYS: &[&str] = &["module", "source", "exclude", "resource"];
+const TOP_KEYS: &[&str] = &["module", "source", "exclude", "resource", "summary"];
 const MODULE_KEYS: &[&str] = &["name", "description", "fhir"];
 const SOURCE_KEYS: &[&str] = &["query", "key", "patient"];
 const EXCLUDE_KEYS: &[&str] = &["name", "when", "reason"];
 const RESOURCE_KEYS: &[&str] = &["type", "name", "when", "fields"];
+const SUMMARY_KEYS: &[&str] = &["title", "columns", "order_by", "template", "fields"];
 
 type Table<'i> = DeTable<'i>;
 
@@ -215,6 +327,42 @@ fn unknown_keys(t: &Table<'_>, allowed: &[&str], ctx: &str, d: &mut Diags<'_>) {
 
 fn get<'a, 'i>(t: &'a Table<'i>, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
     t.get(key)
+}
+
+/// The name summary templates are compiled under (its `.html` turns on HTML autoescaping).
+pub(crate) const SUMMARY_TEMPLATE_NAME: &str = "summary.html";
+
+/// An optional array of strings.
+fn string_list(t: &Table<'_>, key: &str, d: &mut Diags<'_>) -> Option<Vec<String>> {
+    let v = get(t, key)?;
+    match v.get_ref() {
+        DeValue::Array(items) => {
+            let mut out = Vec::new();
+            for item in items.iter() {
+                match item.get_ref() {
+                    DeValue::String(s) => out.push(s.to_string()),
+                    other => d.error(
+                        item.span().start,
+                        format!(
+                            "`{key}` lists column names (strings), not {}",
+                            other.type_str()
+                        ),
+                    ),
+                }
+            }
+            Some(out)
+        }
+        other => {
+            d.error(
+                v.span().start,
+                format!(
+                    "`{key}` must be an array of column names, not {}",
+                    other.type_str()
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// A required or optional string value: (text, span of the value).
@@ -515,58 +663,13 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
                     }
                     let when = string(t, "when", "`[[resource]]`", false, at, &mut d)
                         .map(|(w, span)| b.add(w, &span));
-                    let mut fields: Vec<(usize, Field)> = Vec::new();
-                    match get(t, "fields") {
-                        Some(fv) => {
-                            if let Some(ft) = table(fv, "`fields`", &mut d) {
-                                for (k, val) in ft.iter() {
-                                    let path = k.get_ref().to_string();
-                                    let segments = match parse_path(&path) {
-                                        Ok(s) => s,
-                                        Err(m) => {
-                                            d.error(k.span().start, format!("bad field path: {m}"));
-                                            continue;
-                                        }
-                                    };
-                                    let DeValue::String(e) = val.get_ref() else {
-                                        d.error(
-                                            val.span().start,
-                                            format!(
-                                                "field `{path}` must be an expression string (a literal is written `\"'text'\"`), not {}",
-                                                val.get_ref().type_str()
-                                            ),
-                                        );
-                                        continue;
-                                    };
-                                    let expr = b.add(e.to_string(), &val.span());
-                                    fields.push((
-                                        k.span().start,
-                                        Field {
-                                            path,
-                                            segments,
-                                            expr,
-                                        },
-                                    ));
-                                }
-                            }
-                        }
-                        None => d.error(at, "`[[resource]]` needs `[resource.fields]`"),
-                    }
-                    // File order, then conflicts between paths.
-                    fields.sort_by_key(|(off, _)| *off);
-                    for (i, (off, f)) in fields.iter().enumerate() {
-                        for (_, g) in fields.iter().take(i) {
-                            if let Some(why) = conflict(&g.segments, &f.segments) {
-                                d.error(
-                                    *off,
-                                    format!(
-                                        "field `{}` conflicts with `{}`: {why}",
-                                        f.path, g.path
-                                    ),
-                                );
-                            }
-                        }
-                    }
+                    let fields = parse_fields(
+                        t,
+                        at,
+                        "`[[resource]]` needs `[resource.fields]`",
+                        &mut b,
+                        &mut d,
+                    );
                     if fields.is_empty() && get(t, "fields").is_some() {
                         d.warning(at, "a resource with no fields");
                     }
@@ -575,7 +678,8 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
                             resource_type: ty,
                             name: rname.map(|r| r.0),
                             when,
-                            fields: fields.into_iter().map(|(_, f)| f).collect(),
+                            fields,
+                            at,
                         });
                     }
                 }
@@ -585,10 +689,71 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
                 "write target resources as `[[resource]]` tables",
             ),
         },
-        None => d.error(
+        None if get(&doc, "summary").is_none() => d.error(
             0,
-            "no `[[resource]]`: a module must build at least one resource",
+            "no `[[resource]]`: a module must build at least one resource (or a `[summary]` document)",
         ),
+        None => {}
+    }
+
+    // [summary]
+    let mut summary = None;
+    let summary_offset = get(&doc, "summary").map(|v| v.span().start).unwrap_or(0);
+    if let Some(v) = get(&doc, "summary")
+        && let Some(t) = table(v, "`[summary]`", &mut d)
+    {
+        let at = v.span().start;
+        unknown_keys(t, SUMMARY_KEYS, "`[summary]`", &mut d);
+        if !resources.is_empty() {
+            d.error(
+                at,
+                "a module is either discrete (`[[resource]]`) or a `[summary]` document: split it into two modules over the same rows (scope rules choose which rows go where)",
+            );
+        }
+        if source.patient.is_none() {
+            d.error(
+                at,
+                "a `[summary]` module needs `[source] patient`: documents are made per patient",
+            );
+        }
+        let title = string(t, "title", "`[summary]`", true, at, &mut d);
+        let template = string(t, "template", "`[summary]`", false, at, &mut d).map(|(t, _)| t);
+        if let Some(src) = &template
+            && let Err(e) = engine
+                .env
+                .template_from_named_str(SUMMARY_TEMPLATE_NAME, src)
+        {
+            d.error(at, format!("`template`: {}", error_text(&e)));
+        }
+        let columns = string_list(t, "columns", &mut d);
+        let order_by = string_list(t, "order_by", &mut d).unwrap_or_default();
+        let fields = parse_fields(
+            t,
+            at,
+            "`[summary]` needs `[summary.fields]` (at least `status` and `subject.reference`)",
+            &mut b,
+            &mut d,
+        );
+        for f in &fields {
+            if f.segments.first().is_some_and(|s| s.name == "content") {
+                d.error(
+                    at,
+                    format!(
+                        "`{}`: `content` is written by Ferry (the rendered document)",
+                        f.path
+                    ),
+                );
+            }
+        }
+        if let Some((title, _)) = title {
+            summary = Some(Summary {
+                title,
+                columns,
+                order_by,
+                template,
+                fields,
+            });
+        }
     }
     // Ids must differ between resources of one row.
     let mut ids = BTreeSet::new();
@@ -663,14 +828,77 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         source,
         excludes,
         resources,
+        summary,
         exprs: b.exprs,
         compiled,
         shared: engine.shared.clone(),
         text: Arc::from(text),
         key_offsets,
         patient_offset,
+        summary_offset,
     };
     (Some(module), list)
+}
+
+/// The `fields` table of a `[[resource]]` or `[summary]`: FHIR path -> expression, in file order,
+/// with conflicting paths reported. `at` locates a missing table; `missing` says what to write.
+fn parse_fields(
+    t: &Table<'_>,
+    at: usize,
+    missing: &str,
+    b: &mut Builder<'_>,
+    d: &mut Diags<'_>,
+) -> Vec<Field> {
+    let mut fields: Vec<(usize, Field)> = Vec::new();
+    match get(t, "fields") {
+        Some(fv) => {
+            if let Some(ft) = table(fv, "`fields`", d) {
+                for (k, val) in ft.iter() {
+                    let path = k.get_ref().to_string();
+                    let segments = match parse_path(&path) {
+                        Ok(s) => s,
+                        Err(m) => {
+                            d.error(k.span().start, format!("bad field path: {m}"));
+                            continue;
+                        }
+                    };
+                    let DeValue::String(e) = val.get_ref() else {
+                        d.error(
+                            val.span().start,
+                            format!(
+                                "field `{path}` must be an expression string (a literal is written `\"'text'\"`), not {}",
+                                val.get_ref().type_str()
+                            ),
+                        );
+                        continue;
+                    };
+                    let expr = b.add(e.to_string(), &val.span());
+                    fields.push((
+                        k.span().start,
+                        Field {
+                            path,
+                            segments,
+                            expr,
+                        },
+                    ));
+                }
+            }
+        }
+        None => d.error(at, missing),
+    }
+    // File order, then conflicts between paths.
+    fields.sort_by_key(|(off, _)| *off);
+    for (i, (off, f)) in fields.iter().enumerate() {
+        for (_, g) in fields.iter().take(i) {
+            if let Some(why) = conflict(&g.segments, &f.segments) {
+                d.error(
+                    *off,
+                    format!("field `{}` conflicts with `{}`: {why}", f.path, g.path),
+                );
+            }
+        }
+    }
+    fields.into_iter().map(|(_, f)| f).collect()
 }
 
 fn line_offset(text: &str, line: Option<usize>) -> Option<usize> {

@@ -16,6 +16,8 @@ pub struct ProjectOptions {
     pub local_offset: Option<String>,
     /// Two-digit-year pivot (default 30).
     pub pivot: Option<u32>,
+    /// Accepted duplicate-patient merges (see [`crate::EngineConfig::merges`]).
+    pub merges: std::collections::BTreeMap<String, std::collections::HashMap<String, String>>,
 }
 
 /// Loads every `*.toml` module in `mappings_dir` (sorted by file name; `migration-map.toml`, the
@@ -66,6 +68,7 @@ pub fn load_project(
     let mut config = EngineConfig::new(options.ids);
     config.concept_maps = maps;
     config.local_offset = options.local_offset;
+    config.merges = options.merges;
     if let Some(p) = options.pivot {
         config.pivot = p;
     }

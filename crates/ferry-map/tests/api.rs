@@ -13,6 +13,7 @@ fn options() -> ProjectOptions {
         ids: Arc::new(common::test_id),
         local_offset: Some("-05:00".into()),
         pivot: None,
+        merges: Default::default(),
     }
 }
 

@@ -36,6 +36,7 @@ fn load() -> Vec<Module> {
             ids: Arc::new(move |m: &str, t: &str, k: &str| ferry_fhir::resource_id(ns, m, t, k)),
             local_offset: Some("-05:00".into()),
             pivot: None,
+            merges: Default::default(),
         },
     );
     let errors: Vec<String> = diags

@@ -19,6 +19,10 @@ use std::sync::{Arc, Mutex};
 /// Rows per batch between the threads.
 const BATCH: usize = 512;
 
+/// Most rows one patient may have in one summary document; the rest of that patient's rows are
+/// exceptions asking for the module to be split (a patient's rows are held together in memory).
+pub const MAX_SUMMARY_ROWS: usize = 20_000;
+
 /// Where a project keeps its mappings, concept maps and output.
 #[derive(Debug, Clone)]
 pub struct ProjectDirs {
@@ -39,6 +43,11 @@ pub struct RunOptions {
     /// Offset for legacy local times without a zone (e.g. `-05:00`).
     pub local_offset: Option<String>,
     pub threads: usize,
+    /// Also write FHIR transaction Bundles of at most this many entries (`bundles/` in the
+    /// output folder).
+    pub bundle_size: Option<usize>,
+    /// Accepted duplicate-patient merges to apply.
+    pub merges: Option<Merges>,
 }
 
 /// Progress, for a bar.
@@ -55,6 +64,9 @@ pub struct RunSummary {
     pub duration_ms: u64,
     pub modules: Vec<ModuleBooks>,
     pub outputs: Vec<RunOutput>,
+    /// Transaction Bundles written beside the NDJSON (when asked for), in load order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bundles: Vec<ferry_fhir::BundleFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,11 +109,46 @@ fn render(diags: &[Diagnostic]) -> String {
         .join("\n")
 }
 
+/// Accepted duplicate-patient merges (from `ferry dedupe review`), applied by the run: in
+/// `module` (the patient module), a row whose key is a merged member goes into the survivor's
+/// resource instead of making its own, and every `ref(module, member)` points at the survivor.
+#[derive(Debug, Clone, Default)]
+pub struct Merges {
+    pub module: String,
+    /// Member key -> survivor key (the survivor maps to itself).
+    pub to_survivor: std::collections::HashMap<String, String>,
+}
+
+impl Merges {
+    /// The survivor a row of `module` with `key` is merged into, when it is a merged member
+    /// other than the survivor itself.
+    pub fn merged_into(&self, module: &str, key: &str) -> Option<&str> {
+        if module != self.module {
+            return None;
+        }
+        self.to_survivor
+            .get(key)
+            .map(String::as_str)
+            .filter(|s| *s != key)
+    }
+}
+
 /// Loads the project's modules with the resource-id function of this namespace.
 pub fn load_modules(
     dirs: &ProjectDirs,
     namespace: uuid::Uuid,
     local_offset: Option<String>,
+) -> (Vec<Module>, Vec<Diagnostic>) {
+    load_modules_with(dirs, namespace, local_offset, None)
+}
+
+/// [`load_modules`] with accepted merges, so that `ref` to a merged patient points at the
+/// survivor.
+pub fn load_modules_with(
+    dirs: &ProjectDirs,
+    namespace: uuid::Uuid,
+    local_offset: Option<String>,
+    merges: Option<&Merges>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
     let ids: Arc<ferry_map::IdFn> = Arc::new(move |module: &str, rtype: &str, key: &str| {
         ferry_fhir::resource_id(namespace, module, rtype, key)
@@ -113,6 +160,9 @@ pub fn load_modules(
             ids,
             local_offset,
             pivot: None,
+            merges: merges
+                .map(|m| std::iter::once((m.module.clone(), m.to_survivor.clone())).collect())
+                .unwrap_or_default(),
         },
     )
 }
@@ -127,7 +177,10 @@ pub fn check(
 ) -> Result<(usize, Vec<Diagnostic>), RunError> {
     let (modules, mut diags) = load_modules(dirs, namespace, None);
     let reader = ws.open_snapshot(snapshot)?;
+    let validator = ferry_fhir::Validator::r4();
+    let required = |ty: &str| validator.knows(ty).then(|| validator.required_elements(ty));
     for m in &modules {
+        diags.extend(m.check_required(&required));
         match reader.columns_of(&m.source.query) {
             Ok(cols) => diags.extend(m.check_columns(&cols)),
             Err(e) => diags.push(Diagnostic {
@@ -145,8 +198,18 @@ pub fn check(
     Ok((modules.len(), diags))
 }
 
-/// A batch of source rows on its way to the workers: (sequence number, columns, rows).
-type WorkBatch = (u64, Arc<RowSchema>, Vec<Vec<Value>>);
+/// A batch of source rows on its way to the workers: (sequence number, columns, rows). For a
+/// summary module a batch holds whole patients, except rows past [`MAX_SUMMARY_ROWS`], which
+/// travel alone in batches flagged `overflow`.
+struct WorkBatch {
+    seq: u64,
+    schema: Arc<RowSchema>,
+    rows: Vec<Vec<Value>>,
+    overflow: bool,
+}
+
+/// The resource a row produced: (resource type, id, canonical bytes, sha256).
+type Produced = (String, String, Vec<u8>, String);
 
 /// One problem of an exception row: (resource type, path, reason, raw value).
 type ExceptionRecord = (Option<String>, Option<String>, String, Option<String>);
@@ -155,8 +218,10 @@ type ExceptionRecord = (Option<String>, Option<String>, String, Option<String>);
 enum RowResult {
     Migrated {
         key: String,
-        /// (resource type, id, canonical bytes, sha256)
-        resources: Vec<(String, String, Vec<u8>, String)>,
+        resources: Vec<Produced>,
+        /// Resources this row went into that another row writes (a summary document):
+        /// (resource type, id, sha256), for lineage only.
+        shared: Vec<(String, String, String)>,
     },
     Excluded {
         key: String,
@@ -177,7 +242,12 @@ pub fn run(
     on_event: &dyn Fn(RunEvent<'_>),
 ) -> Result<RunSummary, RunError> {
     let started = std::time::Instant::now();
-    let (mut modules, diags) = load_modules(dirs, opts.namespace, opts.local_offset.clone());
+    let (mut modules, diags) = load_modules_with(
+        dirs,
+        opts.namespace,
+        opts.local_offset.clone(),
+        opts.merges.as_ref(),
+    );
     let errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
         return Err(RunError::Diagnostics(errors));
@@ -194,6 +264,7 @@ pub fn run(
         }
         modules.retain(|m| wanted.contains(&m.name));
     }
+    let modules = dependency_order(modules);
     let snapshot = ws.snapshot(opts.snapshot)?;
     let files = hash_files(&[&dirs.mappings, &dirs.concept_maps]);
     let mut readers = Vec::new();
@@ -201,6 +272,9 @@ pub fn run(
         readers.push(ws.open_snapshot(Some(snapshot.id))?);
     }
     let mut out = ferry_fhir::NdjsonWriter::create(&dirs.output)?;
+    if let Some(n) = opts.bundle_size {
+        out = out.with_bundles(n)?;
+    }
     let mut ledger = ws.begin_run(RunSpec {
         kind: opts.kind.clone(),
         snapshot: snapshot.id,
@@ -234,7 +308,8 @@ pub fn run(
             for _ in 0..threads {
                 let work_rx = Arc::clone(&work_rx);
                 let done_tx = done_tx.clone();
-                scope.spawn(move || work(module, validator, &work_rx, &done_tx));
+                let merge = opts.merges.as_ref().map(|m| (m, opts.namespace));
+                scope.spawn(move || work(module, validator, merge, &work_rx, &done_tx));
             }
             drop(done_tx);
             // Collect in batch order.
@@ -286,7 +361,7 @@ pub fn run(
         ledger.module_books(books.clone());
         all_books.push(books);
     }
-    let files = out.finish()?;
+    let (files, bundles) = out.finish_all()?;
     let mut outputs = Vec::new();
     for f in files {
         let o = RunOutput {
@@ -306,7 +381,60 @@ pub fn run(
         duration_ms: started.elapsed().as_millis() as u64,
         modules: all_books,
         outputs,
+        bundles,
     })
+}
+
+/// Modules ordered so that a module comes after the modules it `ref`s (patients before their
+/// observations), ties and cycles by name: the order resources are written in, so that bundles
+/// can be loaded one after another into a server that checks references.
+fn dependency_order(mut modules: Vec<Module>) -> Vec<Module> {
+    modules.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
+    let deps: Vec<Vec<usize>> = modules
+        .iter()
+        .map(|m| {
+            m.references()
+                .iter()
+                .filter_map(|r| names.iter().position(|n| n == r))
+                .collect()
+        })
+        .collect();
+    let mut placed = vec![false; modules.len()];
+    let mut order = Vec::with_capacity(modules.len());
+    while order.len() < modules.len() {
+        // The first module (by name) whose dependencies are all placed; on a cycle, the first
+        // unplaced one.
+        let next = (0..modules.len())
+            .find(|&i| !placed[i] && deps[i].iter().all(|&d| placed[d] || d == i))
+            .or_else(|| (0..modules.len()).find(|&i| !placed[i]));
+        let Some(i) = next else { break };
+        placed[i] = true;
+        order.push(i);
+    }
+    let mut slots: Vec<Option<Module>> = modules.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
+}
+
+/// The module's query as the reader runs it: a summary module's rows ordered by patient (then
+/// its `order_by`, then the key), so that each patient's rows arrive together.
+fn reader_query(module: &Module) -> String {
+    if !module.is_summary() {
+        return module.source.query.clone();
+    }
+    let order: Vec<String> = module
+        .summary_order()
+        .iter()
+        .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+        .collect();
+    format!(
+        "SELECT * FROM ({}\n) AS ferry_summary ORDER BY {}",
+        module.source.query.trim().trim_end_matches(';'),
+        order.join(", ")
+    )
 }
 
 /// Streams the module's query in batches of owned rows. Returns the number of source rows.
@@ -319,17 +447,66 @@ fn read_batches(
     let mut batch: Vec<Vec<Value>> = Vec::with_capacity(BATCH);
     let mut seq = 0u64;
     let mut closed = false;
+    let summary = module.is_summary();
+    // For summary modules: the patient column, the current patient and its row count.
+    let mut patient_col: Option<usize> = None;
+    let mut current: Option<Value> = None;
+    let mut in_group = 0usize;
+    let mut send = |rows: Vec<Vec<Value>>, schema: &Arc<RowSchema>, overflow: bool| {
+        let b = WorkBatch {
+            seq,
+            schema: Arc::clone(schema),
+            rows,
+            overflow,
+        };
+        seq += 1;
+        work.send(b).is_ok()
+    };
+    let query = reader_query(module);
     let (_, n) = reader
-        .query_rows(&module.source.query, &mut |names, row| {
+        .query_rows(&query, &mut |names, row| {
             let schema = schema.get_or_insert_with(|| RowSchema::new(names.iter().cloned()));
-            batch.push(row.iter().map(|v| v.to_value()).collect());
+            let values: Vec<Value> = row.iter().map(|v| v.to_value()).collect();
+            if summary {
+                let col = *patient_col.get_or_insert_with(|| {
+                    module
+                        .source
+                        .patient
+                        .as_ref()
+                        .and_then(|p| names.iter().position(|n| n == p))
+                        .unwrap_or(usize::MAX)
+                });
+                let patient = values.get(col).cloned().unwrap_or(Value::Null);
+                if current.as_ref() != Some(&patient) {
+                    // A new patient: the batch may be cut here.
+                    if batch.len() >= BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if !send(full, schema, false) {
+                            closed = true;
+                            return false;
+                        }
+                    }
+                    current = Some(patient);
+                    in_group = 0;
+                }
+                in_group += 1;
+                if in_group > MAX_SUMMARY_ROWS {
+                    if !send(vec![values], schema, true) {
+                        closed = true;
+                        return false;
+                    }
+                    return true;
+                }
+                batch.push(values);
+                return true;
+            }
+            batch.push(values);
             if batch.len() == BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if work.send((seq, Arc::clone(schema), full)).is_err() {
+                if !send(full, schema, false) {
                     closed = true;
                     return false;
                 }
-                seq += 1;
             }
             true
         })
@@ -342,7 +519,7 @@ fn read_batches(
     }
     if !batch.is_empty() {
         let schema = schema.unwrap_or_else(|| RowSchema::new(Vec::<String>::new()));
-        if work.send((seq, schema, batch)).is_err() {
+        if !send(batch, &schema, false) {
             return Err(RunError::Worker("the workers stopped".into()));
         }
     }
@@ -353,6 +530,7 @@ fn read_batches(
 fn work(
     module: &Module,
     validator: &ferry_fhir::Validator,
+    merge: Option<(&Merges, uuid::Uuid)>,
     work: &Mutex<Receiver<WorkBatch>>,
     done: &SyncSender<(u64, Vec<RowResult>)>,
 ) {
@@ -361,82 +539,236 @@ fn work(
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        let Ok((seq, schema, rows)) = next else {
+        let Ok(batch) = next else {
             return;
         };
-        let mut results = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let values: Vec<ValueRef<'_>> = row.iter().map(ValueRef::from).collect();
-            let view = RowView {
-                schema: &schema,
-                values: &values,
-            };
-            let key = module
-                .row_key(&view)
-                .unwrap_or_else(|_| "(no key)".to_string());
-            results.push(match module.evaluate(&view) {
-                RowOutcome::Excluded { rule, reason } => RowResult::Excluded { key, rule, reason },
-                RowOutcome::Exception(errors) => RowResult::Exception {
-                    key,
-                    errors: errors
-                        .into_iter()
-                        .map(|e| {
-                            (
-                                (!e.resource_type.is_empty()).then_some(e.resource_type),
-                                Some(e.path),
-                                e.message,
-                                e.raw_value,
-                            )
-                        })
-                        .collect(),
-                },
-                RowOutcome::Migrated(resources) => {
-                    let mut invalid = Vec::new();
-                    let mut ok = Vec::with_capacity(resources.len());
-                    for r in &resources {
-                        let rtype = r
-                            .get("resourceType")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or("")
-                            .to_string();
-                        let issues = validator.validate(r);
-                        if issues.is_empty() {
-                            let id = r
-                                .get("id")
-                                .and_then(|v| v.as_str())
-                                .unwrap_or("")
-                                .to_string();
-                            let mut bytes = Vec::new();
-                            ferry_fhir::write_canonical(&mut bytes, r);
-                            let sha = hex::encode(Sha256::digest(&bytes));
-                            ok.push((rtype, id, bytes, sha));
-                        } else {
-                            for i in issues {
-                                invalid.push((
-                                    Some(rtype.clone()),
-                                    Some(i.path),
-                                    format!("not valid FHIR R4: {}", i.message),
-                                    None,
-                                ));
-                            }
-                        }
-                    }
-                    if invalid.is_empty() {
-                        RowResult::Migrated { key, resources: ok }
-                    } else {
-                        // An invalid resource is an exception, never written: the whole row waits.
-                        RowResult::Exception {
-                            key,
-                            errors: invalid,
-                        }
-                    }
+        let rows: Vec<Vec<ValueRef<'_>>> = batch
+            .rows
+            .iter()
+            .map(|r| r.iter().map(ValueRef::from).collect())
+            .collect();
+        let views: Vec<RowView<'_>> = rows
+            .iter()
+            .map(|values| RowView {
+                schema: &batch.schema,
+                values,
+            })
+            .collect();
+        let results = if batch.overflow {
+            views
+                .iter()
+                .map(|v| RowResult::Exception {
+                    key: module.row_key(v).unwrap_or_else(|_| "(no key)".to_string()),
+                    errors: vec![(
+                        Some(ferry_map::SUMMARY_RESOURCE_TYPE.to_string()),
+                        Some("summary".into()),
+                        format!(
+                            "the patient has more than {MAX_SUMMARY_ROWS} rows in this summary module: split the module (e.g. by year with scope rules)"
+                        ),
+                        None,
+                    )],
+                })
+                .collect()
+        } else if module.is_summary() {
+            let mut results = Vec::with_capacity(views.len());
+            let mut start = 0;
+            while start < views.len() {
+                let patient = views.get(start).and_then(|v| module.patient_of(v));
+                let mut end = start + 1;
+                while end < views.len()
+                    && views.get(end).and_then(|v| module.patient_of(v)) == patient
+                {
+                    end += 1;
                 }
-            });
-        }
-        if done.send((seq, results)).is_err() {
+                if let Some(group) = views.get(start..end) {
+                    results.extend(summarize_group(module, validator, group));
+                }
+                start = end;
+            }
+            results
+        } else {
+            views
+                .iter()
+                .map(|v| migrate_row(module, validator, merge, v))
+                .collect()
+        };
+        if done.send((batch.seq, results)).is_err() {
             return;
         }
     }
+}
+
+fn exception_records(errors: Vec<ferry_map::FieldError>) -> Vec<ExceptionRecord> {
+    errors
+        .into_iter()
+        .map(|e| {
+            (
+                (!e.resource_type.is_empty()).then_some(e.resource_type),
+                Some(e.path),
+                e.message,
+                e.raw_value,
+            )
+        })
+        .collect()
+}
+
+/// Validates and serializes one resource; an invalid one gives its issues as exception records.
+fn produce(
+    validator: &ferry_fhir::Validator,
+    r: &serde_json::Value,
+) -> Result<Produced, Vec<ExceptionRecord>> {
+    let rtype = r
+        .get("resourceType")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    let issues = validator.validate(r);
+    if !issues.is_empty() {
+        return Err(issues
+            .into_iter()
+            .map(|i| {
+                (
+                    Some(rtype.clone()),
+                    Some(i.path),
+                    format!("not valid FHIR R4: {}", i.message),
+                    None,
+                )
+            })
+            .collect());
+    }
+    let id = r
+        .get("id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    let mut bytes = Vec::new();
+    ferry_fhir::write_canonical(&mut bytes, r);
+    let sha = hex::encode(Sha256::digest(&bytes));
+    Ok((rtype, id, bytes, sha))
+}
+
+/// One row of a discrete module.
+fn migrate_row(
+    module: &Module,
+    validator: &ferry_fhir::Validator,
+    merge: Option<(&Merges, uuid::Uuid)>,
+    view: &RowView<'_>,
+) -> RowResult {
+    let key = module
+        .row_key(view)
+        .unwrap_or_else(|_| "(no key)".to_string());
+    let outcome = module.evaluate(view);
+    // A merged duplicate patient: its row goes into the survivor's resource (written by the
+    // survivor's own row); the lineage keeps this source key. Its content hash is on the
+    // survivor's lineage row.
+    if let (RowOutcome::Migrated(_), Some((merges, namespace))) = (&outcome, merge)
+        && let Some(survivor) = merges.merged_into(&module.name, &key)
+        && let Some(primary) = module.primary_resource()
+    {
+        let id_key = match &primary.name {
+            Some(n) => format!("{survivor}#{n}"),
+            None => survivor.to_string(),
+        };
+        let id = ferry_fhir::resource_id(namespace, &module.name, &primary.resource_type, &id_key);
+        return RowResult::Migrated {
+            key,
+            resources: Vec::new(),
+            shared: vec![(primary.resource_type.clone(), id, String::new())],
+        };
+    }
+    match outcome {
+        RowOutcome::Excluded { rule, reason } => RowResult::Excluded { key, rule, reason },
+        RowOutcome::Exception(errors) => RowResult::Exception {
+            key,
+            errors: exception_records(errors),
+        },
+        RowOutcome::Migrated(resources) => {
+            let mut invalid = Vec::new();
+            let mut ok = Vec::with_capacity(resources.len());
+            for r in &resources {
+                match produce(validator, r) {
+                    Ok(p) => ok.push(p),
+                    Err(mut e) => invalid.append(&mut e),
+                }
+            }
+            if invalid.is_empty() {
+                RowResult::Migrated {
+                    key,
+                    resources: ok,
+                    shared: Vec::new(),
+                }
+            } else {
+                // An invalid resource is an exception, never written: the whole row waits.
+                RowResult::Exception {
+                    key,
+                    errors: invalid,
+                }
+            }
+        }
+    }
+}
+
+/// One patient's rows of a summary module: the document is written with the first row in it;
+/// every row in it records the document in its lineage.
+fn summarize_group(
+    module: &Module,
+    validator: &ferry_fhir::Validator,
+    group: &[RowView<'_>],
+) -> Vec<RowResult> {
+    let summarized = module.summarize(group);
+    let mut to_write: Option<Produced> = None;
+    let mut shared = Vec::new();
+    let mut invalid: Option<Vec<ExceptionRecord>> = None;
+    match summarized.document.as_ref().map(|d| produce(validator, d)) {
+        Some(Ok(p)) => {
+            shared.push((p.0.clone(), p.1.clone(), p.3.clone()));
+            to_write = Some(p);
+        }
+        Some(Err(e)) => invalid = Some(e),
+        None => {}
+    }
+    let mut out = Vec::with_capacity(group.len());
+    for (key, outcome) in summarized.rows {
+        out.push(match outcome {
+            RowOutcome::Excluded { rule, reason } => RowResult::Excluded { key, rule, reason },
+            RowOutcome::Exception(errors) => RowResult::Exception {
+                key,
+                errors: exception_records(errors),
+            },
+            RowOutcome::Migrated(_) => {
+                if let Some(e) = &invalid {
+                    RowResult::Exception {
+                        key,
+                        errors: e.clone(),
+                    }
+                } else if let Some(p) = to_write.take() {
+                    // The first row in the document writes it.
+                    RowResult::Migrated {
+                        key,
+                        resources: vec![p],
+                        shared: Vec::new(),
+                    }
+                } else if !shared.is_empty() {
+                    RowResult::Migrated {
+                        key,
+                        resources: Vec::new(),
+                        shared: shared.clone(),
+                    }
+                } else {
+                    RowResult::Exception {
+                        key,
+                        errors: vec![(
+                            Some(ferry_map::SUMMARY_RESOURCE_TYPE.to_string()),
+                            Some("summary".into()),
+                            "internal: a row went into a document that was not made".into(),
+                            None,
+                        )],
+                    }
+                }
+            }
+        });
+    }
+    out
 }
 
 /// Writes one batch's results to the output and the ledger, in order.
@@ -449,12 +781,19 @@ fn record(
 ) -> Result<(), RunError> {
     for r in batch {
         match r {
-            RowResult::Migrated { key, resources } => {
+            RowResult::Migrated {
+                key,
+                resources,
+                shared,
+            } => {
                 books.migrated += 1;
                 for (rtype, id, bytes, sha) in resources {
-                    out.write_line(&rtype, &bytes)?;
+                    out.write_line_with_id(&rtype, Some(&id), &bytes)?;
                     ledger.lineage(&module.name, &key, &rtype, &id, &sha)?;
                     books.resources += 1;
+                }
+                for (rtype, id, sha) in shared {
+                    ledger.lineage(&module.name, &key, &rtype, &id, &sha)?;
                 }
             }
             RowResult::Excluded { key, rule, reason } => {
@@ -499,4 +838,54 @@ fn hash_files(dirs: &[&Path]) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, refs: &[&str]) {
+        let fields: String = refs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("\"note[{i}].text\" = \"ref('{r}', row.k)\"\n"))
+            .collect();
+        std::fs::write(
+            dir.join(format!("{name}.toml")),
+            format!(
+                "[module]\nname = \"{name}\"\n[source]\nquery = \"SELECT 1 AS k\"\nkey = \"k\"\n\
+                 [[resource]]\ntype = \"Basic\"\n[resource.fields]\n\"code.text\" = \"'x'\"\n{fields}"
+            ),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn modules_come_after_the_modules_they_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let maps = dir.path().join("mappings");
+        std::fs::create_dir(&maps).unwrap();
+        // Alphabetically `allergies` < `patients` < `visits`, but allergies refs both.
+        write(&maps, "allergies", &["patients", "visits"]);
+        write(&maps, "patients", &[]);
+        write(&maps, "visits", &["patients"]);
+        // A cycle does not lose a module.
+        write(&maps, "x_cycle", &["y_cycle"]);
+        write(&maps, "y_cycle", &["x_cycle"]);
+        let dirs = ProjectDirs {
+            mappings: maps,
+            concept_maps: dir.path().join("concept-maps"),
+            output: dir.path().join("output"),
+        };
+        let (modules, diags) = load_modules(&dirs, uuid::Uuid::nil(), None);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        let names: Vec<String> = dependency_order(modules)
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["patients", "visits", "allergies", "x_cycle", "y_cycle"]
+        );
+    }
 }

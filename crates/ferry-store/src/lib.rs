@@ -26,7 +26,7 @@ mod writer;
 pub use catalog::{FileRecord, NoteRecord, SnapshotInfo, TableInfo, Workspace};
 pub use error::StoreError;
 pub use ledger::{ExceptionGroup, ModuleBooks, RunInfo, RunOutput, RunSpec, RunWriter};
-pub use query::{QueryValue, SnapshotReader};
+pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
 pub use signoff::{RowFate, SampleVerdict, SamplePacket, VerdictInput};
 pub use verification::{
     IndexFinding, LedgerOutcome, ResourceLocation, VerificationRecord, VerifyIndex,

@@ -33,6 +33,40 @@ impl std::fmt::Display for QueryValue {
     }
 }
 
+/// A text -> text SQL function offered by every snapshot reader (NULL in, NULL out; `None`
+/// out is NULL).
+pub type SqlTextFn = fn(&str) -> Option<String>;
+
+static SQL_FUNCTIONS: std::sync::OnceLock<Vec<(&'static str, SqlTextFn)>> =
+    std::sync::OnceLock::new();
+
+/// Registers SQL functions that every [`SnapshotReader`] opened afterwards offers (e.g. the
+/// binary registers `ferry_date`, the mapping library's legacy-date parser, so that module
+/// queries can compare dates written in mixed formats). The first registration wins; this crate
+/// knows no date formats itself.
+pub fn register_sql_functions(functions: Vec<(&'static str, SqlTextFn)>) {
+    let _ = SQL_FUNCTIONS.set(functions);
+}
+
+fn add_sql_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    for &(name, f) in SQL_FUNCTIONS.get().map(Vec::as_slice).unwrap_or(&[]) {
+        conn.create_scalar_function(
+            name,
+            1,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            move |ctx| {
+                let out = match ctx.get_raw(0) {
+                    ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(f),
+                    _ => None,
+                };
+                Ok(out)
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Read-only access to one snapshot's staged tables.
 pub struct SnapshotReader {
     id: u64,
@@ -58,6 +92,7 @@ impl Workspace {
         .map_err(|e| StoreError::sqlite(&info.db_file, e))?;
         // A generous page cache makes repeated scans cheap; the file itself is never changed.
         let _ = conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA query_only = ON;");
+        add_sql_functions(&conn).map_err(|e| StoreError::sqlite(&info.db_file, e))?;
         Ok(SnapshotReader {
             id: info.id,
             path: info.db_file,

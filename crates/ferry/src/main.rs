@@ -46,6 +46,8 @@ pub mod exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // SQL functions for module queries (and `ferry sql`): see docs/mapping.md.
+    ferry_store::register_sql_functions(vec![("ferry_date", ferry_map::funcs::dates::sql_date)]);
     match commands::exec(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

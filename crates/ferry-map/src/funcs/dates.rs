@@ -364,6 +364,14 @@ pub fn to_date(raw: &str, pivot: u32) -> Result<Option<String>, FnError> {
     Ok(parse(raw, pivot)?.map(|(d, _)| d.to_fhir()))
 }
 
+/// `ferry_date(text)` in SQL: a legacy date in any format `to_date` reads, as an ISO date with
+/// its precision (`2019`, `2019-03`, `2019-03-04`), so that dates in mixed formats compare and
+/// `MAX()` correctly in a module's query; NULL for blank, zero or unreadable dates (the module's
+/// own `date` filter is what turns those into exceptions).
+pub fn sql_date(raw: &str) -> Option<String> {
+    to_date(raw, DEFAULT_PIVOT).ok().flatten()
+}
+
 /// FHIR `dateTime`. A date without time keeps its precision (`2019-03`). A time without a zone
 /// gets `local_offset` (the project's configured offset); with none configured it is an error,
 /// because FHIR requires a zone on a time and guessing one would move the instant silently.
@@ -406,6 +414,22 @@ pub fn canonical_offset(s: &str) -> Result<String, FnError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sql_date_gives_comparable_iso_dates_or_null() {
+        assert_eq!(sql_date("03/04/2015").as_deref(), Some("2015-03-04"));
+        assert_eq!(sql_date("25-Oct-15").as_deref(), Some("2015-10-25"));
+        assert_eq!(sql_date("2019").as_deref(), Some("2019"));
+        assert_eq!(sql_date("00/00/0000"), None);
+        assert_eq!(
+            sql_date("2019-02-30"),
+            None,
+            "impossible: NULL in SQL, no error"
+        );
+        assert_eq!(sql_date("not a date"), None);
+        // Mixed formats now order correctly as text.
+        assert!(sql_date("12/31/2014") < sql_date("2015-01-01"));
+    }
 
     fn d(s: &str) -> Option<String> {
         to_date(s, DEFAULT_PIVOT).unwrap()

@@ -76,16 +76,54 @@ pub fn run_case(engine: &Engine, name: &str) -> Json {
         {
             diags.extend(m.check_columns(&input.columns));
             let schema = RowSchema::new(input.columns.clone());
-            for r in &input.rows {
-                let values: Vec<ValueRef<'_>> = r
-                    .iter()
-                    .map(|v| v.as_deref().map(ValueRef::Text).unwrap_or(ValueRef::Null))
-                    .collect();
-                let row = RowView {
+            let values: Vec<Vec<ValueRef<'_>>> = input
+                .rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|v| v.as_deref().map(ValueRef::Text).unwrap_or(ValueRef::Null))
+                        .collect()
+                })
+                .collect();
+            let rows: Vec<RowView<'_>> = values
+                .iter()
+                .map(|values| RowView {
                     schema: &schema,
-                    values: &values,
-                };
-                outcomes.push(m.evaluate(&row).to_json());
+                    values,
+                })
+                .collect();
+            if m.is_summary() {
+                // Consecutive rows of one patient make one document (the run orders by patient).
+                let mut start = 0;
+                while start < rows.len() {
+                    let p = m.patient_of(&rows[start]);
+                    let mut end = start + 1;
+                    while end < rows.len() && m.patient_of(&rows[end]) == p {
+                        end += 1;
+                    }
+                    let s = m.summarize(&rows[start..end]);
+                    let html = s
+                        .document
+                        .as_ref()
+                        .and_then(|d| d.pointer("/content/0/attachment/data"))
+                        .and_then(|d| d.as_str())
+                        .map(|d| {
+                            use base64::Engine as _;
+                            let bytes =
+                                base64::engine::general_purpose::STANDARD.decode(d).unwrap();
+                            String::from_utf8(bytes).unwrap()
+                        });
+                    outcomes.push(json!({
+                        "rows": s.rows.iter().map(|(k, o)| json!([k, o.to_json()])).collect::<Vec<_>>(),
+                        "document": s.document,
+                        "html": html,
+                    }));
+                    start = end;
+                }
+            } else {
+                for row in &rows {
+                    outcomes.push(m.evaluate(row).to_json());
+                }
             }
         }
     }

@@ -307,6 +307,8 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         namespace: project.namespace()?,
         local_offset: project.config.project.local_offset.clone(),
         threads: 2,
+        bundle_size: None,
+        merges: None,
     };
     let summary = ferry_run::run(&mut ws, &dirs, &run_opts, &|_| {})?;
     say(format!(

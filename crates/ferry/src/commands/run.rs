@@ -37,6 +37,12 @@ pub struct Args {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also write FHIR transaction Bundles (PUT Type/id, at most SIZE entries each, default 500)
+    /// into `bundles/` of the output folder, modules in reference order, for loading into a
+    /// FHIR server bundle by bundle.
+    #[arg(long, value_name = "SIZE", num_args = 0..=1, default_missing_value = "500",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub bundles: Option<u64>,
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
@@ -67,6 +73,8 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         namespace,
         local_offset: project.config.project.local_offset.clone(),
         threads: 2,
+        bundle_size: args.bundles.map(|n| n as usize),
+        merges: None,
     };
     let summary = ferry_run::run(&mut ws, &dirs, &opts, &|e| match e {
         ferry_run::RunEvent::ModuleStarted { module } => {
@@ -123,6 +131,15 @@ pub fn print_summary(s: &ferry_run::RunSummary) {
     }
     for line in t.to_string().lines() {
         println!("  {}", line.trim_end());
+    }
+    if !s.bundles.is_empty() {
+        let entries: u64 = s.bundles.iter().map(|b| b.entries).sum();
+        println!(
+            "  {} transaction bundles ({} entries) in {}/bundles: load them in file order",
+            format::thousands(s.bundles.len() as u64),
+            format::thousands(entries),
+            s.output_dir
+        );
     }
     let exceptions: u64 = s.modules.iter().map(|m| m.exceptions).sum();
     if exceptions > 0 {

@@ -135,3 +135,185 @@ fn a_project_without_a_namespace_is_told_how_to_add_one() {
     let err = wd.run(&["run"]).fails_with(1);
     assert!(err.contains("namespace"), "{err}");
 }
+
+const HISTORY: &str = r#"[module]
+name = "imm_history"
+description = "Immunizations as one summary document per patient"
+
+[source]
+query = "SELECT * FROM imm"
+key = "imm_id"
+patient = "patient_id"
+
+[[exclude]]
+name = "entered-in-error"
+when = "row.status == 'E'"
+reason = "entered in error in the legacy system"
+
+[summary]
+title = "Immunization history (legacy)"
+columns = ["given", "vaccine"]
+order_by = ["given"]
+[summary.fields]
+"status" = "'current'"
+"type.text" = "'Immunization history'"
+"subject.reference" = "'Patient/p' ~ row.patient_id"
+"#;
+
+#[test]
+fn a_summary_module_writes_one_document_per_patient_and_every_row_into_its_lineage() {
+    let wd = project();
+    wd.write("mappings/imm_history.toml", HISTORY);
+    wd.run(&["check"]).ok();
+    let out = wd.run(&["run", "--modules", "imm_history", "--json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let m = &s["modules"][0];
+    // Rows 1-4 (patients 10 and 11) go into two documents; row 5 is entered in error.
+    assert_eq!(m["source_rows"], 5, "{m}");
+    assert_eq!(m["migrated"], 4, "{m}");
+    assert_eq!(m["excluded"], 1, "{m}");
+    assert_eq!(m["exceptions"], 0, "{m}");
+    assert_eq!(m["resources"], 2, "{m}");
+    let ndjson = std::fs::read_to_string(wd.join("output/DocumentReference.ndjson")).unwrap();
+    let docs: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 2);
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for d in &docs {
+        let a = &d["content"][0]["attachment"];
+        let bytes = b64.decode(a["data"].as_str().unwrap()).unwrap();
+        assert_eq!(a["size"], bytes.len(), "size is the byte length");
+        let html = String::from_utf8(bytes).unwrap();
+        assert!(
+            html.contains("<h1>Immunization history (legacy)</h1>"),
+            "{html}"
+        );
+        assert_eq!(a["contentType"], "text/html; charset=utf-8");
+        assert!(a["hash"].as_str().is_some_and(|h| h.len() == 28), "{a}");
+    }
+    // Patient 10's document lists both of its rows, oldest first (order_by).
+    let p10 = docs
+        .iter()
+        .find(|d| d["subject"]["reference"] == "Patient/p10")
+        .unwrap();
+    let html = String::from_utf8(
+        b64.decode(p10["content"][0]["attachment"]["data"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let tdap = html.find("Tdap").unwrap();
+    let flu = html.find("flu shot").unwrap();
+    assert!(html.find("03&#x2f;15&#x2f;2019").unwrap() < tdap, "{html}");
+    assert!(tdap < flu, "rows in order_by order: {html}");
+    // Every row in a document has a lineage record naming it.
+    let db = rusqlite::Connection::open(wd.join(".ferry/runs/run-0001.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT source_key, resource_id FROM lineage ORDER BY source_key")
+        .unwrap();
+    let rows: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|(_, id)| id.as_str()).collect();
+    let keys: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["1", "2", "3", "4"]);
+    assert_eq!(ids[0], ids[1], "rows 1 and 2 (patient 10) share a document");
+    assert_eq!(ids[2], ids[3], "rows 3 and 4 (patient 11) share a document");
+    assert_ne!(ids[0], ids[2]);
+    let again = wd.run(&["run", "--modules", "imm_history", "--json"]).ok();
+    let t: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(
+        t["outputs"][0]["sha256"], s["outputs"][0]["sha256"],
+        "same bytes on a re-run"
+    );
+}
+
+#[test]
+fn check_reports_a_required_element_no_field_sets() {
+    let wd = project();
+    // Immunization requires `status`, `vaccineCode`, `patient` and `occurrence[x]`.
+    wd.write(
+        "mappings/immunizations.toml",
+        MODULE.replace("\"occurrenceDateTime\" = \"row.given | date\"\n", ""),
+    );
+    let err = wd.run(&["check"]).fails_with(1);
+    assert!(err.contains("requires `occurrence[x]`"), "{err}");
+    assert!(err.contains("immunizations.toml:"), "{err}");
+}
+
+#[test]
+fn bundles_put_every_written_resource_once_in_order() {
+    let wd = project();
+    let out = wd.run(&["run", "--bundles", "1", "--json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bundles = s["bundles"].as_array().unwrap();
+    assert_eq!(bundles.len(), 2, "two resources, one per bundle: {s}");
+    let ndjson = std::fs::read_to_string(wd.join("output/Immunization.ndjson")).unwrap();
+    for (b, line) in bundles.iter().zip(ndjson.lines()) {
+        let text =
+            std::fs::read_to_string(wd.join("output").join(b["file_name"].as_str().unwrap()))
+                .unwrap();
+        let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(bundle["type"], "transaction");
+        let entry = &bundle["entry"][0];
+        let resource: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(entry["resource"], resource);
+        assert_eq!(
+            entry["request"]["url"],
+            format!("Immunization/{}", resource["id"].as_str().unwrap())
+        );
+        assert_eq!(entry["request"]["method"], "PUT");
+    }
+    // Without --bundles there are none.
+    let out = wd.run(&["run", "--json"]).ok();
+    assert!(!out.contains("\"bundles\""), "{out}");
+    assert!(!wd.join("output/bundles").exists());
+}
+
+#[test]
+fn ferry_date_lets_a_scope_rule_compare_dates_written_in_mixed_formats() {
+    // "Only immunizations given since 2019-06-01": the column mixes MM/DD/YYYY and ISO dates,
+    // so plain text comparison would be wrong (`03/15/2019` > `2019-...`).
+    let wd = project();
+    wd.write(
+        "mappings/immunizations.toml",
+        MODULE
+            .replace(
+                "query = \"SELECT * FROM imm\"",
+                "query = \"SELECT *, ferry_date(given) AS given_iso FROM imm\"",
+            )
+            .replace(
+                "[[exclude]]",
+                "[[exclude]]\nname = \"before-cutoff\"\nwhen = \"row.given_iso and row.given_iso < '2019-06-01'\"\nreason = \"given before the scope cut-off: archived, not migrated\"\n\n[[exclude]]",
+            ),
+    );
+    let sql = wd.sql_json(
+        "SELECT imm_id, ferry_date(given) AS d FROM imm ORDER BY imm_id",
+        &[],
+    );
+    let dates: Vec<&str> = sql
+        .iter()
+        .map(|r| r["d"].as_str().unwrap_or("NULL"))
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            "2019-03-15",
+            "2019-10-01",
+            "2020-01-05",
+            "NULL",
+            "2021-06-01"
+        ]
+    );
+    let out = wd.run(&["run", "--json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let m = &s["modules"][0];
+    // Row 1 (03/15/2019) is out of scope; row 4 (02/30/2019, impossible) stays an exception.
+    assert_eq!(m["excluded"], 2, "{m}");
+    assert_eq!(m["migrated"], 1, "{m}");
+    assert_eq!(m["exceptions"], 2, "{m}");
+}
