@@ -82,6 +82,10 @@ pub struct DedupeConfig {
     /// The column holding each patient's source key (default: the table's primary key).
     #[serde(default)]
     pub key: Option<String>,
+    /// The mapping module that makes each patient's resource, where `ferry run` applies
+    /// accepted merges (default: the module named like the table).
+    #[serde(default)]
+    pub module: Option<String>,
     #[serde(default)]
     pub given: Option<Columns>,
     #[serde(default)]
@@ -172,6 +176,7 @@ impl Default for DedupeConfig {
         DedupeConfig {
             table: None,
             key: None,
+            module: None,
             given: None,
             family: None,
             birth_date: None,

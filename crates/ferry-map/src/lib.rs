@@ -31,5 +31,5 @@ pub use engine::{Engine, EngineConfig, FERRY_FILTERS, FERRY_FUNCTIONS, IdFn, Ref
 pub use eval::{FieldError, NO_RESOURCE_RULE, RowOutcome, RowSchema, RowView};
 pub use module::{Exclude, Field, Module, Resource, Source, Summary, parse_module};
 pub use path::{Segment, parse_path};
-pub use project::{ProjectOptions, load_project};
+pub use project::{ProjectOptions, REVIEW_FILES, load_project};
 pub use summary::{DEFAULT_SUMMARY_TEMPLATE, SUMMARY_RESOURCE_TYPE, Summarized};

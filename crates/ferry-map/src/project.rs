@@ -20,8 +20,11 @@ pub struct ProjectOptions {
     pub merges: std::collections::BTreeMap<String, std::collections::HashMap<String, String>>,
 }
 
-/// Loads every `*.toml` module in `mappings_dir` (sorted by file name; `migration-map.toml`, the
-/// reviewers' decisions file, is skipped) and every concept map in `concept_maps_dir`.
+/// Reviewers' decision files that live in `mappings/` but are not modules.
+pub const REVIEW_FILES: &[&str] = &["migration-map.toml", "duplicates.toml"];
+
+/// Loads every `*.toml` module in `mappings_dir` (sorted by file name; the reviewers' decision
+/// files [`REVIEW_FILES`] are skipped) and every concept map in `concept_maps_dir`.
 /// Returns the modules that loaded without errors and every diagnostic of every file.
 pub fn load_project(
     mappings_dir: &Path,
@@ -39,8 +42,10 @@ pub fn load_project(
             paths.sort();
             for p in paths {
                 let is_toml = p.extension().and_then(|e| e.to_str()) == Some("toml");
-                let is_decisions =
-                    p.file_name().and_then(|n| n.to_str()) == Some("migration-map.toml");
+                let is_decisions = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| REVIEW_FILES.contains(&n));
                 if !is_toml || is_decisions {
                     continue;
                 }

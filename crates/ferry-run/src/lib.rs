@@ -265,6 +265,20 @@ pub fn run(
         modules.retain(|m| wanted.contains(&m.name));
     }
     let modules = dependency_order(modules);
+    if let Some(m) = &opts.merges
+        && !m.to_survivor.is_empty()
+        && !modules.iter().any(|x| x.name == m.module)
+        && opts.modules.is_none()
+    {
+        let all: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+        return Err(RunError::UnknownModule(
+            format!(
+                "{} (the patient module of the accepted duplicate merges)",
+                m.module
+            ),
+            all.join(", "),
+        ));
+    }
     let snapshot = ws.snapshot(opts.snapshot)?;
     let files = hash_files(&[&dirs.mappings, &dirs.concept_maps]);
     let mut readers = Vec::new();
@@ -421,7 +435,7 @@ fn dependency_order(mut modules: Vec<Module>) -> Vec<Module> {
 
 /// The module's query as the reader runs it: a summary module's rows ordered by patient (then
 /// its `order_by`, then the key), so that each patient's rows arrive together.
-fn reader_query(module: &Module) -> String {
+pub fn reader_query(module: &Module) -> String {
     if !module.is_summary() {
         return module.source.query.clone();
     }

@@ -27,7 +27,7 @@ pub use catalog::{FileRecord, NoteRecord, SnapshotInfo, TableInfo, Workspace};
 pub use error::StoreError;
 pub use ledger::{ExceptionGroup, ModuleBooks, RunInfo, RunOutput, RunSpec, RunWriter};
 pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
-pub use signoff::{RowFate, SampleVerdict, SamplePacket, VerdictInput};
+pub use signoff::{RowFate, SamplePacket, SampleVerdict, VerdictInput};
 pub use verification::{
     IndexFinding, LedgerOutcome, ResourceLocation, VerificationRecord, VerifyIndex,
 };

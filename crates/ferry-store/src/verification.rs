@@ -415,11 +415,14 @@ impl VerifyIndex {
         )
     }
 
-    /// Lineage entries per resource type.
+    /// Distinct resources the lineage names, per resource type (several source rows can go into
+    /// one resource: a summary document, a merged duplicate patient).
     pub fn lineage_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT resource_type, count(*) FROM lin GROUP BY resource_type ORDER BY 1")
+            .prepare(
+                "SELECT resource_type, count(DISTINCT resource_id) FROM lin GROUP BY resource_type ORDER BY 1",
+            )
             .map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))

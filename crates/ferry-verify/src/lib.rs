@@ -115,6 +115,9 @@ pub struct VerifyOptions {
     pub show_values: bool,
     /// Examples kept per check.
     pub max_examples: usize,
+    /// The accepted duplicate-patient merges the run applied (the binary reads them from
+    /// `mappings/duplicates.toml`, as `ferry run` does).
+    pub merges: Option<ferry_run::Merges>,
 }
 
 /// Progress, for a bar.
@@ -287,7 +290,7 @@ pub fn verify(
     let books = ws.run_modules(run.id)?;
     let outputs = ws.run_outputs(run.id)?;
     let searches = load_searches(&opts.checks)?;
-    let (modules, diags) = ferry_run::load_modules(
+    let (modules, diags) = ferry_run::load_modules_with(
         &ferry_run::ProjectDirs {
             mappings: opts.mappings.clone(),
             concept_maps: opts.concept_maps.clone(),
@@ -295,6 +298,7 @@ pub fn verify(
         },
         opts.namespace,
         opts.local_offset.clone(),
+        opts.merges.as_ref(),
     );
     let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
@@ -404,17 +408,27 @@ pub fn verify(
             problems: &mut roundtrip,
             show_values: opts.show_values,
             compared: 0,
+            merge: opts.merges.as_ref().map(|m| (m, opts.namespace)),
+            group: Vec::new(),
+            group_patient: None,
         };
         let mut failure: Option<VerifyError> = None;
         let mut schema: Option<Arc<RowSchema>> = None;
+        // A summary module's rows come ordered by patient, as the run read them.
+        let query = ferry_run::reader_query(module);
         let (_, rows) = reader
-            .query_rows(&module.source.query, &mut |names, values| {
+            .query_rows(&query, &mut |names, values| {
                 let schema = schema.get_or_insert_with(|| RowSchema::new(names.iter().cloned()));
                 rows_done += 1;
                 if rows_done.is_multiple_of(1024) {
                     on_event(VerifyEvent::Position(rows_done));
                 }
-                match ctx.row(schema, values) {
+                let done = if module.is_summary() {
+                    ctx.summary_row(schema, values)
+                } else {
+                    ctx.row(schema, values)
+                };
+                match done {
                     Ok(()) => true,
                     Err(e) => {
                         failure = Some(e);
@@ -429,6 +443,9 @@ pub fn verify(
             })?;
         if let Some(e) = failure {
             return Err(e);
+        }
+        if let Some(schema) = &schema {
+            ctx.flush_group(schema)?;
         }
         compared += ctx.compared;
         if rows != b.source_rows {
@@ -795,6 +812,11 @@ struct RoundTrip<'a> {
     problems: &'a mut Problems,
     show_values: bool,
     compared: u64,
+    /// Accepted merges and the namespace of ids.
+    merge: Option<(&'a ferry_run::Merges, uuid::Uuid)>,
+    /// A summary module: the current patient's rows, and that patient.
+    group: Vec<Vec<ferry_core::Value>>,
+    group_patient: Option<Option<String>>,
 }
 
 fn outcome_name(o: &LedgerOutcome) -> &'static str {
@@ -807,6 +829,75 @@ fn outcome_name(o: &LedgerOutcome) -> &'static str {
 }
 
 impl RoundTrip<'_> {
+    /// One row of a summary module: rows are collected per patient and summarized together.
+    fn summary_row(
+        &mut self,
+        schema: &Arc<RowSchema>,
+        values: &[ValueRef<'_>],
+    ) -> Result<(), VerifyError> {
+        let view = RowView { schema, values };
+        let patient = self.module.patient_of(&view);
+        if self.group_patient.as_ref() != Some(&patient) {
+            self.flush_group(schema)?;
+            self.group_patient = Some(patient);
+        }
+        self.group
+            .push(values.iter().map(|v| v.to_value()).collect());
+        Ok(())
+    }
+
+    /// Summarizes the collected patient's rows and compares with the ledger and the output.
+    fn flush_group(&mut self, schema: &Arc<RowSchema>) -> Result<(), VerifyError> {
+        if self.group.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.group);
+        let refs: Vec<Vec<ValueRef<'_>>> = rows
+            .iter()
+            .map(|r| r.iter().map(ValueRef::from).collect())
+            .collect();
+        let views: Vec<RowView<'_>> = refs
+            .iter()
+            .map(|values| RowView { schema, values })
+            .collect();
+        let summarized = self.module.summarize(&views);
+        let m = self.module.name.clone();
+        let mut document_checked = false;
+        for (key, outcome) in summarized.rows {
+            let ledger = self.index.ledger_outcome(&m, &key)?;
+            match (&outcome, &ledger) {
+                (RowOutcome::Migrated(_), LedgerOutcome::Migrated(ids)) => {
+                    if let Some(doc) = &summarized.document {
+                        if document_checked {
+                            let id = doc.get("id").and_then(Value::as_str).unwrap_or("");
+                            if !ids.iter().any(|(_, i)| i == id) {
+                                self.problems.add(format!(
+                                    "module `{m}` key {key}: its lineage does not name the patient's summary document {id}"
+                                ));
+                            }
+                        } else {
+                            document_checked = true;
+                            self.compare(&key, doc, ids)?;
+                        }
+                    }
+                }
+                (RowOutcome::Migrated(_), LedgerOutcome::Exception)
+                | (RowOutcome::Excluded { .. }, LedgerOutcome::Excluded)
+                | (RowOutcome::Exception(_), LedgerOutcome::Exception) => {}
+                (o, ledger) => self.problems.add(format!(
+                    "module `{m}` key {key}: the run recorded it as {}, re-evaluation gives {}",
+                    outcome_name(ledger),
+                    match o {
+                        RowOutcome::Migrated(_) => "migrated",
+                        RowOutcome::Excluded { .. } => "excluded",
+                        RowOutcome::Exception(_) => "an exception",
+                    }
+                )),
+            }
+        }
+        Ok(())
+    }
+
     fn row(&mut self, schema: &Arc<RowSchema>, values: &[ValueRef<'_>]) -> Result<(), VerifyError> {
         let view = RowView { schema, values };
         let m = &self.module.name;
@@ -816,6 +907,27 @@ impl RoundTrip<'_> {
             .unwrap_or_else(|_| "(no key)".to_string());
         let outcome = self.module.evaluate(&view);
         let ledger = self.index.ledger_outcome(m, &key)?;
+        // A merged duplicate patient: the run wrote no resource of its own for it; its lineage
+        // must name the survivor's resource.
+        if let (RowOutcome::Migrated(_), Some((merges, namespace))) = (&outcome, self.merge)
+            && let Some(survivor) = merges.merged_into(m, &key)
+            && let Some(primary) = self.module.primary_resource()
+        {
+            let id_key = match &primary.name {
+                Some(n) => format!("{survivor}#{n}"),
+                None => survivor.to_string(),
+            };
+            let id = ferry_fhir::resource_id(namespace, m, &primary.resource_type, &id_key);
+            let ok = matches!(&ledger, LedgerOutcome::Migrated(ids)
+                if ids.iter().any(|(t, i)| *t == primary.resource_type && *i == id));
+            if !ok {
+                self.problems.add(format!(
+                    "module `{m}` key {key}: merged into {survivor}, but its lineage does not name the survivor's {}/{id}",
+                    primary.resource_type
+                ));
+            }
+            return Ok(());
+        }
         let now = match &outcome {
             RowOutcome::Migrated(_) => "migrated",
             RowOutcome::Excluded { .. } => "excluded",

@@ -74,7 +74,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         local_offset: project.config.project.local_offset.clone(),
         threads: 2,
         bundle_size: args.bundles.map(|n| n as usize),
-        merges: None,
+        merges: merges(&project)?,
     };
     let summary = ferry_run::run(&mut ws, &dirs, &opts, &|e| match e {
         ferry_run::RunEvent::ModuleStarted { module } => {
@@ -90,6 +90,37 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         print_summary(&summary);
     }
     Ok(crate::exit::OK)
+}
+
+/// The accepted duplicate-patient merges of `mappings/duplicates.toml` (`ferry dedupe review`),
+/// for `ferry run` and `ferry verify`; `None` when nothing was accepted.
+pub fn merges(project: &Project) -> Result<Option<ferry_run::Merges>> {
+    let map = ferry_link::load_merges(&project.root)
+        .context("reading the duplicate-patient decisions")?;
+    if map.is_empty() {
+        return Ok(None);
+    }
+    let decisions = ferry_link::Decisions::load(&project.root)
+        .context("reading the duplicate-patient decisions")?;
+    let module = project
+        .config
+        .dedupe
+        .as_ref()
+        .and_then(|d| d.module.clone().or_else(|| d.table.clone()))
+        .or(decisions.table)
+        .context(
+            "mappings/duplicates.toml has accepted merges but names no patient table: set `[dedupe] module = \"patients\"` in ferry.toml (the module that makes the Patient)",
+        )?;
+    let mut to_survivor = std::collections::HashMap::new();
+    for s in map.survivors() {
+        for m in map.members(s) {
+            to_survivor.insert(m.clone(), s.to_string());
+        }
+    }
+    Ok(Some(ferry_run::Merges {
+        module,
+        to_survivor,
+    }))
 }
 
 pub fn print_summary(s: &ferry_run::RunSummary) {

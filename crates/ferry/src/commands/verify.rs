@@ -42,6 +42,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         thresholds: project.config.verify.clone(),
         show_values: args.show_values,
         max_examples: args.examples,
+        merges: super::run::merges(&project)?,
     };
     let bar = if !global.quiet && !args.json && std::io::stderr().is_terminal() {
         let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8));

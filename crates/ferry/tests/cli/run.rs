@@ -224,6 +224,27 @@ fn a_summary_module_writes_one_document_per_patient_and_every_row_into_its_linea
     assert_eq!(ids[0], ids[1], "rows 1 and 2 (patient 10) share a document");
     assert_eq!(ids[2], ids[3], "rows 3 and 4 (patient 11) share a document");
     assert_ne!(ids[0], ids[2]);
+    // verify re-summarizes each patient's rows and compares with the documents read back.
+    // (This hand-made module points at `Patient/p10`, which no module writes, so integrity
+    // fails; the round trip and the counts must pass.)
+    let v = wd.run(&["verify", "--json"]);
+    let vj: serde_json::Value = serde_json::from_str(&v.stdout()).unwrap();
+    let check = |name: &str| {
+        vj["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(check("counts")["status"], "pass", "{vj:#}");
+    let rt = check("round-trip");
+    assert_eq!(rt["status"], "pass", "{vj:#}");
+    assert!(
+        rt["summary"].as_str().unwrap().starts_with("2 resources"),
+        "{rt}"
+    );
     let again = wd.run(&["run", "--modules", "imm_history", "--json"]).ok();
     let t: serde_json::Value = serde_json::from_str(&again).unwrap();
     assert_eq!(

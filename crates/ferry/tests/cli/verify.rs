@@ -336,3 +336,77 @@ fn a_comparative_search_out_of_tolerance_is_a_no_go_and_a_bad_checks_file_is_an_
     assert!(err.contains("off-by-one.toml"), "{err}");
     assert!(err.contains("docs/verify.md"), "{err}");
 }
+
+fn lineage_ids(wd: &Workdir, run: u32, module: &str, key: &str) -> Vec<String> {
+    let db = rusqlite::Connection::open(wd.join(&format!(".ferry/runs/run-{run:04}.db"))).unwrap();
+    let mut stmt = db
+        .prepare("SELECT resource_id FROM lineage WHERE module = ?1 AND source_key = ?2")
+        .unwrap();
+    stmt.query_map([module, key], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn accepted_duplicate_merges_apply_in_the_run_and_verify_still_says_go() {
+    let wd = clinic();
+    let patients_before = lines(&wd, "Patient.ndjson").len();
+    let id1 = lineage_ids(&wd, 1, "patients", "1");
+    let id2 = lineage_ids(&wd, 1, "patients", "2");
+    assert_eq!((id1.len(), id2.len()), (1, 1));
+    let refs_to_2 = std::fs::read_to_string(wd.join("output/Encounter.ndjson"))
+        .unwrap()
+        .matches(&format!("Patient/{}", id2[0]))
+        .count();
+    assert!(refs_to_2 > 0, "patient 2 has visits in this clinic");
+    // A reviewer accepted patients 1 and 2 as one person; 1 survives.
+    wd.write(
+        "mappings/duplicates.toml",
+        "table = \"patients\"\nkey = \"patient_id\"\n\n[[cluster]]\nid = \"dup-test\"\n\
+         decision = \"accept\"\nmembers = [\"1\", \"2\"]\nsurvivor = \"1\"\nby = \"tester\"\n\
+         at = \"2026-11-22T10:00:00Z\"\n",
+    );
+    let out = wd.run(&["run", "--json"]).ok();
+    let s: Value = serde_json::from_str(&out).unwrap();
+    let patients = s["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["module"] == "patients")
+        .unwrap();
+    assert_eq!(patients["migrated"], patients["source_rows"], "{patients}");
+    assert_eq!(lines(&wd, "Patient.ndjson").len(), patients_before - 1);
+    // Patient 2's row goes into patient 1's resource; nothing points at patient 2's old id.
+    assert_eq!(lineage_ids(&wd, 2, "patients", "2"), id1);
+    for file in ["Encounter.ndjson", "Observation.ndjson", "Patient.ndjson"] {
+        let text = std::fs::read_to_string(wd.join(&format!("output/{file}"))).unwrap();
+        assert!(
+            !text.contains(&id2[0]),
+            "{file} still names the merged patient"
+        );
+    }
+    let encounters_of_1 = std::fs::read_to_string(wd.join("output/Encounter.ndjson"))
+        .unwrap()
+        .matches(&format!("Patient/{}", id1[0]))
+        .count();
+    assert!(
+        encounters_of_1 >= refs_to_2,
+        "patient 2's visits moved to the survivor"
+    );
+    // verify applies the same decisions: counts, round trip, integrity and validity pass. The
+    // comparative search "every staged patient is a Patient" is now one short, as it should be
+    // (two legacy patients are one person), and says so.
+    let (_, v) = verify_json(&wd, &[]);
+    for name in ["counts", "round-trip", "integrity", "validity"] {
+        assert_eq!(check(&v, name)["status"], "pass", "{name}: {v:#}");
+    }
+    let search = check(&v, "search:patients");
+    assert!(
+        search["summary"]
+            .as_str()
+            .unwrap()
+            .contains("snapshot (SQL) 60, output (FHIR) 59, difference 1"),
+        "{search}"
+    );
+}
