@@ -229,10 +229,12 @@ fn recording_verdicts_checks_every_line_and_the_report_shows_them() {
 #[test]
 fn report_without_verification_is_no_go_with_the_checklist_books_and_signatures() {
     let wd = demo();
+    // The demo verified its run 1; run 2 is not verified.
+    wd.run(&in_demo(&["run", "--snapshot", "1", "-q"])).ok();
     let out = wd.run(&in_demo(&["report"])).ok();
-    assert!(out.contains("Decision for run 1: NO-GO"), "{out}");
-    assert!(out.contains("run 1 was not verified"), "{out}");
-    let html = std::fs::read_to_string(wd.join("demo/reports/signoff-0001.html")).unwrap();
+    assert!(out.contains("Decision for run 2: NO-GO"), "{out}");
+    assert!(out.contains("run 2 was not verified"), "{out}");
+    let html = std::fs::read_to_string(wd.join("demo/reports/signoff-0002.html")).unwrap();
     assert!(html.contains("NOT VERIFIED"));
     assert!(
         !html.contains("<script") && !html.contains("src=\"http"),
