@@ -131,6 +131,24 @@ impl Merges {
             .map(String::as_str)
             .filter(|s| *s != key)
     }
+
+    /// For a merged row of `module`: (survivor key, resource type, id of the survivor's primary
+    /// resource), the resource the row went into.
+    pub fn merged_resource(
+        &self,
+        module: &Module,
+        key: &str,
+        namespace: uuid::Uuid,
+    ) -> Option<(String, String, String)> {
+        let survivor = self.merged_into(&module.name, key)?;
+        let primary = module.primary_resource()?;
+        let id_key = match &primary.name {
+            Some(n) => format!("{survivor}#{n}"),
+            None => survivor.to_string(),
+        };
+        let id = ferry_fhir::resource_id(namespace, &module.name, &primary.resource_type, &id_key);
+        Some((survivor.to_string(), primary.resource_type.clone(), id))
+    }
 }
 
 /// Loads the project's modules with the resource-id function of this namespace.
@@ -676,18 +694,12 @@ fn migrate_row(
     // survivor's own row); the lineage keeps this source key. Its content hash is on the
     // survivor's lineage row.
     if let (RowOutcome::Migrated(_), Some((merges, namespace))) = (&outcome, merge)
-        && let Some(survivor) = merges.merged_into(&module.name, &key)
-        && let Some(primary) = module.primary_resource()
+        && let Some((_, rtype, id)) = merges.merged_resource(module, &key, namespace)
     {
-        let id_key = match &primary.name {
-            Some(n) => format!("{survivor}#{n}"),
-            None => survivor.to_string(),
-        };
-        let id = ferry_fhir::resource_id(namespace, &module.name, &primary.resource_type, &id_key);
         return RowResult::Migrated {
             key,
             resources: Vec::new(),
-            shared: vec![(primary.resource_type.clone(), id, String::new())],
+            shared: vec![(rtype, id, String::new())],
         };
     }
     match outcome {

@@ -910,20 +910,14 @@ impl RoundTrip<'_> {
         // A merged duplicate patient: the run wrote no resource of its own for it; its lineage
         // must name the survivor's resource.
         if let (RowOutcome::Migrated(_), Some((merges, namespace))) = (&outcome, self.merge)
-            && let Some(survivor) = merges.merged_into(m, &key)
-            && let Some(primary) = self.module.primary_resource()
+            && let Some((survivor, rtype, id)) =
+                merges.merged_resource(self.module, &key, namespace)
         {
-            let id_key = match &primary.name {
-                Some(n) => format!("{survivor}#{n}"),
-                None => survivor.to_string(),
-            };
-            let id = ferry_fhir::resource_id(namespace, m, &primary.resource_type, &id_key);
             let ok = matches!(&ledger, LedgerOutcome::Migrated(ids)
-                if ids.iter().any(|(t, i)| *t == primary.resource_type && *i == id));
+                if ids.iter().any(|(t, i)| *t == rtype && *i == id));
             if !ok {
                 self.problems.add(format!(
-                    "module `{m}` key {key}: merged into {survivor}, but its lineage does not name the survivor's {}/{id}",
-                    primary.resource_type
+                    "module `{m}` key {key}: merged into {survivor}, but its lineage does not name the survivor's {rtype}/{id}"
                 ));
             }
             return Ok(());
