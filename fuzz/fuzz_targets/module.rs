@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 fn engine() -> &'static ferry_map::Engine {
     static ENGINE: OnceLock<ferry_map::Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let ids: Arc<ferry_map::IdFn> = Arc::new(|m: &str, t: &str, k: &str| format!("{m}-{t}-{k}"));
+        let ids: Arc<ferry_map::IdFn> =
+            Arc::new(|m: &str, t: &str, k: &str| format!("{m}-{t}-{k}"));
         ferry_map::Engine::new(ferry_map::EngineConfig::new(ids)).expect("engine")
     })
 }
