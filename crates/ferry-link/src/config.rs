@@ -359,6 +359,10 @@ pub struct TableColumns {
     pub name: String,
     pub primary_key: Vec<String>,
     pub columns: Vec<String>,
+    /// The profile's likely-PHI label of each column (`ferry profile`), when the snapshot was
+    /// profiled: proposals prefer a column whose label fits the field, and fall back on the label
+    /// alone when no column name fits.
+    pub phi: std::collections::BTreeMap<String, ferry_profile::model::PhiKind>,
 }
 
 fn propose_table(tables: &[TableColumns]) -> Option<&TableColumns> {
@@ -446,6 +450,18 @@ pub(crate) fn propose_column(t: &TableColumns, f: Field) -> Option<String> {
         }
     };
     let mut candidates: Vec<&String> = t.columns.iter().filter(|c| fits(c)).collect();
+    if let Some(kind) = phi_kind_of(f)
+        && !t.phi.is_empty()
+    {
+        let labelled = |c: &&String| t.phi.get(c.as_str()) == Some(&kind);
+        if candidates.iter().any(labelled) {
+            // The profile agrees with the name for some candidates: keep those.
+            candidates.retain(labelled);
+        } else if candidates.is_empty() && label_alone_decides(f) {
+            // No name fits, but the profile labelled a column with this field's kind.
+            candidates = t.columns.iter().filter(labelled).collect();
+        }
+    }
     if f == Field::Phone {
         // Prefer the home or mobile phone over a work phone.
         candidates.sort_by_key(|c| {
@@ -460,9 +476,73 @@ pub(crate) fn propose_column(t: &TableColumns, f: Field) -> Option<String> {
     candidates.first().map(|c| (*c).clone())
 }
 
+/// The profile's PHI kind of a field's columns (`None`: the profile has no label for it).
+fn phi_kind_of(f: Field) -> Option<ferry_profile::model::PhiKind> {
+    use ferry_profile::model::PhiKind as K;
+    Some(match f {
+        Field::Given | Field::Family => K::Name,
+        Field::BirthDate => K::BirthDate,
+        Field::Ssn => K::Ssn,
+        Field::Phone => K::Phone,
+        Field::Address | Field::City => K::Address,
+        Field::PostalCode => K::PostalCode,
+        Field::Email => K::Email,
+        Field::Sex => return None,
+    })
+}
+
+/// Fields whose PHI kind names one field only, so a label alone can propose the column (a
+/// `name` label cannot tell given from family, nor `address` street from city).
+fn label_alone_decides(f: Field) -> bool {
+    matches!(
+        f,
+        Field::BirthDate | Field::Ssn | Field::Phone | Field::PostalCode | Field::Email
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_profile_s_phi_labels_refine_and_complete_the_proposals() {
+        use ferry_profile::model::PhiKind as K;
+        let mut t = clinic();
+        let p = &mut t[1];
+        // Names the rules do not know, labelled by the profile from their values.
+        for c in p.columns.iter_mut() {
+            match c.as_str() {
+                "dob" => *c = "d_o_b_x".into(),
+                "ssn" => *c = "taxpayer_no".into(),
+                _ => {}
+            }
+        }
+        p.phi.insert("d_o_b_x".into(), K::BirthDate);
+        p.phi.insert("taxpayer_no".into(), K::Ssn);
+        p.phi.insert("home_phone".into(), K::Phone);
+        p.phi.insert("first_name".into(), K::Name);
+        p.phi.insert("last_name".into(), K::Name);
+        let patients = || DedupeConfig {
+            table: Some("patients".into()),
+            ..Default::default()
+        };
+        let mut c = patients();
+        c.fill_defaults(&t).unwrap();
+        assert_eq!(c.birth_date, Some(Columns::One("d_o_b_x".into())));
+        assert_eq!(c.ssn, Some(Columns::One("taxpayer_no".into())));
+        assert_eq!(c.phone, Some(Columns::One("home_phone".into())));
+        assert_eq!(c.given, Some(Columns::One("first_name".into())));
+        // Without the labels the renamed columns are not proposed.
+        let mut bare = clinic();
+        for c in bare[1].columns.iter_mut() {
+            if c == "dob" {
+                *c = "d_o_b_x".into();
+            }
+        }
+        let mut c = patients();
+        c.fill_defaults(&bare).unwrap();
+        assert_eq!(c.birth_date, None);
+    }
 
     fn clinic() -> Vec<TableColumns> {
         vec![
@@ -470,6 +550,7 @@ mod tests {
                 name: "visits".into(),
                 primary_key: vec!["visit_id".into()],
                 columns: vec!["visit_id".into(), "patient_id".into(), "visit_dt".into()],
+                phi: Default::default(),
             },
             TableColumns {
                 name: "patients".into(),
@@ -494,6 +575,7 @@ mod tests {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+                phi: Default::default(),
             },
         ]
     }

@@ -71,6 +71,39 @@ fn report_stem(snapshot: u64, against: bool) -> String {
     }
 }
 
+/// The likely-PHI labels of `ferry profile`'s report of this snapshot (`reports/profile-NNNN.json`),
+/// table -> column -> kind; empty when the snapshot was not profiled (or the report is unreadable:
+/// the proposals then go by column names alone).
+fn profile_phi_labels(
+    project: &Project,
+    snapshot: u64,
+) -> HashMap<String, std::collections::BTreeMap<String, ferry_profile::model::PhiKind>> {
+    let path = project
+        .reports_dir()
+        .join(format!("profile-{snapshot:04}.json"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return HashMap::new();
+    };
+    let Ok(profile) = serde_json::from_str::<ferry_profile::model::SnapshotProfile>(&text) else {
+        return HashMap::new();
+    };
+    if profile.snapshot != snapshot {
+        return HashMap::new();
+    }
+    profile
+        .tables
+        .iter()
+        .map(|t| {
+            let labels = t
+                .columns
+                .iter()
+                .filter_map(|c| c.phi.map(|k| (c.name.clone(), k)))
+                .collect();
+            (t.name.clone(), labels)
+        })
+        .collect()
+}
+
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
     if let Some(Action::Review(r)) = args.action {
         return review(r, global);
@@ -85,12 +118,14 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     }
     cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let tables = ws.tables(info.id)?;
+    let labels = profile_phi_labels(&project, info.id);
     let table_columns: Vec<ferry_link::TableColumns> = tables
         .iter()
         .map(|t| ferry_link::TableColumns {
             name: t.name.clone(),
             primary_key: t.primary_key.clone(),
             columns: t.columns.iter().map(|c| c.name.clone()).collect(),
+            phi: labels.get(&t.name).cloned().unwrap_or_default(),
         })
         .collect();
     let chosen = cfg
@@ -98,7 +133,12 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if !chosen.is_empty() && !global.quiet {
         eprintln!(
-            "No [dedupe] columns in ferry.toml; chose from column names (add a [dedupe] section to change):"
+            "No [dedupe] columns in ferry.toml; chose from column names{} (add a [dedupe] section to change):",
+            if labels.is_empty() {
+                " (run `ferry profile` first to use its PHI labels too)"
+            } else {
+                " and the profile's PHI labels"
+            }
         );
         for c in &chosen {
             eprintln!("  {c}");

@@ -283,3 +283,34 @@ fn a_dedupe_setting_naming_a_missing_column_is_an_error_naming_it() {
     let err = wd.run(&["dedupe"]).fails_with(1);
     assert!(err.contains("`dob`") && err.contains("birth_date"), "{err}");
 }
+
+#[test]
+fn identity_columns_are_proposed_from_the_profile_s_phi_labels() {
+    // `tax_ref` holds SSNs but its name says nothing: only the profile's value evidence finds it.
+    let wd = Workdir::project();
+    let mut csv = String::from("patient_id,first_name,last_name,dob,tax_ref\n");
+    for i in 1..=40 {
+        csv.push_str(&format!(
+            "{i},Given{i},Family{i},19{:02}-0{}-1{},{:03}-{:02}-{:04}\n",
+            50 + i % 40,
+            1 + i % 9,
+            i % 10,
+            100 + i,
+            10 + i % 80,
+            1000 + i * 7
+        ));
+    }
+    wd.write("legacy/patients.csv", csv);
+    wd.run(&["stage", "legacy/patients.csv"]).ok();
+    let run = wd.run(&["dedupe"]);
+    run.ok();
+    let before = run.stderr();
+    assert!(!before.contains("ssn = \"tax_ref\""), "{before}");
+    assert!(before.contains("run `ferry profile` first"), "{before}");
+    wd.run(&["profile", "--snapshot", "1", "-q"]).ok();
+    let run = wd.run(&["dedupe"]);
+    run.ok();
+    let after = run.stderr();
+    assert!(after.contains("ssn = \"tax_ref\""), "{after}");
+    assert!(after.contains("the profile's PHI labels"), "{after}");
+}
