@@ -87,6 +87,23 @@ impl Module {
         }
     }
 
+    /// The runs of consecutive rows that share a patient value (as the run hands a summary
+    /// module's rows over, ordered by patient), as index ranges covering every row in order.
+    pub fn patient_runs(&self, rows: &[RowView<'_>]) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < rows.len() {
+            let patient = rows.get(start).and_then(|r| self.patient_of(r));
+            let mut end = start + 1;
+            while end < rows.len() && rows.get(end).and_then(|r| self.patient_of(r)) == patient {
+                end += 1;
+            }
+            out.push(start..end);
+            start = end;
+        }
+        out
+    }
+
     /// Renders one patient's rows (all with the same patient value) into a `DocumentReference`.
     /// Thread-safe. Not for discrete modules (every row becomes an exception saying so).
     pub fn summarize(&self, rows: &[RowView<'_>]) -> Summarized {

@@ -92,22 +92,17 @@ fn evaluate_text_rows(m: &Module, columns: &[String], rows: &[Vec<Option<String>
                 values,
             })
             .collect();
-        let mut out = Vec::new();
-        let mut start = 0;
-        while start < views.len() {
-            let p = m.patient_of(&views[start]);
-            let mut end = start + 1;
-            while end < views.len() && m.patient_of(&views[end]) == p {
-                end += 1;
-            }
-            let s = m.summarize(&views[start..end]);
-            out.push(json!({
-                "rows": s.rows.iter().map(|(k, o)| json!([k, o.to_json()])).collect::<Vec<_>>(),
-                "document": s.document,
-            }));
-            start = end;
-        }
-        return out;
+        return m
+            .patient_runs(&views)
+            .into_iter()
+            .map(|run| {
+                let s = m.summarize(&views[run]);
+                json!({
+                    "rows": s.rows.iter().map(|(k, o)| json!([k, o.to_json()])).collect::<Vec<_>>(),
+                    "document": s.document,
+                })
+            })
+            .collect();
     }
     rows.iter()
         .map(|r| {
@@ -278,14 +273,8 @@ fn summary_books(
             values,
         })
         .collect();
-    let mut start = 0;
-    while start < views.len() {
-        let p = m.patient_of(&views[start]);
-        let mut end = start + 1;
-        while end < views.len() && m.patient_of(&views[end]) == p {
-            end += 1;
-        }
-        let s = m.summarize(&views[start..end]);
+    for run in m.patient_runs(&views) {
+        let s = m.summarize(&views[run]);
         for (key, o) in &s.rows {
             b.rows += 1;
             match o {
@@ -304,7 +293,6 @@ fn summary_books(
                 invalid.push(format!("{} document: {issues:?}", m.name));
             }
         }
-        start = end;
     }
 }
 

@@ -603,19 +603,10 @@ fn work(
                 .collect()
         } else if module.is_summary() {
             let mut results = Vec::with_capacity(views.len());
-            let mut start = 0;
-            while start < views.len() {
-                let patient = views.get(start).and_then(|v| module.patient_of(v));
-                let mut end = start + 1;
-                while end < views.len()
-                    && views.get(end).and_then(|v| module.patient_of(v)) == patient
-                {
-                    end += 1;
-                }
-                if let Some(group) = views.get(start..end) {
+            for run in module.patient_runs(&views) {
+                if let Some(group) = views.get(run) {
                     results.extend(summarize_group(module, validator, group));
                 }
-                start = end;
             }
             results
         } else {

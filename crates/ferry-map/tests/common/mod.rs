@@ -94,14 +94,8 @@ pub fn run_case(engine: &Engine, name: &str) -> Json {
                 .collect();
             if m.is_summary() {
                 // Consecutive rows of one patient make one document (the run orders by patient).
-                let mut start = 0;
-                while start < rows.len() {
-                    let p = m.patient_of(&rows[start]);
-                    let mut end = start + 1;
-                    while end < rows.len() && m.patient_of(&rows[end]) == p {
-                        end += 1;
-                    }
-                    let s = m.summarize(&rows[start..end]);
+                for run in m.patient_runs(&rows) {
+                    let s = m.summarize(&rows[run]);
                     let html = s
                         .document
                         .as_ref()
@@ -118,7 +112,6 @@ pub fn run_case(engine: &Engine, name: &str) -> Json {
                         "document": s.document,
                         "html": html,
                     }));
-                    start = end;
                 }
             } else {
                 for row in &rows {
