@@ -24,7 +24,11 @@ pub fn resource_id(namespace: Uuid, module: &str, resource_type: &str, source_ke
     name.extend_from_slice(resource_type.as_bytes());
     name.push(0x1f);
     name.extend_from_slice(source_key.as_bytes());
-    Uuid::new_v5(&namespace, &name).hyphenated().to_string()
+    // `encode_lower` rather than `to_string`: no formatting machinery for a hot path.
+    Uuid::new_v5(&namespace, &name)
+        .hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
 }
 
 /// Whether `id` is a valid FHIR id: 1 to 64 characters from `A-Z a-z 0-9 - .`.

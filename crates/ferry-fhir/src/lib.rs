@@ -14,4 +14,4 @@ mod validate;
 pub use bundle::{BundleError, transaction_bundle};
 pub use ids::{ID_SEPARATOR, is_valid_id, resource_id};
 pub use ndjson::{BundleFile, NdjsonError, NdjsonFile, NdjsonWriter, write_canonical};
-pub use validate::{Issue, Validator};
+pub use validate::{Issue, LeafCheck, Validator};

@@ -73,6 +73,8 @@ struct TypeFile {
     path: PathBuf,
     hasher: Sha256,
     count: u64,
+    /// Bytes written since the last background fsync request.
+    unsynced: u64,
 }
 
 /// One transaction Bundle file written beside the NDJSON (`bundles/bundle-NNNNNN.json`).
@@ -103,6 +105,7 @@ pub struct NdjsonWriter {
     written: u64,
     finished: bool,
     bundles: Option<Bundles>,
+    writeback: ferry_core::writeback::Writeback,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -143,6 +146,7 @@ impl NdjsonWriter {
             written: 0,
             finished: false,
             bundles: None,
+            writeback: ferry_core::writeback::Writeback::new(),
         })
     }
 
@@ -212,6 +216,7 @@ impl NdjsonWriter {
                     path,
                     hasher: Sha256::new(),
                     count: 0,
+                    unsynced: 0,
                 },
             );
         }
@@ -225,6 +230,11 @@ impl NdjsonWriter {
         f.hasher.update(canonical);
         f.hasher.update(b"\n");
         f.count += 1;
+        f.unsynced += canonical.len() as u64 + 1;
+        if f.unsynced >= ferry_core::writeback::WRITEBACK_EVERY {
+            f.unsynced = 0;
+            self.writeback.request(f.out.get_ref());
+        }
         if self.bundles.is_some() {
             self.bundle_entry(resource_type, id, canonical)?;
         }
@@ -314,6 +324,7 @@ impl NdjsonWriter {
                 path,
                 hasher,
                 count,
+                ..
             } = f;
             let file = out
                 .into_inner()

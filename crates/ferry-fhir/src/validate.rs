@@ -375,6 +375,64 @@ impl Validator {
         issues
     }
 
+    /// The rule of one primitive element, to check its value alone: `path` is the element's
+    /// names from the resource down, each with whether it is indexed (`code.coding[0].system`
+    /// is `[("code", false), ("coding", true), ("system", false)]`). `None` when the element is
+    /// not a primitive the schema defines there (then only whole-resource validation will do).
+    ///
+    /// The R4 schema has no rule that ties two elements together, so a resource whose elements
+    /// sit where those of a valid resource sit, each valid alone by this check, is valid: the run
+    /// validates each resource *shape* once in full and then only its row-dependent values.
+    pub fn leaf_check(&self, resource_type: &str, path: &[(&str, bool)]) -> Option<LeafCheck> {
+        if !self.knows(resource_type) || path.is_empty() {
+            return None;
+        }
+        let node = {
+            let schema = self.schema.lock().unwrap_or_else(PoisonError::into_inner);
+            let defs = schema.get("definitions")?.as_object()?;
+            let mut node: &Value = defs.get(resource_type)?;
+            for (name, indexed) in path {
+                node = resolve_ref(defs, node)?;
+                if is_composite(node) {
+                    return None;
+                }
+                node = node.get("properties")?.get(*name)?;
+                if *indexed {
+                    node = resolve_ref(defs, node)?.get("items")?;
+                }
+            }
+            let node = resolve_ref(defs, node)?;
+            if is_composite(node)
+                || node.get("properties").is_some()
+                || node.get("items").is_some()
+                || node.get("type").and_then(Value::as_str) == Some("array")
+            {
+                return None;
+            }
+            node.clone()
+        };
+        let schema = jsonschema::draft6::options()
+            .with_pattern_options(jsonschema::PatternOptions::regex())
+            .with_format(CALENDAR_FORMAT, is_calendar_date)
+            .should_validate_formats(true)
+            .build(&node)
+            .ok()?;
+        let reference = path.last().is_some_and(|(n, _)| *n == "reference");
+        Some(LeafCheck { schema, reference })
+    }
+
+    /// Whether `value` is valid at the element `leaf` was made for: the whole-resource check's
+    /// verdict on that element (schema rule, calendar date, reference form).
+    pub fn check_leaf(&self, leaf: &LeafCheck, value: &Value) -> bool {
+        if leaf.reference
+            && let Value::String(r) = value
+            && !is_valid_reference(r, self)
+        {
+            return false;
+        }
+        leaf.schema.is_valid(value)
+    }
+
     fn compiled_for(&self, resource_type: &str) -> Result<Arc<jsonschema::Validator>, String> {
         let mut cache = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(v) = cache.get(resource_type) {
@@ -480,6 +538,42 @@ impl Validator {
         };
         out.push(Issue::new(path, format!("{message}{within}")));
     }
+}
+
+/// The compiled rule of one primitive element ([`Validator::leaf_check`]).
+pub struct LeafCheck {
+    schema: jsonschema::Validator,
+    /// A `reference` element: Ferry's reference-form check applies too.
+    reference: bool,
+}
+
+impl std::fmt::Debug for LeafCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeafCheck")
+            .field("reference", &self.reference)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Follows `$ref`s (draft-06: a `$ref` replaces its siblings) to the definition they name.
+fn resolve_ref<'a>(
+    defs: &'a serde_json::Map<String, Value>,
+    mut node: &'a Value,
+) -> Option<&'a Value> {
+    for _ in 0..32 {
+        match node.get("$ref").and_then(Value::as_str) {
+            Some(r) => node = defs.get(r.strip_prefix("#/definitions/")?)?,
+            None => return Some(node),
+        }
+    }
+    None
+}
+
+/// A subschema that combines others: not a single element's rule.
+fn is_composite(node: &Value) -> bool {
+    ["oneOf", "anyOf", "allOf", "not", "if"]
+        .iter()
+        .any(|k| node.get(*k).is_some())
 }
 
 /// Walks the resource and checks every `reference` string.
@@ -639,6 +733,64 @@ mod tests {
             Some("CodeableConcept")
         );
         assert_eq!(definition_of("/properties/a"), None);
+    }
+
+    #[test]
+    fn leaf_checks_give_the_whole_resource_verdict_for_their_element() {
+        let v = Validator::r4();
+        let obs = |value: Value| {
+            serde_json::json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                "code": {"text": "x"}, "effectiveDateTime": value.clone(),
+                "subject": {"reference": "Patient/p1"}, "valueQuantity": {"value": 1.5}})
+        };
+        let when = v
+            .leaf_check("Observation", &[("effectiveDateTime", false)])
+            .expect("a dateTime element");
+        let status = v
+            .leaf_check("Observation", &[("status", false)])
+            .expect("a code");
+        let coding = v
+            .leaf_check(
+                "Observation",
+                &[("code", false), ("coding", true), ("system", false)],
+            )
+            .expect("a uri inside an array");
+        let subject = v
+            .leaf_check("Observation", &[("subject", false), ("reference", false)])
+            .expect("a reference");
+        let value = v
+            .leaf_check("Observation", &[("valueQuantity", false), ("value", false)])
+            .expect("a decimal");
+        for (text, whole_ok) in [
+            ("2019-02-28T10:00:00-05:00", true),
+            ("2019-02-30T10:00:00-05:00", false), // not a calendar date
+            ("2019-02-28T10:00", false),          // a dateTime with a time needs a zone
+            ("yesterday", false),
+        ] {
+            let value = Value::String(text.into());
+            assert_eq!(
+                v.validate(&obs(value.clone())).is_empty(),
+                whole_ok,
+                "{text}"
+            );
+            assert_eq!(v.check_leaf(&when, &value), whole_ok, "{text}");
+        }
+        assert!(v.check_leaf(&status, &Value::String("final".into())));
+        assert!(!v.check_leaf(&status, &Value::String("done".into())));
+        assert!(v.check_leaf(&coding, &Value::String("http://loinc.org".into())));
+        assert!(!v.check_leaf(&coding, &Value::String("has space".into())));
+        assert!(v.check_leaf(&subject, &Value::String("Patient/p1".into())));
+        assert!(!v.check_leaf(&subject, &Value::String("Nobody/p1".into())));
+        assert!(v.check_leaf(&value, &serde_json::json!(97)));
+        assert!(!v.check_leaf(&value, &Value::String("97".into())));
+        // Not primitives, or not elements: no leaf rule.
+        assert!(v.leaf_check("Observation", &[("code", false)]).is_none());
+        assert!(v.leaf_check("Observation", &[("nosuch", false)]).is_none());
+        assert!(
+            v.leaf_check("Observation", &[("category", false)])
+                .is_none()
+        );
+        assert!(v.leaf_check("Nosuch", &[("status", false)]).is_none());
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl RowOutcome {
 #[derive(Debug)]
 struct RowObj {
     schema: Arc<RowSchema>,
-    values: Vec<Value>,
+    values: Arc<[Value]>,
 }
 
 impl Object for RowObj {
@@ -139,14 +139,37 @@ impl Object for Root {
     }
 }
 
-/// The expression context of one row: `row.COLUMN`.
-pub(crate) fn context(row: &RowView<'_>) -> Value {
-    let values: Vec<Value> = row.values.iter().map(|v| to_mj(*v)).collect();
+/// The expression context of one row (`row.COLUMN`), and the row's values for expressions that
+/// are a bare `row.COLUMN` (read without running the expression engine).
+pub(crate) struct Ctx {
+    pub(crate) root: Value,
+    schema: Arc<RowSchema>,
+    values: Arc<[Value]>,
+}
+
+impl Ctx {
+    /// The value of `row.<column>`; `None` when the query has no such column (the expression
+    /// engine then says what that means).
+    fn column(&self, column: &str) -> Option<Value> {
+        self.schema
+            .index
+            .get(column)
+            .and_then(|&i| self.values.get(i))
+            .cloned()
+    }
+}
+
+pub(crate) fn context(row: &RowView<'_>) -> Ctx {
+    let values: Arc<[Value]> = row.values.iter().map(|v| to_mj(*v)).collect();
     let row_obj = Value::from_object(RowObj {
         schema: row.schema.clone(),
-        values,
+        values: Arc::clone(&values),
     });
-    Value::from_object(Root { row: row_obj })
+    Ctx {
+        root: Value::from_object(Root { row: row_obj }),
+        schema: Arc::clone(row.schema),
+        values,
+    }
 }
 
 pub(crate) fn to_mj(v: ValueRef<'_>) -> Value {
@@ -231,12 +254,15 @@ fn fn_error_of(err: &minijinja::Error) -> Option<&FnError> {
 impl Module {
     /// Evaluates expression occurrence `i` for the row in `root`. Each distinct expression is
     /// evaluated at most once per row (`memo`); constants not at all.
-    pub(crate) fn run(&self, i: usize, root: &Value, memo: &mut Memo) -> EvalResult {
+    pub(crate) fn run(&self, i: usize, ctx: &Ctx, memo: &mut Memo) -> EvalResult {
         let Some(slot) = self.slot(i) else {
             return Err(("internal: expression not compiled".into(), None));
         };
         if let Some(c) = self.constant(slot) {
             return Ok(c.clone());
+        }
+        if let Some(v) = self.column_of(slot).and_then(|c| ctx.column(c)) {
+            return Ok(v);
         }
         if let Some(Some(done)) = memo.get(slot) {
             return done.clone();
@@ -244,10 +270,12 @@ impl Module {
         let Some(expr) = self.expression(slot) else {
             return Err(("internal: expression not compiled".into(), None));
         };
-        let result = expr.eval(root.clone()).map_err(|e| match fn_error_of(&e) {
-            Some(f) => (f.message.clone(), f.raw.clone()),
-            None => (error_text(&e), None),
-        });
+        let result = expr
+            .eval(ctx.root.clone())
+            .map_err(|e| match fn_error_of(&e) {
+                Some(f) => (f.message.clone(), f.raw.clone()),
+                None => (error_text(&e), None),
+            });
         if let Some(m) = memo.get_mut(slot) {
             *m = Some(result.clone());
         }
@@ -288,46 +316,56 @@ impl Module {
         Ok(parts.join("|"))
     }
 
+    /// Evaluates `fields` into their values, in field order (`None`: the element is omitted);
+    /// failures go to `errors`.
+    pub(crate) fn leaves(
+        &self,
+        ty: &str,
+        fields: &[crate::module::Field],
+        ctx: &Ctx,
+        memo: &mut Memo,
+        errors: &mut Vec<FieldError>,
+    ) -> Vec<Option<Json>> {
+        let mut out = Vec::with_capacity(fields.len());
+        for f in fields {
+            let value = match self.run(f.expr, ctx, memo) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(self.field_error(ty, f.path.clone(), f.expr, e));
+                    out.push(None);
+                    continue;
+                }
+            };
+            match to_json(&value) {
+                Ok(j) => out.push(j),
+                Err(m) => {
+                    errors.push(self.field_error(ty, f.path.clone(), f.expr, (m, None)));
+                    out.push(None);
+                }
+            }
+        }
+        out
+    }
+
     /// Evaluates `fields` into a resource body; failures go to `errors`.
     pub(crate) fn build(
         &self,
         ty: &str,
         fields: &[crate::module::Field],
-        root: &Value,
+        ctx: &Ctx,
         memo: &mut Memo,
         errors: &mut Vec<FieldError>,
     ) -> Builder {
-        let mut b = Builder::new();
-        for f in fields {
-            let value = match self.run(f.expr, root, memo) {
-                Ok(v) => v,
-                Err(e) => {
-                    errors.push(self.field_error(ty, f.path.clone(), f.expr, e));
-                    continue;
-                }
-            };
-            match to_json(&value) {
-                Ok(Some(j)) => {
-                    if let Err(m) = b.set(&f.segments, j) {
-                        errors.push(self.field_error(
-                            ty,
-                            f.path.clone(),
-                            f.expr,
-                            (m.to_string(), None),
-                        ));
-                    }
-                }
-                Ok(None) => {}
-                Err(m) => errors.push(self.field_error(ty, f.path.clone(), f.expr, (m, None))),
-            }
-        }
-        b
+        let leaves = self.leaves(ty, fields, ctx, memo, errors);
+        assemble_fields(fields, leaves, |f, m| {
+            errors.push(self.field_error(ty, f.path.clone(), f.expr, (m.to_string(), None)));
+        })
     }
 
     /// The scope rules: `Some` when a rule excludes the row (or cannot be evaluated).
-    pub(crate) fn scope(&self, root: &Value, memo: &mut Memo) -> Option<RowOutcome> {
+    pub(crate) fn scope(&self, ctx: &Ctx, memo: &mut Memo) -> Option<RowOutcome> {
         for ex in &self.excludes {
-            match self.run(ex.when, root, memo) {
+            match self.run(ex.when, ctx, memo) {
                 Ok(v) if v.is_undefined() => {
                     let e = (
                         "the rule is undefined (a misspelt column?)".to_string(),
@@ -363,10 +401,23 @@ impl Module {
 
     /// Maps one source row. Thread-safe: call from as many threads as you like.
     pub fn evaluate(&self, row: &RowView<'_>) -> RowOutcome {
+        match self.evaluate_fields(row) {
+            Evaluated::Migrated(built) => {
+                RowOutcome::Migrated(built.iter().map(|b| self.assemble(b)).collect())
+            }
+            Evaluated::Excluded { rule, reason } => RowOutcome::Excluded { rule, reason },
+            Evaluated::Exception(errors) => RowOutcome::Exception(errors),
+        }
+    }
+
+    /// Maps one source row into each resource's id and field values, not yet assembled:
+    /// [`Module::render`] writes a resource's canonical bytes from them, [`Module::assemble`]
+    /// its JSON. [`Module::evaluate`] is this followed by `assemble`.
+    pub fn evaluate_fields(&self, row: &RowView<'_>) -> Evaluated {
         let key = match self.row_key(row) {
             Ok(k) => k,
             Err(message) => {
-                return RowOutcome::Exception(vec![FieldError {
+                return Evaluated::Exception(vec![FieldError {
                     resource_type: String::new(),
                     path: "source.key".into(),
                     expression: String::new(),
@@ -375,19 +426,23 @@ impl Module {
                 }]);
             }
         };
-        let root = context(row);
+        let ctx = context(row);
         let mut memo: Memo = vec![None; self.slot_count()];
 
-        if let Some(outcome) = self.scope(&root, &mut memo) {
-            return outcome;
+        if let Some(outcome) = self.scope(&ctx, &mut memo) {
+            return match outcome {
+                RowOutcome::Excluded { rule, reason } => Evaluated::Excluded { rule, reason },
+                RowOutcome::Exception(e) => Evaluated::Exception(e),
+                RowOutcome::Migrated(_) => Evaluated::Exception(Vec::new()),
+            };
         }
 
         let mut errors = Vec::new();
         let mut out = Vec::with_capacity(self.resources.len());
-        for r in &self.resources {
+        for (index, r) in self.resources.iter().enumerate() {
             let ty = r.resource_type.as_str();
             if let Some(w) = r.when {
-                match self.run(w, &root, &mut memo) {
+                match self.run(w, &ctx, &mut memo) {
                     Ok(v) if v.is_undefined() => {
                         let e = ("`when` is undefined (a misspelt column?)".to_string(), None);
                         errors.push(self.field_error(ty, "resource.when".into(), w, e));
@@ -402,7 +457,7 @@ impl Module {
                 }
             }
             let before = errors.len();
-            let b = self.build(ty, &r.fields, &root, &mut memo, &mut errors);
+            let leaves = self.leaves(ty, &r.fields, &ctx, &mut memo, &mut errors);
             if errors.len() > before {
                 continue;
             }
@@ -411,20 +466,70 @@ impl Module {
                 None => key.clone(),
             };
             let id = (self.shared.config.ids)(&self.name, ty, &id_key);
-            out.push(b.finish(vec![
-                ("resourceType".into(), Json::String(ty.to_string())),
-                ("id".into(), Json::String(id)),
-            ]));
+            out.push(Built {
+                resource: index,
+                id,
+                leaves,
+            });
         }
         if !errors.is_empty() {
-            return RowOutcome::Exception(errors);
+            return Evaluated::Exception(errors);
         }
         if out.is_empty() {
-            return RowOutcome::Excluded {
+            return Evaluated::Excluded {
                 rule: NO_RESOURCE_RULE.into(),
                 reason: "no `[[resource]]` `when` condition held for this row".into(),
             };
         }
-        RowOutcome::Migrated(out)
+        Evaluated::Migrated(out)
     }
+
+    /// The JSON of one evaluated resource (members in the module's field order).
+    pub fn assemble(&self, built: &Built) -> Json {
+        let Some(r) = self.resources.get(built.resource) else {
+            return Json::Null;
+        };
+        let ty = r.resource_type.as_str();
+        let b = assemble_fields(&r.fields, built.leaves.clone(), |_, _| {});
+        b.finish(vec![
+            ("resourceType".into(), Json::String(ty.to_string())),
+            ("id".into(), Json::String(built.id.clone())),
+        ])
+    }
+}
+
+/// Sets each present field value into a [`Builder`]. Conflicting paths are rejected when the
+/// module loads, so `conflict` only guards against misuse.
+fn assemble_fields(
+    fields: &[crate::module::Field],
+    leaves: Vec<Option<Json>>,
+    mut conflict: impl FnMut(&crate::module::Field, &'static str),
+) -> Builder {
+    let mut b = Builder::new();
+    for (f, leaf) in fields.iter().zip(leaves) {
+        if let Some(j) = leaf
+            && let Err(m) = b.set(&f.segments, j)
+        {
+            conflict(f, m);
+        }
+    }
+    b
+}
+
+/// One resource a row produced, before assembly: which `[[resource]]` of the module, its id,
+/// and its fields' values in field order (`None`: omitted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    pub resource: usize,
+    pub id: String,
+    pub leaves: Vec<Option<Json>>,
+}
+
+/// What became of one source row, with the resources not yet assembled
+/// ([`Module::evaluate_fields`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluated {
+    Migrated(Vec<Built>),
+    Excluded { rule: String, reason: String },
+    Exception(Vec<FieldError>),
 }

@@ -5,7 +5,8 @@
 //! ```text
 //! load_project(mappings/, concept-maps/, options) -> (Vec<Module>, Vec<Diagnostic>)
 //! module.check_columns(&columns)                  -> Vec<Diagnostic>      (ferry check)
-//! module.evaluate(&RowView)                       -> RowOutcome           (ferry run, any thread)
+//! module.evaluate(&RowView)                       -> RowOutcome           (tests, verify)
+//! module.evaluate_fields(&RowView) -> Evaluated; module.render(&Built, &mut bytes)  (ferry run)
 //! module.summarize(&[RowView]) (one patient's rows) -> Summarized         ([summary] modules)
 //! ```
 //!
@@ -22,13 +23,14 @@ mod module;
 mod path;
 mod project;
 mod summary;
+mod template;
 
 pub use concept::{
     ConceptMap, ConceptMaps, Target, load_dir as load_concept_maps, read_csv, read_json,
 };
 pub use diag::{Diagnostic, Severity};
 pub use engine::{Engine, EngineConfig, FERRY_FILTERS, FERRY_FUNCTIONS, IdFn, RefTarget};
-pub use eval::{FieldError, NO_RESOURCE_RULE, RowOutcome, RowSchema, RowView};
+pub use eval::{Built, Evaluated, FieldError, NO_RESOURCE_RULE, RowOutcome, RowSchema, RowView};
 pub use module::{Exclude, Field, Module, Resource, Source, Summary, parse_module};
 pub use path::{Segment, parse_path};
 pub use project::{ProjectOptions, REVIEW_FILES, load_project};

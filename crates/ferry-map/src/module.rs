@@ -42,6 +42,13 @@ pub struct Field {
     pub(crate) expr: usize,
 }
 
+impl Field {
+    /// The path's segments (`name`, optional `[index]`).
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+}
+
 /// One target resource built from each row.
 #[derive(Debug, Clone)]
 pub struct Resource {
@@ -91,6 +98,8 @@ pub(crate) struct ExprInfo {
 pub(crate) struct Exprs<'env> {
     pub(crate) compiled: Vec<Expression<'env, 'static>>,
     pub(crate) constants: Vec<Option<minijinja::Value>>,
+    /// For an expression that is just `row.COLUMN`: the column, read without the engine.
+    pub(crate) columns: Vec<Option<String>>,
 }
 
 self_cell::self_cell!(
@@ -115,6 +124,8 @@ pub struct Module {
     pub(crate) exprs: Vec<ExprInfo>,
     pub(crate) compiled: Compiled,
     pub(crate) shared: Arc<Shared>,
+    /// One per `[[resource]]`: writes its canonical bytes (`template.rs`).
+    pub(crate) templates: Vec<crate::template::Template>,
     text: Arc<str>,
     key_offsets: Vec<usize>,
     patient_offset: Option<usize>,
@@ -158,6 +169,15 @@ impl Module {
             .constants
             .get(slot)
             .and_then(Option::as_ref)
+    }
+
+    /// The column of a slot whose expression is just `row.COLUMN`.
+    pub(crate) fn column_of(&self, slot: usize) -> Option<&str> {
+        self.compiled
+            .borrow_dependent()
+            .columns
+            .get(slot)
+            .and_then(Option::as_deref)
     }
 
     pub(crate) fn expr_text(&self, i: usize) -> &str {
@@ -773,6 +793,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
     let compiled = Compiled::new(engine.env.clone(), |env| {
         let mut compiled = Vec::with_capacity(b.slots.len());
         let mut constants = Vec::with_capacity(b.slots.len());
+        let mut columns = Vec::with_capacity(b.slots.len());
         for (slot, text) in b.slots.iter().enumerate() {
             match env.compile_expression_owned(text.clone()) {
                 Ok(e) => {
@@ -788,6 +809,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
                     };
                     compiled.push(e);
                     constants.push(constant);
+                    columns.push(bare_column(text));
                 }
                 Err(err) => {
                     // Report the error at every occurrence of the text.
@@ -810,6 +832,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         Exprs {
             compiled,
             constants,
+            columns,
         }
     });
     for (at, m) in compile_errors {
@@ -821,7 +844,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
     if list.iter().any(Diagnostic::is_error) {
         return (None, list);
     }
-    let module = Module {
+    let mut module = Module {
         name,
         description,
         file: file.to_string(),
@@ -836,7 +859,13 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         key_offsets,
         patient_offset,
         summary_offset,
+        templates: Vec::new(),
     };
+    module.templates = module
+        .resources
+        .iter()
+        .map(|r| crate::template::Template::new(&module, &r.resource_type, &r.fields))
+        .collect();
     (Some(module), list)
 }
 
@@ -899,6 +928,17 @@ fn parse_fields(
         }
     }
     fields.into_iter().map(|(_, f)| f).collect()
+}
+
+/// `row.NAME` (nothing else, spaces around allowed) -> `NAME`.
+fn bare_column(text: &str) -> Option<String> {
+    let name = text.trim().strip_prefix("row.")?;
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then(|| name.to_string())
 }
 
 fn line_offset(text: &str, line: Option<usize>) -> Option<usize> {

@@ -129,9 +129,9 @@ impl Module {
                     continue;
                 }
             };
-            let root = context(r);
+            let ctx = context(r);
             let mut memo: Memo = vec![None; self.slot_count()];
-            if let Some(o) = self.scope(&root, &mut memo) {
+            if let Some(o) = self.scope(&ctx, &mut memo) {
                 out.push((key, o));
                 continue;
             }
@@ -266,10 +266,10 @@ impl Module {
             .map_err(|e| fail("summary.template", error_text(&e)))?;
 
         // The resource's own fields, from the patient's first row.
-        let root = context(first_row);
+        let ctx = context(first_row);
         let mut memo: Memo = vec![None; self.slot_count()];
         let mut errors = Vec::new();
-        let b = self.build(ty, &summary.fields, &root, &mut memo, &mut errors);
+        let b = self.build(ty, &summary.fields, &ctx, &mut memo, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }

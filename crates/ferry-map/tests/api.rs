@@ -169,3 +169,84 @@ proptest! {
         prop_assert_eq!(ferry_map::funcs::dates::to_date(&iso, 30).unwrap(), Some(iso));
     }
 }
+
+/// The run writes resources from templates (`template.rs`): every edge of the canonical form
+/// (omitted values, compacted arrays, objects left empty, constant subtrees) must give the bytes
+/// the canonical writer gives for the assembled JSON, and what a template cannot write must say
+/// so instead of writing something else.
+#[test]
+fn templates_render_the_canonical_bytes_or_decline() {
+    let engine = common::engine();
+    let text = r#"
+[module]
+name = "t"
+[source]
+query = "SELECT 1"
+key = "k"
+[[resource]]
+type = "Observation"
+[resource.fields]
+"status" = "'final'"
+"code.coding[2].code" = "row.b"
+"code.coding[0].system" = "'http://loinc.org'"
+"code.coding[0].code" = "row.a"
+"code.coding[1].display" = "row.b"
+"code.text" = "row.c"
+"note[0].text" = "row.c"
+"valueQuantity.value" = "row.n | decimal"
+"valueQuantity.unit" = "''"
+"subject.reference" = "'Patient/' ~ row.k"
+[[resource]]
+type = "Basic"
+name = "list"
+[resource.fields]
+"code" = "{'text': row.k}"
+"#;
+    let (m, d) = parse_module("t.toml", text, &engine);
+    let m = m.unwrap_or_else(|| panic!("{d:?}"));
+    let schema = RowSchema::new(["k", "a", "b", "c", "n"]);
+    let cases: [[Option<&str>; 5]; 5] = [
+        [
+            Some("1"),
+            Some("A"),
+            Some("B"),
+            Some("C é \"q\""),
+            Some("97.50"),
+        ],
+        [Some("2"), None, Some("B"), None, Some("1,5")],
+        [Some("3"), None, None, None, None],
+        [Some("4"), Some("A"), None, Some("  "), Some("-0")],
+        [Some("5"), None, Some("B"), Some("C"), Some("12")],
+    ];
+    let mut rendered = 0;
+    for case in cases {
+        let values: Vec<ValueRef<'_>> = case
+            .iter()
+            .map(|v| v.map(ValueRef::Text).unwrap_or(ValueRef::Null))
+            .collect();
+        let view = RowView {
+            schema: &schema,
+            values: &values,
+        };
+        let ferry_map::Evaluated::Migrated(built) = m.evaluate_fields(&view) else {
+            panic!("{case:?}: not migrated");
+        };
+        let obs = &built[0];
+        let mut canonical = Vec::new();
+        ferry_fhir::write_canonical(&mut canonical, &m.assemble(obs));
+        let mut out = b"prefix".to_vec();
+        assert!(m.render(obs, &mut out), "{case:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out[6..]),
+            String::from_utf8_lossy(&canonical),
+            "{case:?}"
+        );
+        rendered += 1;
+        // A field whose value is a list or a map: the template declines and appends nothing.
+        let basic = &built[1];
+        let mut out = b"prefix".to_vec();
+        assert!(!m.render(basic, &mut out));
+        assert_eq!(out, b"prefix");
+    }
+    assert_eq!(rendered, 5);
+}

@@ -362,6 +362,9 @@ fn generated_clinic_maps_to_valid_fhir_with_balanced_books() {
     let mut lab_codes: BTreeMap<String, (Option<String>, bool)> = BTreeMap::new();
     // clinical_notes: key -> the attachment's base64 data (encoded by the module's SQL).
     let mut note_data: BTreeMap<String, String> = BTreeMap::new();
+    // Resources written from their template / assembled instead; template bytes that differ.
+    let mut renders = (0u64, 0u64);
+    let mut render_mismatch: Vec<String> = Vec::new();
 
     for m in &modules {
         let b = books.entry(m.name.clone()).or_default();
@@ -420,6 +423,34 @@ fn generated_clinic_maps_to_valid_fhir_with_balanced_books() {
                         }
                         b.migrated += 1;
                         b.resources += resources.len() as u64;
+                        // The run writes each resource from its template: the same bytes as
+                        // the canonical JSON of the assembled resource.
+                        match m.evaluate_fields(&view) {
+                            ferry_map::Evaluated::Migrated(built) => {
+                                for (bt, r) in built.iter().zip(&resources) {
+                                    let mut canonical = Vec::new();
+                                    ferry_fhir::write_canonical(&mut canonical, r);
+                                    let mut rendered = Vec::new();
+                                    if m.render(bt, &mut rendered) {
+                                        renders.0 += 1;
+                                        if rendered != canonical && render_mismatch.len() < 10 {
+                                            render_mismatch.push(format!(
+                                                "{} key {key}:\n  rendered  {}\n  canonical {}",
+                                                m.name,
+                                                String::from_utf8_lossy(&rendered),
+                                                String::from_utf8_lossy(&canonical)
+                                            ));
+                                        }
+                                    } else {
+                                        renders.1 += 1;
+                                    }
+                                }
+                                if built.len() != resources.len() {
+                                    render_mismatch.push(format!("{} key {key}: count", m.name));
+                                }
+                            }
+                            _ => render_mismatch.push(format!("{} key {key}: outcome", m.name)),
+                        }
                         for r in &resources {
                             let issues = validator.validate(r);
                             if !issues.is_empty() && invalid.len() < 40 {
@@ -460,6 +491,19 @@ fn generated_clinic_maps_to_valid_fhir_with_balanced_books() {
         column_diags.extend(m.check_columns(&columns).iter().map(|d| d.to_string()));
     }
 
+    println!(
+        "templates: {} resources rendered, {} assembled",
+        renders.0, renders.1
+    );
+    assert!(
+        render_mismatch.is_empty(),
+        "template bytes differ from the canonical JSON:\n{}",
+        render_mismatch.join("\n")
+    );
+    assert!(
+        renders.0 > 10 * renders.1.max(1),
+        "most resources should be rendered from templates: {renders:?}"
+    );
     println!(
         "{:<18} {:>6} {:>9} {:>9} {:>11} {:>10}",
         "module", "rows", "migrated", "excluded", "exceptions", "resources"

@@ -8,13 +8,15 @@
 //! a module whose books do not balance fails the run.
 
 use ferry_core::{Value, ValueRef};
-use ferry_map::{Diagnostic, Module, ProjectOptions, RowOutcome, RowSchema, RowView};
+use ferry_map::{Diagnostic, Evaluated, Module, ProjectOptions, RowOutcome, RowSchema, RowView};
 use ferry_store::{ModuleBooks, RunOutput, RunSpec, StoreError, Workspace};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+
+mod shape;
 
 /// Rows per batch between the threads.
 const BATCH: usize = 512;
@@ -335,13 +337,19 @@ pub fn run(
         let (done_tx, done_rx) = sync_channel::<(u64, Vec<RowResult>)>(8);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let threads = opts.threads.max(1);
+        let checks = shape::LeafChecks::new(module, validator);
         let result: Result<(), RunError> = std::thread::scope(|scope| {
             let reader_handle = scope.spawn(move || read_batches(&reader, module, work_tx));
             for _ in 0..threads {
                 let work_rx = Arc::clone(&work_rx);
                 let done_tx = done_tx.clone();
-                let merge = opts.merges.as_ref().map(|m| (m, opts.namespace));
-                scope.spawn(move || work(module, validator, merge, &work_rx, &done_tx));
+                let worker = Worker {
+                    module,
+                    validator,
+                    merge: opts.merges.as_ref().map(|m| (m, opts.namespace)),
+                    checks: &checks,
+                };
+                scope.spawn(move || work(worker, &work_rx, &done_tx));
             }
             drop(done_tx);
             // Collect in batch order.
@@ -558,14 +566,25 @@ fn read_batches(
     Ok(n)
 }
 
+/// What a worker thread maps with.
+#[derive(Clone, Copy)]
+struct Worker<'a> {
+    module: &'a Module,
+    validator: &'a ferry_fhir::Validator,
+    merge: Option<(&'a Merges, uuid::Uuid)>,
+    checks: &'a shape::LeafChecks,
+}
+
 /// Evaluates, validates and serializes batches until the reader is done.
 fn work(
-    module: &Module,
-    validator: &ferry_fhir::Validator,
-    merge: Option<(&Merges, uuid::Uuid)>,
+    worker: Worker<'_>,
     work: &Mutex<Receiver<WorkBatch>>,
     done: &SyncSender<(u64, Vec<RowResult>)>,
 ) {
+    let Worker {
+        module, validator, ..
+    } = worker;
+    let mut shapes = shape::ShapeCache::default();
     loop {
         let next = match work.lock() {
             Ok(rx) => rx.recv(),
@@ -612,7 +631,7 @@ fn work(
         } else {
             views
                 .iter()
-                .map(|v| migrate_row(module, validator, merge, v))
+                .map(|v| migrate_row(worker, &mut shapes, v))
                 .collect()
         };
         if done.send((batch.seq, results)).is_err() {
@@ -647,17 +666,7 @@ fn produce(
         .to_string();
     let issues = validator.validate(r);
     if !issues.is_empty() {
-        return Err(issues
-            .into_iter()
-            .map(|i| {
-                (
-                    Some(rtype.clone()),
-                    Some(i.path),
-                    format!("not valid FHIR R4: {}", i.message),
-                    None,
-                )
-            })
-            .collect());
+        return Err(issues_to_records(&rtype, issues));
     }
     let id = r
         .get("id")
@@ -666,25 +675,46 @@ fn produce(
         .to_string();
     let mut bytes = Vec::new();
     ferry_fhir::write_canonical(&mut bytes, r);
-    let sha = hex::encode(Sha256::digest(&bytes));
+    let sha = shape::sha256_hex(&bytes);
     Ok((rtype, id, bytes, sha))
+}
+
+/// A resource's validation issues as exception records.
+fn issues_to_records(rtype: &str, issues: Vec<ferry_fhir::Issue>) -> Vec<ExceptionRecord> {
+    issues
+        .into_iter()
+        .map(|i| {
+            (
+                Some(rtype.to_string()),
+                Some(i.path),
+                format!("not valid FHIR R4: {}", i.message),
+                None,
+            )
+        })
+        .collect()
 }
 
 /// One row of a discrete module.
 fn migrate_row(
-    module: &Module,
-    validator: &ferry_fhir::Validator,
-    merge: Option<(&Merges, uuid::Uuid)>,
+    worker: Worker<'_>,
+    shapes: &mut shape::ShapeCache,
     view: &RowView<'_>,
 ) -> RowResult {
+    let Worker {
+        module,
+        validator,
+        merge,
+        checks,
+    } = worker;
     let key = module
         .row_key(view)
         .unwrap_or_else(|_| "(no key)".to_string());
-    let outcome = module.evaluate(view);
+    shapes.new_row();
+    let outcome = module.evaluate_fields(view);
     // A merged duplicate patient: its row goes into the survivor's resource (written by the
     // survivor's own row); the lineage keeps this source key. Its content hash is on the
     // survivor's lineage row.
-    if let (RowOutcome::Migrated(_), Some((merges, namespace))) = (&outcome, merge)
+    if let (Evaluated::Migrated(_), Some((merges, namespace))) = (&outcome, merge)
         && let Some((_, rtype, id)) = merges.merged_resource(module, &key, namespace)
     {
         return RowResult::Migrated {
@@ -694,16 +724,16 @@ fn migrate_row(
         };
     }
     match outcome {
-        RowOutcome::Excluded { rule, reason } => RowResult::Excluded { key, rule, reason },
-        RowOutcome::Exception(errors) => RowResult::Exception {
+        Evaluated::Excluded { rule, reason } => RowResult::Excluded { key, rule, reason },
+        Evaluated::Exception(errors) => RowResult::Exception {
             key,
             errors: exception_records(errors),
         },
-        RowOutcome::Migrated(resources) => {
+        Evaluated::Migrated(resources) => {
             let mut invalid = Vec::new();
             let mut ok = Vec::with_capacity(resources.len());
             for r in &resources {
-                match produce(validator, r) {
+                match shape::produce_built(module, validator, checks, shapes, r) {
                     Ok(p) => ok.push(p),
                     Err(mut e) => invalid.append(&mut e),
                 }
