@@ -267,6 +267,16 @@ impl Module {
         if let Some(Some(done)) = memo.get(slot) {
             return done.clone();
         }
+        // A shape called without the engine; on any error the engine runs it (same message).
+        if let Some(d) = self.direct_of(slot)
+            && let Some(v) = ctx.column(&d.column)
+            && let Ok(out) = d.call(&self.shared, &v)
+        {
+            if let Some(m) = memo.get_mut(slot) {
+                *m = Some(Ok(out.clone()));
+            }
+            return Ok(out);
+        }
         let Some(expr) = self.expression(slot) else {
             return Err(("internal: expression not compiled".into(), None));
         };

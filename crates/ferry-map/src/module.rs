@@ -100,6 +100,8 @@ pub(crate) struct Exprs<'env> {
     pub(crate) constants: Vec<Option<minijinja::Value>>,
     /// For an expression that is just `row.COLUMN`: the column, read without the engine.
     pub(crate) columns: Vec<Option<String>>,
+    /// For an expression of a shape called without the engine: how ([`crate::engine::Direct`]).
+    pub(crate) direct: Vec<Option<crate::engine::Direct>>,
 }
 
 self_cell::self_cell!(
@@ -178,6 +180,15 @@ impl Module {
             .columns
             .get(slot)
             .and_then(Option::as_deref)
+    }
+
+    /// How to call a slot's expression without the engine, for the shapes that allow it.
+    pub(crate) fn direct_of(&self, slot: usize) -> Option<&crate::engine::Direct> {
+        self.compiled
+            .borrow_dependent()
+            .direct
+            .get(slot)
+            .and_then(Option::as_ref)
     }
 
     pub(crate) fn expr_text(&self, i: usize) -> &str {
@@ -794,6 +805,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         let mut compiled = Vec::with_capacity(b.slots.len());
         let mut constants = Vec::with_capacity(b.slots.len());
         let mut columns = Vec::with_capacity(b.slots.len());
+        let mut direct = Vec::with_capacity(b.slots.len());
         for (slot, text) in b.slots.iter().enumerate() {
             match env.compile_expression_owned(text.clone()) {
                 Ok(e) => {
@@ -809,7 +821,8 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
                     };
                     compiled.push(e);
                     constants.push(constant);
-                    columns.push(bare_column(text));
+                    columns.push(crate::engine::bare_column(text));
+                    direct.push(crate::engine::Direct::parse(text));
                 }
                 Err(err) => {
                     // Report the error at every occurrence of the text.
@@ -833,6 +846,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
             compiled,
             constants,
             columns,
+            direct,
         }
     });
     for (at, m) in compile_errors {
@@ -928,17 +942,6 @@ fn parse_fields(
         }
     }
     fields.into_iter().map(|(_, f)| f).collect()
-}
-
-/// `row.NAME` (nothing else, spaces around allowed) -> `NAME`.
-fn bare_column(text: &str) -> Option<String> {
-    let name = text.trim().strip_prefix("row.")?;
-    let mut chars = name.chars();
-    let ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    ok.then(|| name.to_string())
 }
 
 fn line_offset(text: &str, line: Option<usize>) -> Option<usize> {

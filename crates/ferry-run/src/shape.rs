@@ -142,7 +142,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     if hex::encode_to_slice(Sha256::digest(bytes), &mut out).is_err() {
         return hex::encode(Sha256::digest(bytes));
     }
-    out.iter().map(|&b| b as char).collect()
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Validates and serializes one evaluated resource; an invalid one gives the whole validator's

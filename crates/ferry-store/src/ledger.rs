@@ -594,3 +594,57 @@ impl Drop for RunWriter<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lineage is buffered and inserted [`LINEAGE_BATCH`] rows per statement: every row must
+    /// arrive whole and in order, across full batches and the rest written at commit.
+    #[test]
+    fn buffered_lineage_rows_arrive_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::open(dir.path()).unwrap();
+        let mut w = ws
+            .begin_run(RunSpec {
+                kind: "iteration".into(),
+                snapshot: 1,
+                files: Vec::new(),
+                output_dir: "output".into(),
+            })
+            .unwrap();
+        let n = LINEAGE_BATCH * 2 + 5;
+        let rows: Vec<[String; 5]> = (0..n)
+            .map(|i| {
+                [
+                    format!("m{}", i % 3),
+                    if i % 7 == 0 {
+                        String::new()
+                    } else {
+                        format!("key-é-{i}")
+                    },
+                    "Observation".to_string(),
+                    format!("id-{i}"),
+                    "x".repeat(i % 70),
+                ]
+            })
+            .collect();
+        for r in &rows {
+            w.lineage(&r[0], &r[1], &r[2], &r[3], &r[4]).unwrap();
+        }
+        let run = w.commit("ok").unwrap();
+        let db = Connection::open(ws.run_dir().join(format!("run-{run:04}.db"))).unwrap();
+        let mut stmt = db
+            .prepare("SELECT module, source_key, resource_type, resource_id, content_sha256 FROM lineage ORDER BY rowid")
+            .unwrap();
+        let back: Vec<[String; 5]> = stmt
+            .query_map([], |r| {
+                Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back.len(), n);
+        assert_eq!(back, rows);
+    }
+}
