@@ -139,36 +139,39 @@ impl Object for Root {
     }
 }
 
-/// The expression context of one row (`row.COLUMN`), and the row's values for expressions that
-/// are a bare `row.COLUMN` (read without running the expression engine).
-pub(crate) struct Ctx {
-    pub(crate) root: Value,
-    schema: Arc<RowSchema>,
-    values: Arc<[Value]>,
+/// One row as expressions see it. The expression engine's context (`row.COLUMN`, every column
+/// converted) is built only when an expression needs the engine; a bare `row.COLUMN` and the
+/// engine-free calls read the column they name straight from the row.
+pub(crate) struct Ctx<'a> {
+    row: RowView<'a>,
+    root: std::cell::OnceCell<Value>,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     /// The value of `row.<column>`; `None` when the query has no such column (the expression
     /// engine then says what that means).
     fn column(&self, column: &str) -> Option<Value> {
-        self.schema
-            .index
-            .get(column)
-            .and_then(|&i| self.values.get(i))
-            .cloned()
+        let i = *self.row.schema.index.get(column)?;
+        self.row.values.get(i).map(|v| to_mj(*v))
+    }
+
+    /// The engine's context, built on first use.
+    fn root(&self) -> &Value {
+        self.root.get_or_init(|| {
+            let values: Arc<[Value]> = self.row.values.iter().map(|v| to_mj(*v)).collect();
+            let row_obj = Value::from_object(RowObj {
+                schema: self.row.schema.clone(),
+                values,
+            });
+            Value::from_object(Root { row: row_obj })
+        })
     }
 }
 
-pub(crate) fn context(row: &RowView<'_>) -> Ctx {
-    let values: Arc<[Value]> = row.values.iter().map(|v| to_mj(*v)).collect();
-    let row_obj = Value::from_object(RowObj {
-        schema: row.schema.clone(),
-        values: Arc::clone(&values),
-    });
+pub(crate) fn context<'a>(row: &RowView<'a>) -> Ctx<'a> {
     Ctx {
-        root: Value::from_object(Root { row: row_obj }),
-        schema: Arc::clone(row.schema),
-        values,
+        row: *row,
+        root: std::cell::OnceCell::new(),
     }
 }
 
@@ -254,7 +257,7 @@ fn fn_error_of(err: &minijinja::Error) -> Option<&FnError> {
 impl Module {
     /// Evaluates expression occurrence `i` for the row in `root`. Each distinct expression is
     /// evaluated at most once per row (`memo`); constants not at all.
-    pub(crate) fn run(&self, i: usize, ctx: &Ctx, memo: &mut Memo) -> EvalResult {
+    pub(crate) fn run(&self, i: usize, ctx: &Ctx<'_>, memo: &mut Memo) -> EvalResult {
         let Some(slot) = self.slot(i) else {
             return Err(("internal: expression not compiled".into(), None));
         };
@@ -281,7 +284,7 @@ impl Module {
             return Err(("internal: expression not compiled".into(), None));
         };
         let result = expr
-            .eval(ctx.root.clone())
+            .eval(ctx.root().clone())
             .map_err(|e| match fn_error_of(&e) {
                 Some(f) => (f.message.clone(), f.raw.clone()),
                 None => (error_text(&e), None),
@@ -332,7 +335,7 @@ impl Module {
         &self,
         ty: &str,
         fields: &[crate::module::Field],
-        ctx: &Ctx,
+        ctx: &Ctx<'_>,
         memo: &mut Memo,
         errors: &mut Vec<FieldError>,
     ) -> Vec<Option<Json>> {
@@ -362,7 +365,7 @@ impl Module {
         &self,
         ty: &str,
         fields: &[crate::module::Field],
-        ctx: &Ctx,
+        ctx: &Ctx<'_>,
         memo: &mut Memo,
         errors: &mut Vec<FieldError>,
     ) -> Builder {
@@ -373,7 +376,7 @@ impl Module {
     }
 
     /// The scope rules: `Some` when a rule excludes the row (or cannot be evaluated).
-    pub(crate) fn scope(&self, ctx: &Ctx, memo: &mut Memo) -> Option<RowOutcome> {
+    pub(crate) fn scope(&self, ctx: &Ctx<'_>, memo: &mut Memo) -> Option<RowOutcome> {
         for ex in &self.excludes {
             match self.run(ex.when, ctx, memo) {
                 Ok(v) if v.is_undefined() => {
