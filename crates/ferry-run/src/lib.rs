@@ -834,14 +834,17 @@ fn record(
                 shared,
             } => {
                 books.migrated += 1;
-                for (rtype, id, bytes, sha) in resources {
-                    out.write_line_with_id(&rtype, Some(&id), &bytes)?;
-                    ledger.lineage(&module.name, &key, &rtype, &id, &sha)?;
+                let mut lineage: Vec<(&str, &str, &str)> =
+                    Vec::with_capacity(resources.len() + shared.len());
+                for (rtype, id, bytes, sha) in &resources {
+                    out.write_line_with_id(rtype, Some(id), bytes)?;
+                    lineage.push((rtype, id, sha));
                     books.resources += 1;
                 }
-                for (rtype, id, sha) in shared {
-                    ledger.lineage(&module.name, &key, &rtype, &id, &sha)?;
+                for (rtype, id, sha) in &shared {
+                    lineage.push((rtype, id, sha));
                 }
+                ledger.lineage_row(&module.name, &key, &lineage)?;
             }
             RowResult::Excluded { key, rule, reason } => {
                 books.excluded += 1;

@@ -366,7 +366,8 @@ impl Workspace {
         let err = |e| StoreError::sqlite(&path, e);
         for (sql, kind) in [
             (
-                "SELECT module, source_key, resource_type, resource_id FROM lineage ORDER BY rowid",
+                // `lineage` is a view in the order recorded (no rowid of its own).
+                "SELECT module, source_key, resource_type, resource_id FROM lineage",
                 0,
             ),
             (
