@@ -80,6 +80,33 @@ def toml_list(rules):
     return "[" + ", ".join(json.dumps(r) for r, _ in rules) + "]"
 
 
+def address_comparison(col):
+    """Ferry's address levels (crates/ferry-link/src/compare.rs) in Splink: exact, Jaro-Winkler
+    >= 0.90, the same street with house numbers and spaces set aside (Jaro-Winkler >= 0.90 on what
+    is left, at least four characters each side), Jaro-Winkler >= 0.75, else."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    def street(side):
+        return f"regexp_replace(\"{col}_{side}\", '[0-9[:space:]]', '', 'g')"
+
+    same_street = (
+        f"length({street('l')}) >= 4 AND length({street('r')}) >= 4 AND "
+        f"jaro_winkler_similarity({street('l')}, {street('r')}) >= 0.9"
+    )
+    return cl.CustomComparison(
+        output_column_name=col,
+        comparison_levels=[
+            cll.NullLevel(col),
+            cll.ExactMatchLevel(col),
+            cll.JaroWinklerLevel(col, 0.9),
+            cll.CustomLevel(same_street, label_for_charts="same street"),
+            cll.JaroWinklerLevel(col, 0.75),
+            cll.ElseLevel(),
+        ],
+    )
+
+
 def splink_settings(kind, link_type):
     from splink import SettingsCreator, block_on
     import splink.comparison_library as cl
@@ -91,7 +118,7 @@ def splink_settings(kind, link_type):
             cl.NameComparison("surname").configure(**tf),
             cl.DamerauLevenshteinAtThresholds("date_of_birth", [1, 2]),
             cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
-            cl.JaroWinklerAtThresholds("address", [0.9, 0.75]),
+            address_comparison("address"),
             cl.JaroWinklerAtThresholds("suburb", [0.9]).configure(**tf),
             cl.LevenshteinAtThresholds("postcode", [1]).configure(**tf),
         ]
@@ -105,7 +132,7 @@ def splink_settings(kind, link_type):
             cl.ExactMatch("sex"),
             cl.DamerauLevenshteinAtThresholds("ssn", [1]),
             cl.DamerauLevenshteinAtThresholds("home_phone", [1]),
-            cl.JaroWinklerAtThresholds("address1", [0.9, 0.75]),
+            address_comparison("address1"),
             cl.JaroWinklerAtThresholds("city", [0.9]).configure(**tf),
             cl.LevenshteinAtThresholds("zip", [1]).configure(**tf),
         ]
