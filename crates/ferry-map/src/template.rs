@@ -148,52 +148,50 @@ fn emit(node: &Node, built: &Built, out: &mut Vec<u8>) -> Option<bool> {
             Some(Some(_)) => None,
             _ => Some(false),
         },
-        Node::Obj(members) => {
-            let start = out.len();
-            out.push(b'{');
-            let mut any = false;
-            for (key, child) in members {
-                let mark = out.len();
-                if any {
-                    out.push(b',');
-                }
-                out.extend_from_slice(key);
-                if emit(child, built, out)? {
-                    any = true;
-                } else {
-                    out.truncate(mark);
-                }
-            }
-            if any {
-                out.push(b'}');
-            } else {
-                out.truncate(start);
-            }
-            Some(any)
+        Node::Obj(members) => emit_seq(
+            members.iter().map(|(key, child)| (key.as_slice(), child)),
+            (b'{', b'}'),
+            built,
+            out,
+        ),
+        Node::Arr(items) => emit_seq(
+            items.iter().map(|child| (&[][..], child)),
+            (b'[', b']'),
+            built,
+            out,
+        ),
+    }
+}
+
+/// Writes an object's members (`"name":` before each) or an array's items (no prefix) between
+/// `brackets`, leaving out those with nothing to write, and the whole when none has.
+fn emit_seq<'n>(
+    children: impl Iterator<Item = (&'n [u8], &'n Node)>,
+    (open, close): (u8, u8),
+    built: &Built,
+    out: &mut Vec<u8>,
+) -> Option<bool> {
+    let start = out.len();
+    out.push(open);
+    let mut any = false;
+    for (prefix, child) in children {
+        let mark = out.len();
+        if any {
+            out.push(b',');
         }
-        Node::Arr(items) => {
-            let start = out.len();
-            out.push(b'[');
-            let mut any = false;
-            for child in items {
-                let mark = out.len();
-                if any {
-                    out.push(b',');
-                }
-                if emit(child, built, out)? {
-                    any = true;
-                } else {
-                    out.truncate(mark);
-                }
-            }
-            if any {
-                out.push(b']');
-            } else {
-                out.truncate(start);
-            }
-            Some(any)
+        out.extend_from_slice(prefix);
+        if emit(child, built, out)? {
+            any = true;
+        } else {
+            out.truncate(mark);
         }
     }
+    if any {
+        out.push(close);
+    } else {
+        out.truncate(start);
+    }
+    Some(any)
 }
 
 /// Puts a leaf at `path`; false on a conflict (rejected when the module loads, so never).

@@ -220,6 +220,12 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         &xlsx,
     )?;
     ferry_report::html::write_profile_html(&profile, &html)?;
+    // The profile's JSON too, as `ferry profile` writes it: `ferry dedupe` (step 12) reads its
+    // PHI labels to choose the identity columns.
+    crate::commands::profile::write_json(
+        &reports.join(format!("profile-{:04}.json", from_dump.snapshot)),
+        &profile,
+    )?;
     let columns = profile.column_count();
     let phi = profile.phi_column_count();
     say(format!(

@@ -130,7 +130,8 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
-fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> Result<()> {
+/// Writes `value` as pretty JSON, atomically (a temporary file renamed into place).
+pub(crate) fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
