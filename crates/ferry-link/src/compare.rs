@@ -80,44 +80,34 @@ impl Gamma {
 /// set aside: `6 trainercourt` and `trainwr ct` (a number left out, words run together, a typo).
 /// Jaro-Winkler >= 0.90 on what is left, which must be at least four letters on each side.
 fn same_street(a: &str, b: &str) -> bool {
-    // ASCII addresses up to 64 bytes (nearly all) are filtered on the stack: this runs for most
-    // compared pairs.
-    fn letters<'b>(s: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
-        if !s.is_ascii() || s.len() > 64 {
-            return None;
-        }
+    let (mut bx, mut by) = ([0u8; 64], [0u8; 64]);
+    let (x, y) = (street_letters(a, &mut bx), street_letters(b, &mut by));
+    x.chars().count() >= 4 && y.chars().count() >= 4 && jw(&x, &y) >= 0.90
+}
+
+/// `s` without digits and whitespace. ASCII addresses up to 64 bytes (nearly all) are filtered
+/// into `buf` on the stack: this runs for most compared pairs.
+fn street_letters<'b>(s: &str, buf: &'b mut [u8; 64]) -> std::borrow::Cow<'b, str> {
+    if s.is_ascii() && s.len() <= buf.len() {
         let mut n = 0;
         for b in s
             .bytes()
             .filter(|b| !b.is_ascii_digit() && !b.is_ascii_whitespace())
         {
-            *buf.get_mut(n)? = b;
-            n += 1;
+            if let Some(slot) = buf.get_mut(n) {
+                *slot = b;
+                n += 1;
+            }
         }
-        std::str::from_utf8(buf.get(..n)?).ok()
+        if let Some(Ok(t)) = buf.get(..n).map(std::str::from_utf8) {
+            return std::borrow::Cow::Borrowed(t);
+        }
     }
-    let slow = |s: &str| -> String {
+    std::borrow::Cow::Owned(
         s.chars()
             .filter(|c| !c.is_ascii_digit() && !c.is_whitespace())
-            .collect()
-    };
-    let (mut bx, mut by) = ([0u8; 64], [0u8; 64]);
-    let (sx, sy);
-    let x = match letters(a, &mut bx) {
-        Some(x) => x,
-        None => {
-            sx = slow(a);
-            &sx
-        }
-    };
-    let y = match letters(b, &mut by) {
-        Some(y) => y,
-        None => {
-            sy = slow(b);
-            &sy
-        }
-    };
-    x.chars().count() >= 4 && y.chars().count() >= 4 && jw(x, y) >= 0.90
+            .collect(),
+    )
 }
 
 /// Jaro-Winkler similarity. ASCII strings up to 64 bytes (nearly every normalised name) take an
