@@ -4,16 +4,22 @@
 //! a [`TableDef`] read from a snapshot, a [`Note`] recording something a reader noticed (a skipped
 //! view, a transcoded file, a rejected row), and the [`Sink`] a snapshot reader pushes into.
 //!
-//! This crate knows no file format, no database and no network. ([`writeback`] is the one
-//! piece of file handling here: both the output writer and the ledger use it.)
+//! This crate knows no file format, no database and no network. Its file handling is
+//! format-free: [`atomic`] (every file Ferry writes, atomically, with its permissions: the one
+//! seam for encrypting files later) and [`writeback`] (background fsyncs of large files).
+//! [`cancel`] is the Ctrl-C token long operations poll; [`crash`] the crash points kill trials use.
 
+pub mod atomic;
 pub mod calendar;
+pub mod cancel;
+pub mod crash;
 mod note;
 mod sink;
 mod table;
 mod value;
 pub mod writeback;
 
+pub use cancel::Cancel;
 pub use note::{Note, NoteKind};
 pub use sink::{MemorySink, Sink, SinkError, TableId};
 pub use table::{ColumnDef, Origin, TableDef};

@@ -3,7 +3,8 @@
 //! - [`Validator`]: structural validation against the official R4 JSON Schema (vendored), plus
 //!   a few cheap migration checks the schema misses; [`Issue`]s never echo values.
 //! - [`resource_id`]: deterministic UUID v5 resource ids.
-//! - [`NdjsonWriter`]: Bulk Data NDJSON, one file per type, atomic, byte-deterministic.
+//! - [`NdjsonWriter`]: Bulk Data NDJSON, one file per type, atomic, byte-deterministic;
+//!   [`NdjsonReader`]: the one NDJSON reader (line numbers, offsets, sha256, bounded memory).
 //! - [`transaction_bundle`]: a `transaction` Bundle of `PUT Type/id` entries.
 
 mod bundle;
@@ -13,5 +14,8 @@ mod validate;
 
 pub use bundle::{BundleError, transaction_bundle};
 pub use ids::{ID_SEPARATOR, is_valid_id, resource_id};
-pub use ndjson::{BundleFile, NdjsonError, NdjsonFile, NdjsonWriter, write_canonical};
+pub use ndjson::{
+    BundleFile, Line, MAX_LINE, NdjsonError, NdjsonFile, NdjsonReader, NdjsonWriter, json_problem,
+    write_canonical,
+};
 pub use validate::{Issue, LeafCheck, Validator};

@@ -11,16 +11,21 @@
 //! `preserve_order` feature would silently turn it into insertion order. Strings are escaped
 //! exactly as serde_json escapes them; numbers are written as serde_json writes them.
 //!
-//! **Atomicity.** Files are written into a hidden sibling folder `.<name>.tmp-<pid>-<n>` and
-//! fsynced; `finish()` renames that folder to the destination (an existing destination folder
-//! is first moved aside and deleted after the swap). A writer dropped without `finish()` deletes
-//! its temporary folder, so a failed run never leaves half-written files where output belongs.
+//! **Atomicity.** Files are written into a hidden sibling folder (a temporary name of
+//! `ferry_core::atomic`, swept once its process is gone) and fsynced; `finish()` renames that
+//! folder to the destination, which must not exist: a writer never replaces or deletes anything
+//! it did not create (runs get a folder each; see `ferry-ops`). A writer dropped without
+//! `finish()` deletes its temporary folder, so a failed run never leaves half-written files where
+//! output belongs. Files are `0600`, folders `0700`: output is PHI.
+//!
+//! **Reading.** [`NdjsonReader`] is the one reader of NDJSON in Ferry (verification, sample
+//! packets, target exports): line by line in bounded memory, with line numbers, byte offsets and
+//! an optional sha256 of everything read.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -38,9 +43,9 @@ pub enum NdjsonError {
         source: io::Error,
     },
     #[error(
-        "{dest}: the output destination exists and is not a folder; remove it or choose another output folder."
+        "{dest}: the output destination already exists; Ferry never replaces output it did not just write. Choose another folder"
     )]
-    DestinationNotAFolder { dest: PathBuf },
+    DestinationExists { dest: PathBuf },
     #[error(
         "{dest}: the output path has no parent folder or no file name; give a folder path like output/ndjson."
     )]
@@ -52,6 +57,19 @@ pub enum NdjsonError {
         dest: PathBuf,
         /// 1-based position of the resource among those written.
         index: u64,
+        problem: &'static str,
+    },
+    #[error(
+        "{path}:{line}: the line is longer than {max} bytes; each line must hold one FHIR resource"
+    )]
+    LineTooLong { path: PathBuf, line: u64, max: u64 },
+    #[error(
+        "{path}:{line}: not JSON ({problem} at column {column}); each line must hold one FHIR resource"
+    )]
+    NotJson {
+        path: PathBuf,
+        line: u64,
+        column: usize,
         problem: &'static str,
     },
 }
@@ -108,8 +126,6 @@ pub struct NdjsonWriter {
     writeback: ferry_core::writeback::Writeback,
 }
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
 fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> NdjsonError + 'a {
     move |source| NdjsonError::Io {
         path: path.to_path_buf(),
@@ -119,25 +135,24 @@ fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) ->
 }
 
 impl NdjsonWriter {
-    /// Starts writing the folder `dest` (created or replaced on `finish()`). Its parent folder
-    /// must exist.
+    /// Starts writing the folder `dest`, which must not exist (it appears, whole, on
+    /// `finish()`). Its parent folder must exist.
     pub fn create(dest: impl AsRef<Path>) -> Result<NdjsonWriter, NdjsonError> {
         let dest = dest.as_ref().to_path_buf();
         let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
             return Err(NdjsonError::BadDestination { dest });
         };
-        if dest.exists() && !dest.is_dir() {
-            return Err(NdjsonError::DestinationNotAFolder { dest });
+        if dest.symlink_metadata().is_ok() {
+            return Err(NdjsonError::DestinationExists { dest });
         }
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp_name = format!(".{}.tmp-{}-{n}", name.to_string_lossy(), std::process::id());
         let parent = if parent.as_os_str().is_empty() {
             Path::new(".")
         } else {
             parent
         };
-        let tmp = parent.join(tmp_name);
-        fs::create_dir(&tmp).map_err(io_err(&tmp, "creating the temporary output folder"))?;
+        let tmp = parent.join(ferry_core::atomic::temp_name(&name.to_string_lossy()));
+        ferry_core::atomic::create_dir(&tmp, ferry_core::atomic::Contents::Phi)
+            .map_err(io_err(&tmp, "creating the temporary output folder"))?;
         Ok(NdjsonWriter {
             dest,
             tmp,
@@ -155,7 +170,8 @@ impl NdjsonWriter {
     /// bundle updates instead of duplicating. Entries keep the order they were written in.
     pub fn with_bundles(mut self, size: usize) -> Result<NdjsonWriter, NdjsonError> {
         let dir = self.tmp.join("bundles");
-        fs::create_dir(&dir).map_err(io_err(&dir, "creating the bundles folder"))?;
+        ferry_core::atomic::create_dir(&dir, ferry_core::atomic::Contents::Phi)
+            .map_err(io_err(&dir, "creating the bundles folder"))?;
         self.bundles = Some(Bundles {
             size: size.max(1),
             dir,
@@ -208,7 +224,8 @@ impl NdjsonWriter {
         }
         if !self.files.contains_key(resource_type) {
             let path = self.tmp.join(format!("{resource_type}.ndjson"));
-            let file = File::create(&path).map_err(io_err(&path, "creating"))?;
+            let file = ferry_core::atomic::create_file(&path, ferry_core::atomic::Contents::Phi)
+                .map_err(io_err(&path, "creating"))?;
             self.files.insert(
                 resource_type.to_string(),
                 TypeFile {
@@ -262,7 +279,8 @@ impl NdjsonWriter {
         };
         if b.current.is_none() {
             let path = b.dir.join(format!("bundle-{:06}.json", b.done.len() + 1));
-            let file = File::create(&path).map_err(io_err(&path, "creating"))?;
+            let file = ferry_core::atomic::create_file(&path, ferry_core::atomic::Contents::Phi)
+                .map_err(io_err(&path, "creating"))?;
             b.current = Some((
                 BufWriter::with_capacity(256 * 1024, file),
                 path,
@@ -337,34 +355,35 @@ impl NdjsonWriter {
                 sha256: hex::encode(hasher.finalize()),
             });
         }
-        let mut old = None;
-        if self.dest.exists() {
-            let aside = self.tmp.with_extension("old");
-            fs::rename(&self.dest, &aside)
-                .map_err(io_err(&self.dest, "moving the previous output aside"))?;
-            old = Some(aside);
+        // The folder's entries are durable before it gets its final name.
+        if let Some(b) = &bundles_dir(&self.tmp) {
+            ferry_core::atomic::sync_dir(b).map_err(io_err(b, "syncing"))?;
         }
-        if let Err(e) = fs::rename(&self.tmp, &self.dest) {
-            if let Some(aside) = &old {
-                let _ = fs::rename(aside, &self.dest);
-            }
-            return Err(io_err(&self.dest, "moving the new output into place")(e));
+        ferry_core::atomic::sync_dir(&self.tmp).map_err(io_err(&self.tmp, "syncing"))?;
+        if self.dest.symlink_metadata().is_ok() {
+            return Err(NdjsonError::DestinationExists {
+                dest: self.dest.clone(),
+            });
         }
+        ferry_core::crash::point("ndjson.before-rename");
+        fs::rename(&self.tmp, &self.dest)
+            .map_err(io_err(&self.dest, "moving the new output into place"))?;
         self.finished = true;
-        if let Some(aside) = old {
-            fs::remove_dir_all(&aside).map_err(io_err(&aside, "removing the previous output"))?;
-        }
-        if let Some(parent) = self.dest.parent()
-            && let Ok(dir) = File::open(if parent.as_os_str().is_empty() {
+        if let Some(parent) = self.dest.parent() {
+            let parent = if parent.as_os_str().is_empty() {
                 Path::new(".")
             } else {
                 parent
-            })
-        {
-            let _ = dir.sync_all();
+            };
+            let _ = ferry_core::atomic::sync_dir(parent);
         }
         Ok((summary, bundles))
     }
+}
+
+fn bundles_dir(tmp: &Path) -> Option<PathBuf> {
+    let b = tmp.join("bundles");
+    b.is_dir().then_some(b)
 }
 
 /// Ends the open bundle (if any): closes the entry array, flushes and fsyncs.
@@ -412,6 +431,144 @@ fn is_type_name(t: &str) -> bool {
     matches!(bytes.next(), Some(b'A'..=b'Z'))
         && t.len() <= 64
         && bytes.all(|b| b.is_ascii_alphabetic())
+}
+
+/// Longest line [`NdjsonReader`] accepts by default (16 MB): one resource, with its attachments.
+pub const MAX_LINE: u64 = 16 << 20;
+
+/// One line read by [`NdjsonReader`].
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    /// The file it was read from.
+    pub path: &'a Path,
+    /// 1-based line number.
+    pub number: u64,
+    /// Byte offset of the line's first byte in the file.
+    pub offset: u64,
+    /// The line without its `\n` (and without a `\r` before it).
+    pub bytes: &'a [u8],
+    /// Bytes the line took in the file, newline included.
+    pub len: u64,
+}
+
+impl Line<'_> {
+    /// Parses the line as JSON, with an error naming the file and line (never the content).
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, NdjsonError> {
+        serde_json::from_slice(self.bytes).map_err(|e| NdjsonError::NotJson {
+            path: self.path.to_path_buf(),
+            line: self.number,
+            column: e.column(),
+            problem: json_problem(&e),
+        })
+    }
+}
+
+/// Reads NDJSON line by line in bounded memory (see the module docs).
+pub struct NdjsonReader<R: io::Read> {
+    path: PathBuf,
+    input: io::BufReader<R>,
+    buf: Vec<u8>,
+    offset: u64,
+    number: u64,
+    hasher: Option<Sha256>,
+    max_line: u64,
+}
+
+impl NdjsonReader<File> {
+    /// Opens an NDJSON file.
+    pub fn open(path: impl AsRef<Path>) -> Result<NdjsonReader<File>, NdjsonError> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(io_err(path, "opening"))?;
+        Ok(NdjsonReader::new(file, path))
+    }
+}
+
+impl<R: io::Read> NdjsonReader<R> {
+    /// Reads NDJSON from `input`; `path` names it in errors.
+    pub fn new(input: R, path: impl AsRef<Path>) -> NdjsonReader<R> {
+        NdjsonReader {
+            path: path.as_ref().to_path_buf(),
+            input: io::BufReader::with_capacity(1 << 20, input),
+            buf: Vec::new(),
+            offset: 0,
+            number: 0,
+            hasher: None,
+            max_line: MAX_LINE,
+        }
+    }
+
+    /// Also computes the sha256 of every byte read ([`NdjsonReader::sha256`]).
+    pub fn with_sha256(mut self) -> Self {
+        self.hasher = Some(Sha256::new());
+        self
+    }
+
+    /// Accepts lines of at most `max` bytes.
+    pub fn with_max_line(mut self, max: u64) -> Self {
+        self.max_line = max.max(1);
+        self
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next line, or `None` at the end. Blank lines are returned too (as empty `bytes`),
+    /// so line numbers stay the file's.
+    pub fn next_line(&mut self) -> Result<Option<Line<'_>>, NdjsonError> {
+        use io::BufRead;
+        self.buf.clear();
+        let n = io::Read::take(&mut self.input, self.max_line + 1)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(io_err(&self.path, "reading"))? as u64;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        if n > self.max_line && self.buf.last() != Some(&b'\n') {
+            return Err(NdjsonError::LineTooLong {
+                path: self.path.clone(),
+                line: self.number,
+                max: self.max_line,
+            });
+        }
+        if let Some(h) = &mut self.hasher {
+            h.update(&self.buf);
+        }
+        let offset = self.offset;
+        self.offset += n;
+        let mut bytes = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        Ok(Some(Line {
+            path: &self.path,
+            number: self.number,
+            offset,
+            bytes,
+            len: n,
+        }))
+    }
+
+    /// sha256 of everything read (lowercase hex), when asked for with
+    /// [`NdjsonReader::with_sha256`].
+    pub fn sha256(self) -> Option<String> {
+        self.hasher.map(|h| hex::encode(h.finalize()))
+    }
+}
+
+/// What kind of JSON error this is, in words (never the content).
+pub fn json_problem(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Eof => "unexpected end",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "invalid data",
+        serde_json::error::Category::Io => "read error",
+    }
 }
 
 /// Appends the canonical compact JSON of `value` to `out` (key order: see the module docs).
@@ -521,5 +678,88 @@ mod tests {
         assert!(!is_type_name("patient"));
         assert!(!is_type_name(""));
         assert!(!is_type_name("Pa/tient"));
+    }
+
+    #[test]
+    fn reader_gives_lines_offsets_and_the_files_sha256() {
+        let text = b"{\"a\":1}\n\n{\"b\":2}\r\n{\"c\":3}";
+        let mut r = NdjsonReader::new(&text[..], "x.ndjson").with_sha256();
+        let mut got = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            got.push((
+                l.number,
+                l.offset,
+                String::from_utf8(l.bytes.to_vec()).unwrap(),
+                l.len,
+            ));
+        }
+        assert_eq!(
+            got,
+            [
+                (1, 0, "{\"a\":1}".to_string(), 8),
+                (2, 8, String::new(), 1),
+                (3, 9, "{\"b\":2}".to_string(), 9),
+                (4, 18, "{\"c\":3}".to_string(), 7),
+            ]
+        );
+        assert_eq!(r.bytes_read(), text.len() as u64);
+        let sha = r.sha256().unwrap();
+        assert_eq!(sha, hex::encode(Sha256::digest(text)));
+    }
+
+    #[test]
+    fn reader_errors_name_the_file_and_line_never_the_content() {
+        let text = b"{\"ok\":1}\n{\"name\":\"SECRETNAME\"\n";
+        let mut r = NdjsonReader::new(&text[..], "p.ndjson");
+        let l = r.next_line().unwrap().unwrap();
+        let _: Value = l.parse().unwrap();
+        let l = r.next_line().unwrap().unwrap();
+        let err = l.parse::<Value>().unwrap_err().to_string();
+        assert!(
+            err.starts_with("p.ndjson:2: not JSON (unexpected end"),
+            "{err}"
+        );
+        assert!(!err.contains("SECRETNAME"), "{err}");
+        let long = [b'x'; 40];
+        let mut r = NdjsonReader::new(&long[..], "l.ndjson").with_max_line(16);
+        let err = r.next_line().unwrap_err().to_string();
+        assert!(
+            err.starts_with("l.ndjson:1: the line is longer than 16 bytes"),
+            "{err}"
+        );
+        // A line of exactly the limit plus its newline is fine.
+        let mut exact = vec![b'x'; 16];
+        exact.push(b'\n');
+        let mut r = NdjsonReader::new(&exact[..], "e.ndjson").with_max_line(16);
+        assert_eq!(r.next_line().unwrap().unwrap().bytes.len(), 16);
+    }
+
+    #[test]
+    fn writer_refuses_an_existing_destination_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("keep.txt"), b"mine").unwrap();
+        let err = NdjsonWriter::create(&dest).err().unwrap();
+        assert!(
+            matches!(err, NdjsonError::DestinationExists { .. }),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(dest.join("keep.txt")).unwrap(), b"mine");
+        // A new destination appears whole on finish; nothing else is left beside it.
+        let new = dir.path().join("run-0001");
+        let mut w = NdjsonWriter::create(&new).unwrap();
+        w.write(&serde_json::json!({"resourceType": "Patient", "id": "a"}))
+            .unwrap();
+        assert!(!new.exists());
+        let files = w.finish().unwrap();
+        assert_eq!(files.len(), 1);
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["out", "run-0001"]);
     }
 }

@@ -103,19 +103,19 @@ fn writer_dropped_without_finish_leaves_nothing() {
     assert_eq!(fs::read_dir(tmp.path()).into_iter().flatten().count(), 0);
 }
 
+/// Regression: a writer once replaced an existing destination folder, so a mistyped output
+/// folder (the workspace, mappings/) was deleted. It now refuses, and leaves the folder as it was.
 #[test]
-fn failed_rerun_keeps_the_previous_output_and_finished_rerun_replaces_it() {
+fn existing_destination_is_refused_and_kept() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let out = tmp.path().join("ndjson");
     write_all(&out, &resources());
-    {
-        let mut w = NdjsonWriter::create(&out).unwrap_or_else(|e| panic!("{e}"));
-        let _ = w.write(&observation());
-    }
+    let err = NdjsonWriter::create(&out).err().map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e.contains("already exists")),
+        "{err:?}"
+    );
     assert!(out.join("Patient.ndjson").exists());
-    write_all(&out, &[observation()]);
-    assert!(!out.join("Patient.ndjson").exists());
-    assert!(out.join("Observation.ndjson").exists());
     assert_eq!(fs::read_dir(tmp.path()).into_iter().flatten().count(), 1);
 }
 

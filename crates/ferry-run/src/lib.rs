@@ -25,11 +25,13 @@ const BATCH: usize = 512;
 /// exceptions asking for the module to be split (a patient's rows are held together in memory).
 pub const MAX_SUMMARY_ROWS: usize = 20_000;
 
-/// Where a project keeps its mappings, concept maps and output.
+/// Where a project keeps its mappings and concept maps, and where this run writes.
 #[derive(Debug, Clone)]
 pub struct ProjectDirs {
     pub mappings: PathBuf,
     pub concept_maps: PathBuf,
+    /// The run's own output folder: must not exist; it appears, whole, when the run finishes
+    /// (the operations layer names it `output/run-NNNN` and publishes it).
     pub output: PathBuf,
 }
 
@@ -50,6 +52,13 @@ pub struct RunOptions {
     pub bundle_size: Option<usize>,
     /// Accepted duplicate-patient merges to apply.
     pub merges: Option<Merges>,
+    /// The run's id, reserved by the caller under the project lock (`Workspace::next_run_id`).
+    pub run_id: Option<u64>,
+    /// The output folder as the ledger records it (relative to the project root); default: the
+    /// folder's path as given.
+    pub recorded_output: Option<String>,
+    /// Polled between batches: a cancelled run records nothing and leaves no output.
+    pub cancel: ferry_core::Cancel,
 }
 
 /// Progress, for a bar.
@@ -101,6 +110,8 @@ pub enum RunError {
     Output(#[from] ferry_fhir::NdjsonError),
     #[error("a worker thread stopped unexpectedly: {0}")]
     Worker(String),
+    #[error("the run was cancelled; nothing was recorded and no output was written")]
+    Cancelled,
 }
 
 fn render(diags: &[Diagnostic]) -> String {
@@ -309,11 +320,16 @@ pub fn run(
     if let Some(n) = opts.bundle_size {
         out = out.with_bundles(n)?;
     }
+    let recorded_output = opts
+        .recorded_output
+        .clone()
+        .unwrap_or_else(|| dirs.output.display().to_string());
     let mut ledger = ws.begin_run(RunSpec {
+        id: opts.run_id,
         kind: opts.kind.clone(),
         snapshot: snapshot.id,
         files,
-        output_dir: dirs.output.display().to_string(),
+        output_dir: recorded_output.clone(),
     })?;
     let validator = ferry_fhir::Validator::r4();
     let mut all_books = Vec::new();
@@ -339,7 +355,8 @@ pub fn run(
         let threads = opts.threads.max(1);
         let checks = shape::LeafChecks::new(module, validator);
         let result: Result<(), RunError> = std::thread::scope(|scope| {
-            let reader_handle = scope.spawn(move || read_batches(&reader, module, work_tx));
+            let cancel = &opts.cancel;
+            let reader_handle = scope.spawn(move || read_batches(&reader, module, work_tx, cancel));
             for _ in 0..threads {
                 let work_rx = Arc::clone(&work_rx);
                 let done_tx = done_tx.clone();
@@ -361,6 +378,9 @@ pub fn run(
                 while let Some(batch) = pending.remove(&next) {
                     next += 1;
                     rows_done += batch.len() as u64;
+                    if failure.is_none() && opts.cancel.is_cancelled() {
+                        failure = Some(RunError::Cancelled);
+                    }
                     if failure.is_none()
                         && let Err(e) = record(batch, module, &mut books, &mut out, &mut ledger)
                     {
@@ -372,6 +392,9 @@ pub fn run(
             let read = reader_handle
                 .join()
                 .map_err(|_| RunError::Worker("the reader thread panicked".into()))?;
+            if opts.cancel.is_cancelled() {
+                return Err(RunError::Cancelled);
+            }
             match (read, failure) {
                 (Err(e), _) => Err(e),
                 (_, Some(e)) => Err(e),
@@ -401,6 +424,10 @@ pub fn run(
         ledger.module_books(books.clone());
         all_books.push(books);
     }
+    if opts.cancel.is_cancelled() {
+        return Err(RunError::Cancelled);
+    }
+    ferry_core::crash::point("run.before-output-finish");
     let (files, bundles) = out.finish_all()?;
     let mut outputs = Vec::new();
     for f in files {
@@ -417,7 +444,7 @@ pub fn run(
     Ok(RunSummary {
         run,
         snapshot: snapshot.id,
-        output_dir: dirs.output.display().to_string(),
+        output_dir: recorded_output,
         duration_ms: started.elapsed().as_millis() as u64,
         modules: all_books,
         outputs,
@@ -482,6 +509,7 @@ fn read_batches(
     reader: &ferry_store::SnapshotReader,
     module: &Module,
     work: SyncSender<WorkBatch>,
+    cancel: &ferry_core::Cancel,
 ) -> Result<u64, RunError> {
     let mut schema: Option<Arc<RowSchema>> = None;
     let mut batch: Vec<Vec<Value>> = Vec::with_capacity(BATCH);
@@ -505,6 +533,10 @@ fn read_batches(
     let query = reader_query(module);
     let (_, n) = reader
         .query_rows(&query, &mut |names, row| {
+            if cancel.is_cancelled() {
+                closed = true;
+                return false;
+            }
             let schema = schema.get_or_insert_with(|| RowSchema::new(names.iter().cloned()));
             let values: Vec<Value> = row.iter().map(|v| v.to_value()).collect();
             if summary {
@@ -554,6 +586,9 @@ fn read_batches(
             module: module.name.clone(),
             source,
         })?;
+    if cancel.is_cancelled() {
+        return Err(RunError::Cancelled);
+    }
     if closed {
         return Err(RunError::Worker("the workers stopped".into()));
     }
@@ -868,13 +903,19 @@ fn record(
     Ok(())
 }
 
-/// sha256 of every file in these folders (sorted), recorded with the run.
+/// sha256 of every file in these folders (sorted), recorded with the run as `FOLDER/FILE`
+/// (`mappings/vitals.toml`): paths relative to the project, so the ledger reads the same from
+/// any directory and on any machine.
 fn hash_files(dirs: &[&Path]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for dir in dirs {
         let Ok(rd) = std::fs::read_dir(dir) else {
             continue;
         };
+        let folder = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut paths: Vec<PathBuf> = rd
             .flatten()
             .map(|e| e.path())
@@ -883,7 +924,14 @@ fn hash_files(dirs: &[&Path]) -> Vec<(String, String)> {
         paths.sort();
         for p in paths {
             if let Ok(bytes) = std::fs::read(&p) {
-                out.push((p.display().to_string(), hex::encode(Sha256::digest(&bytes))));
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push((
+                    format!("{folder}/{name}"),
+                    hex::encode(Sha256::digest(&bytes)),
+                ));
             }
         }
     }

@@ -17,7 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const TEMPLATE: &str = include_str!("templates/packet.html");
 
@@ -444,6 +444,7 @@ fn show(v: &ferry_core::ValueRef<'_>) -> Option<String> {
 /// them, into a packet (not yet recorded: `id` and `form_file` are filled by the caller).
 pub fn build_packet(
     ws: &Workspace,
+    project_root: &Path,
     project: &str,
     run: u64,
     sources: &[ModuleSource],
@@ -522,7 +523,7 @@ pub fn build_packet(
         }
     }
     let outputs = ws.run_outputs(run)?;
-    let out_dir = PathBuf::from(&info.output_dir);
+    let out_dir = project_root.join(&info.output_dir);
     let mut resources: HashMap<String, serde_json::Value> = HashMap::new();
     for (rtype, ids) in &ids_by_type {
         let Some(o) = outputs.iter().find(|o| &o.resource_type == rtype) else {

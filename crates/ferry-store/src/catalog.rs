@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 const CATALOG_FILE: &str = "catalog.db";
 const SNAPSHOT_DIR: &str = "snapshots";
 /// Bumped when the catalog's tables change; older catalogs are migrated in [`Workspace::open`].
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS snapshot (
@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS snapshot_note (
 pub struct Workspace {
     root: PathBuf,
     catalog: Connection,
+    /// Who is acting: recorded with every snapshot, run and verification this handle writes.
+    actor: String,
 }
 
 /// One snapshot as the catalog records it.
@@ -164,10 +166,16 @@ impl Workspace {
                     crate::signoff::SIGNOFF_SCHEMA
                 ))
                 .map_err(|e| StoreError::sqlite(&path, e))?;
+            // Version 3: who acted, on snapshots, runs and verifications.
+            for table in ["snapshot", "run", "verification"] {
+                add_column(&catalog, table, "actor", "TEXT")
+                    .map_err(|e| StoreError::sqlite(&path, e))?;
+            }
         }
         let ws = Workspace {
             root: root.to_path_buf(),
             catalog,
+            actor: "unknown".to_string(),
         };
         ws.sweep_stale_temp_files();
         Ok(ws)
@@ -175,6 +183,15 @@ impl Workspace {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Sets who is acting; recorded with every snapshot, run and verification written.
+    pub fn set_actor(&mut self, actor: &str) {
+        self.actor = actor.to_string();
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
     }
 
     pub(crate) fn catalog_path(&self) -> PathBuf {
@@ -393,4 +410,17 @@ impl Workspace {
             }
         }
     }
+}
+
+/// Adds a column to a catalog table unless it is there already.
+fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> rusqlite::Result<()> {
+    let exists = conn
+        .prepare(&format!(
+            "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+        ))?
+        .exists([column])?;
+    if !exists {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+    }
+    Ok(())
 }

@@ -31,6 +31,10 @@ pub enum StoreError {
     NoRuns,
     #[error("run {0} does not exist. `ferry runs` lists the recorded runs")]
     UnknownRun(u64),
+    #[error(
+        "run {0} is already recorded (another Ferry process recorded a run meanwhile). Run again; `ferry runs` lists the recorded runs"
+    )]
+    RunIdTaken(u64),
     #[error("query failed: {0}")]
     Query(String),
     #[error("staging was cancelled; the workspace is unchanged")]

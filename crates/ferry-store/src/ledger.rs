@@ -76,11 +76,16 @@ CREATE TABLE exception (module TEXT NOT NULL, source_key TEXT NOT NULL, resource
 /// What a run is, recorded before it starts.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
+    /// The id the run will have, reserved by the caller with [`Workspace::next_run_id`] while it
+    /// holds the project lock (so its output folder can be named before the run is recorded);
+    /// `None`: the next free id at commit.
+    pub id: Option<u64>,
     /// `iteration`, `rehearsal`, `go-live` or `delta`.
     pub kind: String,
     pub snapshot: u64,
     /// Every mapping and concept-map file with its sha256.
     pub files: Vec<(String, String)>,
+    /// The run's output folder as recorded: relative to the project root when inside it.
     pub output_dir: String,
 }
 
@@ -124,6 +129,8 @@ pub struct RunInfo {
     pub status: String,
     pub output_dir: String,
     pub ferry_version: String,
+    /// Who ran it (recorded since workspace version 3).
+    pub actor: Option<String>,
 }
 
 /// Exceptions of one module and reason, for review.
@@ -197,13 +204,23 @@ impl Workspace {
         })
     }
 
+    /// The id the next recorded run gets (one past the highest run id, or run ledger file, seen).
+    pub fn next_run_id(&self) -> Result<u64, StoreError> {
+        let path = self.catalog_path();
+        let max: i64 = self
+            .catalog_ref()
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM run", [], |r| r.get(0))
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        Ok(max as u64 + 1)
+    }
+
     /// Every run, oldest first.
     pub fn runs(&self) -> Result<Vec<RunInfo>, StoreError> {
         let path = self.catalog_path();
         let mut stmt = self
             .catalog_ref()
             .prepare(
-                "SELECT id, kind, snapshot_id, started_at, duration_ms, status, output_dir, ferry_version
+                "SELECT id, kind, snapshot_id, started_at, duration_ms, status, output_dir, ferry_version, actor
                  FROM run ORDER BY id",
             )
             .map_err(|e| StoreError::sqlite(&path, e))?;
@@ -218,6 +235,7 @@ impl Workspace {
                     status: r.get(5)?,
                     output_dir: r.get(6)?,
                     ferry_version: r.get(7)?,
+                    actor: r.get(8)?,
                 })
             })
             .map_err(|e| StoreError::sqlite(&path, e))?;
@@ -550,18 +568,24 @@ impl RunWriter<'_> {
         let started_at = self.started_at.clone();
         let modules = std::mem::take(&mut self.modules);
         let outputs = std::mem::take(&mut self.outputs);
+        let actor = self.ws.actor().to_string();
         let catalog = self.ws.catalog_mut();
         let tx = catalog
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| StoreError::sqlite(&catalog_path, e))?;
         let err = |e| StoreError::sqlite(&catalog_path, e);
-        let id: i64 = tx
+        let next: i64 = tx
             .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM run", [], |r| r.get(0))
             .map_err(err)?;
+        let id = match spec.id {
+            None => next,
+            Some(want) if want as i64 >= next => want as i64,
+            Some(want) => return Err(StoreError::RunIdTaken(want)),
+        };
         let db_file = format!("run-{id:04}.db");
         tx.execute(
-            "INSERT INTO run (id, kind, snapshot_id, started_at, duration_ms, status, output_dir, db_file, ferry_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO run (id, kind, snapshot_id, started_at, duration_ms, status, output_dir, db_file, ferry_version, actor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 id,
                 spec.kind,
@@ -571,7 +595,8 @@ impl RunWriter<'_> {
                 status,
                 spec.output_dir,
                 db_file,
-                env!("CARGO_PKG_VERSION")
+                env!("CARGO_PKG_VERSION"),
+                actor
             ],
         )
         .map_err(err)?;
@@ -609,6 +634,7 @@ impl RunWriter<'_> {
         }
         let final_path = run_dir.join(&db_file);
         std::fs::rename(&temp, &final_path).map_err(|e| StoreError::io(&final_path, e))?;
+        ferry_core::crash::point("ledger.before-commit");
         if let Err(e) = tx.commit() {
             let _ = std::fs::remove_file(&final_path);
             return Err(StoreError::sqlite(&catalog_path, e));
@@ -639,6 +665,7 @@ mod tests {
         let mut ws = Workspace::open(dir.path()).unwrap();
         let mut w = ws
             .begin_run(RunSpec {
+                id: None,
                 kind: "iteration".into(),
                 snapshot: 1,
                 files: Vec::new(),

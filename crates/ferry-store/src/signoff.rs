@@ -502,6 +502,7 @@ mod tests {
         let mut ws = Workspace::open(dir.path()).unwrap();
         let mut w = ws
             .begin_run(crate::RunSpec {
+                id: None,
                 kind: "rehearsal".into(),
                 snapshot: 1,
                 files: vec![],

@@ -54,14 +54,15 @@ impl Workspace {
         let conn = self.catalog_ref();
         conn.execute_batch(VERIFICATION_SCHEMA).map_err(err)?;
         conn.execute(
-            "INSERT INTO verification (run_id, started_at, duration_ms, verdict, summary_json)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO verification (run_id, started_at, duration_ms, verdict, summary_json, actor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 run_id as i64,
                 started_at,
                 duration_ms as i64,
                 verdict,
-                summary_json
+                summary_json,
+                self.actor()
             ],
         )
         .map_err(err)?;
@@ -464,6 +465,7 @@ mod tests {
 
     fn spec() -> RunSpec {
         RunSpec {
+            id: None,
             kind: "iteration".into(),
             snapshot: 1,
             files: Vec::new(),

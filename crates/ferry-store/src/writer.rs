@@ -252,6 +252,7 @@ impl<'w> SnapshotWriter<'w> {
         let notes = std::mem::take(&mut self.notes);
         let rejected = outcome.rejected;
 
+        let actor = self.ws.actor().to_string();
         let catalog = self.ws.catalog_mut();
         let tx = catalog
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -266,8 +267,8 @@ impl<'w> SnapshotWriter<'w> {
         let final_path = snapshot_dir.join(&db_file);
         tx.execute(
             "INSERT INTO snapshot (id, label, created_at, duration_ms, db_file, tables, rows,
-                                   rejected_rows, input_bytes, content_sha256, ferry_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                   rejected_rows, input_bytes, content_sha256, ferry_version, actor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 id,
                 label,
@@ -280,6 +281,7 @@ impl<'w> SnapshotWriter<'w> {
                 input_bytes as i64,
                 content_sha256,
                 env!("CARGO_PKG_VERSION"),
+                actor,
             ],
         )
         .map_err(err)?;

@@ -115,6 +115,8 @@ pub struct VerifyOptions {
     pub show_values: bool,
     /// Examples kept per check.
     pub max_examples: usize,
+    /// The project folder: recorded output folders are relative to it.
+    pub project_root: PathBuf,
     /// The accepted duplicate-patient merges the run applied (the binary reads them from
     /// `mappings/duplicates.toml`, as `ferry run` does).
     pub merges: Option<ferry_run::Merges>,
@@ -294,7 +296,7 @@ pub fn verify(
         &ferry_run::ProjectDirs {
             mappings: opts.mappings.clone(),
             concept_maps: opts.concept_maps.clone(),
-            output: PathBuf::from(&run.output_dir),
+            output: opts.project_root.join(&run.output_dir),
         },
         opts.namespace,
         opts.local_offset.clone(),
@@ -313,7 +315,7 @@ pub fn verify(
     let mut validity = Problems::new("validity", max);
 
     // 1. The output pass.
-    let output_dir = PathBuf::from(&run.output_dir);
+    let output_dir = opts.project_root.join(&run.output_dir);
     let files = output_files(&output_dir, &outputs);
     let total_bytes: u64 = files
         .iter()

@@ -69,7 +69,9 @@ impl Project {
     /// Finds the project containing `start` (or `start` itself when given with `-C`).
     pub fn discover(explicit: Option<&Path>) -> Result<Project> {
         let start = match explicit {
-            Some(dir) => dir.to_path_buf(),
+            // Absolute, so that nothing recorded depends on the caller's directory.
+            Some(dir) => std::path::absolute(dir)
+                .with_context(|| format!("cannot resolve `{}`", dir.display()))?,
             None => std::env::current_dir().context("cannot read the current directory")?,
         };
         let mut dir = start.as_path();

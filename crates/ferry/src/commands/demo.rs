@@ -301,10 +301,11 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     // 9. Run: the module library for this clinic, staged rows -> validated FHIR R4 NDJSON.
     install_library(&dir)?;
     let project = Project::load(&dir)?;
+    let folder = crate::commands::run::RunFolder::next(&project, &ws)?;
     let dirs = ferry_run::ProjectDirs {
         mappings: project.mappings_dir(),
         concept_maps: project.concept_maps_dir(),
-        output: project.output_dir(),
+        output: folder.dest.clone(),
     };
     let run_opts = ferry_run::RunOptions {
         kind: "iteration".into(),
@@ -315,8 +316,12 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         threads: 2,
         bundle_size: None,
         merges: None,
+        run_id: Some(folder.id),
+        recorded_output: Some(folder.recorded.clone()),
+        cancel: ferry_core::Cancel::new(),
     };
     let summary = ferry_run::run(&mut ws, &dirs, &run_opts, &|_| {})?;
+    folder.point_latest();
     say(format!(
         "\n9. Migrated snapshot {} with the module library (modules/ferry-clinic: {} modules), every resource validated against FHIR R4:",
         from_dump.snapshot,

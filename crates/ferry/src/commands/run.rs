@@ -49,10 +49,11 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     let project = Project::discover(global.project.as_deref())?;
     let namespace = project.namespace()?;
     let mut ws = project.open_workspace()?;
+    let folder = RunFolder::next(&project, &ws)?;
     let dirs = ferry_run::ProjectDirs {
         mappings: project.mappings_dir(),
         concept_maps: project.concept_maps_dir(),
-        output: project.output_dir(),
+        output: folder.dest.clone(),
     };
     let bar = if !global.quiet && !args.json && std::io::stderr().is_terminal() {
         let b = ProgressBar::new_spinner();
@@ -75,6 +76,9 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         threads: 2,
         bundle_size: args.bundles.map(|n| n as usize),
         merges: merges(&project)?,
+        run_id: Some(folder.id),
+        recorded_output: Some(folder.recorded.clone()),
+        cancel: ferry_core::Cancel::new(),
     };
     let summary = ferry_run::run(&mut ws, &dirs, &opts, &|e| match e {
         ferry_run::RunEvent::ModuleStarted { module } => {
@@ -83,6 +87,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         ferry_run::RunEvent::Rows(n) => bar.set_position(n),
     })
     .context("the run stopped; the output folder was left as it was")?;
+    folder.point_latest();
     bar.finish_and_clear();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -90,6 +95,41 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         print_summary(&summary);
     }
     Ok(crate::exit::OK)
+}
+
+/// The run's own output folder, `output/run-NNNN` (interim: the operations layer takes this
+/// over).
+pub struct RunFolder {
+    pub id: u64,
+    pub dest: std::path::PathBuf,
+    pub recorded: String,
+}
+
+impl RunFolder {
+    pub fn next(project: &Project, ws: &ferry_store::Workspace) -> Result<RunFolder> {
+        let id = ws.next_run_id()?;
+        let out = project.output_dir();
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create `{}`", out.display()))?;
+        let name = format!("run-{id:04}");
+        let dest = out.join(&name);
+        let recorded = dest
+            .strip_prefix(&project.root)
+            .unwrap_or(&dest)
+            .display()
+            .to_string();
+        Ok(RunFolder { id, dest, recorded })
+    }
+
+    pub fn point_latest(&self) {
+        #[cfg(unix)]
+        if let Some(parent) = self.dest.parent() {
+            let tmp = parent.join(ferry_core::atomic::temp_name("latest"));
+            if std::os::unix::fs::symlink(format!("run-{:04}", self.id), &tmp).is_ok() {
+                let _ = std::fs::rename(&tmp, parent.join("latest"));
+            }
+        }
+    }
 }
 
 /// The accepted duplicate-patient merges of `mappings/duplicates.toml` (`ferry dedupe review`),

@@ -63,8 +63,15 @@ fn sample(args: &Args, global: &Global) -> Result<u8> {
         .name
         .clone()
         .unwrap_or_else(|| "migration".to_string());
-    let mut packet =
-        ferry_signoff::build_packet(&ws, &name, run.id, &sources, &chosen.patients, seed)?;
+    let mut packet = ferry_signoff::build_packet(
+        &ws,
+        &project.root,
+        &name,
+        run.id,
+        &sources,
+        &chosen.patients,
+        seed,
+    )?;
     let reports = project.reports_dir();
     let rel = |p: &Path| -> String {
         p.strip_prefix(&project.root)

@@ -43,6 +43,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         show_values: args.show_values,
         max_examples: args.examples,
         merges: super::run::merges(&project)?,
+        project_root: project.root.clone(),
     };
     let bar = if !global.quiet && !args.json && std::io::stderr().is_terminal() {
         let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8));

@@ -54,7 +54,7 @@ fn every_row_is_migrated_excluded_or_an_exception_and_the_books_balance() {
     assert_eq!(m["migrated"], 2, "{m}");
     assert_eq!(m["excluded"], 1, "{m}");
     assert_eq!(m["exceptions"], 2, "unmapped vaccine and Feb 30: {m}");
-    let ndjson = std::fs::read_to_string(wd.join("output/Immunization.ndjson")).unwrap();
+    let ndjson = std::fs::read_to_string(wd.join("output/latest/Immunization.ndjson")).unwrap();
     assert_eq!(ndjson.lines().count(), 2);
     assert!(ndjson.contains("\"code\":\"115\""), "{ndjson}");
     assert!(
@@ -78,15 +78,18 @@ fn every_row_is_migrated_excluded_or_an_exception_and_the_books_balance() {
     assert!(shown.contains("mystery jab"), "{shown}");
 }
 
-/// Same snapshot + same mappings = byte-identical output, with the same resource ids.
+/// Same snapshot + same mappings = byte-identical output, with the same resource ids; each run
+/// in its own folder, the earlier one kept.
 #[test]
 fn two_runs_write_the_same_bytes() {
     let wd = project();
     wd.run(&["run"]).ok();
-    let first = std::fs::read(wd.join("output/Immunization.ndjson")).unwrap();
     wd.run(&["run"]).ok();
-    let second = std::fs::read(wd.join("output/Immunization.ndjson")).unwrap();
+    let first = std::fs::read(wd.join("output/run-0001/Immunization.ndjson")).unwrap();
+    let second = std::fs::read(wd.join("output/run-0002/Immunization.ndjson")).unwrap();
     assert!(first == second, "output differs between two runs");
+    let latest = std::fs::read(wd.join("output/latest/Immunization.ndjson")).unwrap();
+    assert!(latest == second, "latest is not the second run");
 }
 
 #[test]
@@ -110,7 +113,7 @@ fn check_reports_every_problem_with_file_and_line_and_run_refuses() {
     assert!(err.contains("vacine"), "{err}");
     let run = wd.run(&["run"]).fails_with(1);
     assert!(run.contains("nothing was run"), "{run}");
-    assert!(!wd.join("output/Immunization.ndjson").exists());
+    assert!(!wd.join("output/latest/Immunization.ndjson").exists());
 }
 
 #[test]
@@ -174,7 +177,8 @@ fn a_summary_module_writes_one_document_per_patient_and_every_row_into_its_linea
     assert_eq!(m["excluded"], 1, "{m}");
     assert_eq!(m["exceptions"], 0, "{m}");
     assert_eq!(m["resources"], 2, "{m}");
-    let ndjson = std::fs::read_to_string(wd.join("output/DocumentReference.ndjson")).unwrap();
+    let ndjson =
+        std::fs::read_to_string(wd.join("output/latest/DocumentReference.ndjson")).unwrap();
     let docs: Vec<serde_json::Value> = ndjson
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -273,11 +277,13 @@ fn bundles_put_every_written_resource_once_in_order() {
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     let bundles = s["bundles"].as_array().unwrap();
     assert_eq!(bundles.len(), 2, "two resources, one per bundle: {s}");
-    let ndjson = std::fs::read_to_string(wd.join("output/Immunization.ndjson")).unwrap();
+    let ndjson = std::fs::read_to_string(wd.join("output/latest/Immunization.ndjson")).unwrap();
     for (b, line) in bundles.iter().zip(ndjson.lines()) {
-        let text =
-            std::fs::read_to_string(wd.join("output").join(b["file_name"].as_str().unwrap()))
-                .unwrap();
+        let text = std::fs::read_to_string(
+            wd.join("output/latest")
+                .join(b["file_name"].as_str().unwrap()),
+        )
+        .unwrap();
         let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(bundle["type"], "transaction");
         let entry = &bundle["entry"][0];
@@ -292,7 +298,7 @@ fn bundles_put_every_written_resource_once_in_order() {
     // Without --bundles there are none.
     let out = wd.run(&["run", "--json"]).ok();
     assert!(!out.contains("\"bundles\""), "{out}");
-    assert!(!wd.join("output/bundles").exists());
+    assert!(!wd.join("output/latest/bundles").exists());
 }
 
 #[test]

@@ -298,7 +298,7 @@ fn report_compares_rehearsal_and_go_live_and_shows_the_verification() {
 #[test]
 fn sampling_refuses_output_that_a_later_run_replaced() {
     let wd = demo();
-    let path = wd.join("demo/output/Patient.ndjson");
+    let path = wd.join("demo/output/latest/Patient.ndjson");
     let mut text = std::fs::read_to_string(&path).unwrap();
     let first = text.lines().next().unwrap().to_string();
     text.push_str(&first);

@@ -74,7 +74,7 @@ fn examples(v: &Value, name: &str) -> Vec<String> {
 }
 
 fn lines(wd: &Workdir, file: &str) -> Vec<String> {
-    std::fs::read_to_string(wd.join(&format!("output/{file}")))
+    std::fs::read_to_string(wd.join(&format!("output/latest/{file}")))
         .unwrap()
         .lines()
         .map(str::to_string)
@@ -84,7 +84,7 @@ fn lines(wd: &Workdir, file: &str) -> Vec<String> {
 fn write_lines(wd: &Workdir, file: &str, lines: &[String]) {
     let mut text = lines.join("\n");
     text.push('\n');
-    wd.write(&format!("output/{file}"), text);
+    wd.write(&format!("output/latest/{file}"), text);
 }
 
 fn id_of(line: &str) -> String {
@@ -355,7 +355,7 @@ fn accepted_duplicate_merges_apply_in_the_run_and_verify_still_says_go() {
     let id1 = lineage_ids(&wd, 1, "patients", "1");
     let id2 = lineage_ids(&wd, 1, "patients", "2");
     assert_eq!((id1.len(), id2.len()), (1, 1));
-    let refs_to_2 = std::fs::read_to_string(wd.join("output/Encounter.ndjson"))
+    let refs_to_2 = std::fs::read_to_string(wd.join("output/latest/Encounter.ndjson"))
         .unwrap()
         .matches(&format!("Patient/{}", id2[0]))
         .count();
@@ -380,13 +380,13 @@ fn accepted_duplicate_merges_apply_in_the_run_and_verify_still_says_go() {
     // Patient 2's row goes into patient 1's resource; nothing points at patient 2's old id.
     assert_eq!(lineage_ids(&wd, 2, "patients", "2"), id1);
     for file in ["Encounter.ndjson", "Observation.ndjson", "Patient.ndjson"] {
-        let text = std::fs::read_to_string(wd.join(&format!("output/{file}"))).unwrap();
+        let text = std::fs::read_to_string(wd.join(&format!("output/latest/{file}"))).unwrap();
         assert!(
             !text.contains(&id2[0]),
             "{file} still names the merged patient"
         );
     }
-    let encounters_of_1 = std::fs::read_to_string(wd.join("output/Encounter.ndjson"))
+    let encounters_of_1 = std::fs::read_to_string(wd.join("output/latest/Encounter.ndjson"))
         .unwrap()
         .matches(&format!("Patient/{}", id1[0]))
         .count();
