@@ -48,7 +48,19 @@ pub fn read_file(
     options: &ReadOptions,
     sink: &mut dyn Sink,
 ) -> Result<FileReport, SourceError> {
-    let label = path.display().to_string();
+    read_file_as(path, &path.display().to_string(), kind, options, sink)
+}
+
+/// [`read_file`], naming the file `label` in tables' origins, notes, errors and the report (the
+/// staging records a path relative to the project, whatever directory Ferry was started in).
+pub fn read_file_as(
+    path: &Path,
+    label: &str,
+    kind: InputKind,
+    options: &ReadOptions,
+    sink: &mut dyn Sink,
+) -> Result<FileReport, SourceError> {
+    let label = label.to_string();
     match kind {
         InputKind::Mysqldump | InputKind::MysqldumpGz => {
             let file = std::fs::File::open(path).map_err(|e| SourceError::io(&label, e))?;

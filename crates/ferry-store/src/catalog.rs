@@ -394,21 +394,65 @@ impl Workspace {
     /// Removes temporary snapshot files left by a staging process that no longer runs
     /// (killed with SIGKILL, power loss). Best effort: a file still in use is kept.
     fn sweep_stale_temp_files(&self) {
-        let Ok(entries) = std::fs::read_dir(self.snapshot_dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(".staging-") else {
+        self.sweep_temporary_files();
+    }
+
+    /// Removes the temporary files of dead processes from the workspace (half-staged snapshots,
+    /// run ledgers being recorded, verification indexes, and older Ferry's names for them);
+    /// returns how many. Safe at any time: a live process's files are never touched.
+    pub fn sweep_temporary_files(&self) -> usize {
+        let mut n = 0;
+        for dir in [self.snapshot_dir(), self.root.join(crate::ledger::RUN_DIR)] {
+            n += ferry_core::atomic::sweep(&dir);
+            // Older Ferry: `.staging-PID-N.db`, `.recording-PID.db`, `.verify-PID-N.db`.
+            let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
-            let pid = rest.split(['-', '.']).next().unwrap_or_default();
-            let alive = Path::new("/proc").join(pid).exists();
-            let proc_visible = Path::new("/proc/self").exists();
-            if proc_visible && !alive {
-                let _ = std::fs::remove_file(entry.path());
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let rest = [".staging-", ".recording-", ".verify-"]
+                    .iter()
+                    .find_map(|p| name.strip_prefix(p));
+                let Some(rest) = rest else { continue };
+                let Some(pid) = rest.split(['-', '.']).next().and_then(|p| p.parse().ok()) else {
+                    continue;
+                };
+                if !ferry_core::atomic::process_alive(pid)
+                    && std::fs::remove_file(entry.path()).is_ok()
+                {
+                    n += 1;
+                }
             }
         }
+        n
+    }
+
+    /// Removes run ledger files (`runs/run-NNNN.db`) that no catalog entry names: a run killed
+    /// between moving its ledger into place and the catalog commit. Call only while holding the
+    /// project lock. Returns their run numbers.
+    pub fn remove_unrecorded_run_files(&self) -> Result<Vec<u64>, StoreError> {
+        let dir = self.root.join(crate::ledger::RUN_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let known: std::collections::HashSet<u64> = self.runs()?.iter().map(|r| r.id).collect();
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .strip_prefix("run-")
+                .and_then(|r| r.strip_suffix(".db"))
+                .and_then(|d| d.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if !known.contains(&id) {
+                std::fs::remove_file(entry.path()).map_err(|e| StoreError::io(entry.path(), e))?;
+                removed.push(id);
+            }
+        }
+        removed.sort();
+        Ok(removed)
     }
 }
 

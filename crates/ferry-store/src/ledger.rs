@@ -179,8 +179,7 @@ impl Workspace {
     pub fn begin_run(&mut self, spec: RunSpec) -> Result<RunWriter<'_>, StoreError> {
         let dir = self.run_dir();
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        let temp_path = dir.join(format!(".recording-{}.db", std::process::id()));
-        let _ = std::fs::remove_file(&temp_path);
+        let temp_path = dir.join(ferry_core::atomic::temp_name("recording.db"));
         let conn = Connection::open(&temp_path).map_err(|e| StoreError::sqlite(&temp_path, e))?;
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;

@@ -113,9 +113,7 @@ impl Workspace {
         if !ledger.exists() {
             return Err(StoreError::UnknownRun(run));
         }
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = dir.join(format!(".verify-{}-{n}.db", std::process::id()));
+        let path = dir.join(ferry_core::atomic::temp_name("verify.db"));
         let _ = std::fs::remove_file(&path);
         let conn = Connection::open(&path).map_err(|e| StoreError::sqlite(&path, e))?;
         let index = VerifyIndex {
@@ -590,7 +588,7 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(dir.path().join(RUN_DIR))
             .unwrap()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".verify-"))
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".verify.db"))
             .collect();
         assert!(left.is_empty(), "the scratch index is removed on drop");
     }

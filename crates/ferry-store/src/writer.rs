@@ -93,7 +93,7 @@ impl<'w> SnapshotWriter<'w> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp_path = ws
             .snapshot_dir()
-            .join(format!(".staging-{}-{n}.db", std::process::id()));
+            .join(ferry_core::atomic::temp_name(&format!("staging-{n}.db")));
         let _ = std::fs::remove_file(&temp_path);
         let conn = Connection::open(&temp_path).map_err(|e| StoreError::sqlite(&temp_path, e))?;
         conn.execute_batch(&format!(

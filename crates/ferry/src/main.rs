@@ -1,10 +1,10 @@
 //! The `ferry` command line. One file per command under `commands/`, each with an `Args`
-//! (clap) and an `exec` that calls into the library crates.
+//! (clap) and an `exec` that calls one operation of `ferry-ops` and prints its result.
 
 mod commands;
 mod format;
+mod out;
 mod progress;
-mod project;
 
 use clap::Parser;
 
@@ -28,6 +28,10 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Colour GO / NO-GO: `auto` (on a terminal, unless NO_COLOR is set), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = out::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: out::ColorChoice,
+
     #[command(subcommand)]
     pub command: commands::Command,
 }
@@ -40,6 +44,9 @@ pub mod exit {
     /// Bad command line (clap's own code).
     #[allow(dead_code)]
     pub const USAGE: u8 = 2;
+    /// A check ended with a failing result: NO-GO (`verify`, `report`), findings at or above
+    /// `--fail-on` (`audit`).
+    pub const NO_GO: u8 = 3;
     /// Cancelled by the user (Ctrl-C); nothing was changed.
     pub const CANCELLED: u8 = 130;
 }
@@ -48,15 +55,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // SQL functions for module queries (and `ferry sql`): see docs/mapping.md.
     ferry_store::register_sql_functions(vec![("ferry_date", ferry_map::funcs::dates::sql_date)]);
-    match commands::exec(cli) {
+    let cancel = ferry_core::Cancel::new();
+    commands::install_ctrlc(&cancel);
+    match commands::exec(cli, cancel) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if is_broken_pipe(&err) {
-                // `ferry sql ... | head` closed the pipe: not an error.
+                // `ferry runs | head` closed the pipe: not an error.
                 return ExitCode::from(exit::OK);
             }
-            if err.downcast_ref::<commands::Cancelled>().is_some() {
-                eprintln!("ferry: {err}");
+            if is_cancelled(&err) {
+                eprintln!("ferry: cancelled; nothing changed");
                 return ExitCode::from(exit::CANCELLED);
             }
             eprintln!("error: {err}");
@@ -72,5 +81,13 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn is_cancelled(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<ferry_ops::OpsError>()
+            .is_some_and(|e| e.is_cancelled())
+            || c.downcast_ref::<commands::Cancelled>().is_some()
     })
 }

@@ -1,71 +1,72 @@
-//! Progress bars on a terminal (hidden when stderr is not one, or with `--quiet`/`--json`), and
-//! the sink adapter that feeds the staging bar.
+//! Progress bars on a terminal (hidden when stderr is not one, or with `--quiet`/`--json`): the
+//! command line's [`ferry_ops::Progress`].
 
-use ferry_core::{Note, Sink, SinkError, TableDef, TableId, Value};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::time::Instant;
 
-/// A byte-based bar for `total` bytes, or a hidden one when `visible` is false.
-pub fn byte_bar(total: u64, visible: bool) -> ProgressBar {
-    if !visible || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(8));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
+/// A bar that follows an operation's phases: a bar with an ETA when the phase's total is known,
+/// a spinner with a count otherwise.
+pub struct Bar {
+    bar: ProgressBar,
+    /// Phases counted in bytes show bytes.
+    bytes: std::sync::atomic::AtomicBool,
 }
 
-/// Forwards everything to the inner sink and moves the bar: bytes consumed, rows per second.
-pub struct ProgressSink<'a, S: Sink> {
-    pub inner: &'a mut S,
-    pub bar: &'a ProgressBar,
-    /// Bytes of the files already finished, so the bar spans all inputs.
-    pub offset: u64,
-    rows: u64,
-    started: Instant,
-}
-
-impl<'a, S: Sink> ProgressSink<'a, S> {
-    pub fn new(inner: &'a mut S, bar: &'a ProgressBar, offset: u64) -> Self {
-        Self {
-            inner,
+impl Bar {
+    pub fn new(visible: bool) -> Bar {
+        let bar = if visible && std::io::stderr().is_terminal() {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(8))
+        } else {
+            ProgressBar::hidden()
+        };
+        Bar {
             bar,
-            offset,
-            rows: 0,
-            started: Instant::now(),
+            bytes: Default::default(),
         }
     }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
-impl<S: Sink> Sink for ProgressSink<'_, S> {
-    fn table(&mut self, def: TableDef) -> Result<TableId, SinkError> {
-        self.bar.set_message(format!("table {}", def.name));
-        self.inner.table(def)
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl ferry_ops::Progress for Bar {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        let bytes = name.contains("reading") || name == "staging";
+        self.bytes
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+        let template = match (total, bytes) {
+            (Some(_), true) => {
+                "{spinner} [{elapsed_precise}] {prefix} {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {msg}"
+            }
+            (Some(_), false) => {
+                "{spinner} [{elapsed_precise}] {prefix} {wide_bar} {pos}/{len} ({per_sec}, {eta}) {msg}"
+            }
+            (None, _) => "{spinner} [{elapsed_precise}] {prefix} {pos} ({per_sec}) {msg}",
+        };
+        self.bar.set_style(
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.bar.set_prefix(name.to_string());
+        match total {
+            Some(t) => self.bar.set_length(t),
+            None => self.bar.unset_length(),
+        }
+        self.bar.set_position(0);
+        self.bar.set_message("");
     }
 
-    fn row(&mut self, table: TableId, values: Vec<Value>) -> Result<(), SinkError> {
-        self.rows += 1;
-        self.inner.row(table, values)
+    fn position(&self, done: u64) {
+        self.bar.set_position(done);
     }
 
-    fn note(&mut self, note: Note) -> Result<(), SinkError> {
-        self.inner.note(note)
-    }
-
-    fn progress(&mut self, bytes_consumed: u64) {
-        self.bar.set_position(self.offset + bytes_consumed);
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        self.bar.set_message(format!(
-            "{} rows ({:.0} rows/s)",
-            crate::format::thousands(self.rows),
-            self.rows as f64 / secs
-        ));
-        self.inner.progress(bytes_consumed);
+    fn message(&self, text: &str) {
+        self.bar.set_message(text.to_string());
     }
 }

@@ -1,9 +1,29 @@
 //! `ferry audit`: a data-quality audit of a snapshot before anything moves.
 
 use crate::commands::Global;
-use crate::format;
-use crate::project::Project;
-use anyhow::{Context, Result};
+use crate::{format, outln};
+use anyhow::Result;
+use ferry_audit::Severity;
+
+/// The least severe finding that fails the command (`--fail-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+impl FailOn {
+    fn fails(self, s: Severity) -> bool {
+        match self {
+            FailOn::Never => false,
+            FailOn::Error => s == Severity::Error,
+            FailOn::Warning => matches!(s, Severity::Error | Severity::Warning),
+            FailOn::Info => true,
+        }
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,44 +33,50 @@ pub struct Args {
     /// Include example values in the findings (they may be PHI; off by default).
     #[arg(long)]
     pub show_values: bool,
+    /// Exit 3 when there is a finding of this severity or worse (for scripts and CI);
+    /// default: never (the audit informs, it does not block).
+    #[arg(long, value_enum, default_value_t = FailOn::Never, value_name = "SEVERITY")]
+    pub fail_on: FailOn,
     /// Print the findings as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
-    let project = Project::discover(global.project.as_deref())?;
-    let ws = project.open_workspace()?;
-    let info = ws.snapshot(args.snapshot)?;
+    let mut session = global.writer("audit", false)?;
     let options = ferry_audit::AuditOptions {
         show_values: args.show_values,
         ..Default::default()
     };
-    let report = ferry_audit::audit_snapshot(&ws, Some(info.id), &options)
-        .with_context(|| format!("cannot audit snapshot {}", info.id))?;
-    let reports = project.reports_dir();
-    std::fs::create_dir_all(&reports)
-        .with_context(|| format!("cannot create `{}`", reports.display()))?;
-    let json_path = reports.join(format!("audit-{:04}.json", info.id));
-    let html_path = reports.join(format!("audit-{:04}.html", info.id));
-    std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("cannot write `{}`", json_path.display()))?;
-    ferry_audit::write_audit_html(&report, &html_path)
-        .with_context(|| format!("cannot write `{}`", html_path.display()))?;
+    let bar = global.bar(args.json);
+    let o = ferry_ops::profile::audit(&mut session, args.snapshot, &options, &bar)?;
+    bar.finish();
+    let failing = o
+        .report
+        .findings
+        .iter()
+        .filter(|f| args.fail_on.fails(f.severity))
+        .count();
+    let code = if failing > 0 {
+        crate::exit::NO_GO
+    } else {
+        crate::exit::OK
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(crate::exit::OK);
+        crate::out::json("audit", &o.report)?;
+        return Ok(code);
     }
     if global.quiet {
-        return Ok(crate::exit::OK);
+        return Ok(code);
     }
-    println!(
+    let report = &o.report;
+    outln!(
         "Audited snapshot {} in {}: {} findings from {} checks",
-        info.id,
+        report.snapshot,
         format::seconds(report.duration_ms),
         report.findings.len(),
         report.checks_run.len()
-    );
+    )?;
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::NOTHING);
     t.set_header([
@@ -63,7 +89,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     ]);
     for f in &report.findings {
         t.add_row([
-            format!("{:?}", f.severity).to_lowercase(),
+            f.severity.as_str().to_string(),
             f.check.clone(),
             f.table.clone(),
             f.column.clone().unwrap_or_default(),
@@ -77,12 +103,18 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         ]);
     }
     for line in t.to_string().lines() {
-        println!("  {}", line.trim_end());
+        outln!("  {}", line.trim_end())?;
     }
-    println!(
+    outln!(
         "  report: {}\n  JSON:   {}",
-        html_path.display(),
-        json_path.display()
-    );
-    Ok(crate::exit::OK)
+        o.html.display(),
+        o.json.display()
+    )?;
+    if failing > 0 {
+        outln!(
+            "  {failing} findings at or above --fail-on {:?}: exit 3",
+            args.fail_on
+        )?;
+    }
+    Ok(code)
 }

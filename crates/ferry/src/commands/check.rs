@@ -1,7 +1,7 @@
 //! `ferry check`: every module checked before any data moves, all problems at once.
 
 use crate::commands::Global;
-use crate::project::Project;
+use crate::outln;
 use anyhow::Result;
 
 #[derive(Debug, clap::Args)]
@@ -12,28 +12,20 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
-    let project = Project::discover(global.project.as_deref())?;
-    let namespace = project.namespace()?;
-    let ws = project.open_workspace()?;
-    let dirs = ferry_run::ProjectDirs {
-        mappings: project.mappings_dir(),
-        concept_maps: project.concept_maps_dir(),
-        output: project.output_dir(),
-    };
-    let (modules, diags) = ferry_run::check(&ws, &dirs, args.snapshot, namespace)?;
-    for d in &diags {
+    let session = global.reader()?;
+    let outcome = ferry_ops::check::check(&session, args.snapshot)?;
+    for d in &outcome.diagnostics {
         eprintln!("{d}");
     }
-    let errors = diags.iter().filter(|d| d.is_error()).count();
     if !global.quiet {
-        println!(
+        outln!(
             "{} modules checked: {} errors, {} warnings",
-            modules,
-            errors,
-            diags.len() - errors
-        );
+            outcome.modules,
+            outcome.errors,
+            outcome.warnings
+        )?;
     }
-    Ok(if errors > 0 {
+    Ok(if outcome.errors > 0 {
         crate::exit::FAILURE
     } else {
         crate::exit::OK

@@ -5,10 +5,10 @@
 
 use crate::commands::Global;
 use crate::format;
-use crate::project::Project;
 use anyhow::{Context, Result, bail};
 use ferry_link::report::{self, ReviewView};
 use ferry_link::{Decision, Decisions, Verdict};
+use ferry_ops::Project;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;

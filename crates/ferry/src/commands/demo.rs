@@ -1,14 +1,11 @@
 //! `ferry demo`: a synthetic legacy clinic, migrated end to end with every stage Ferry has,
 //! printing what happened. Exits 1 when the books do not balance.
 
-use crate::commands::{Global, generate, init, stage};
-use crate::format;
-use crate::project::Project;
+use crate::commands::{Global, generate, stage};
+use crate::{format, outln};
 use anyhow::{Context, Result, bail};
-use ferry_source::ReadOptions;
+use ferry_ops::{Actor, Project, Session};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
@@ -27,13 +24,17 @@ pub struct Args {
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
     let quiet = global.quiet;
-    let say = |s: String| {
+    let say = |s: String| -> std::io::Result<()> {
         if !quiet {
-            println!("{s}");
+            outln!("{s}")?;
         }
+        Ok(())
     };
     let dir = match &args.dir {
-        Some(d) => d.clone(),
+        // Absolute, so that nothing recorded depends on where the demo was started.
+        Some(d) => {
+            std::path::absolute(d).with_context(|| format!("cannot resolve `{}`", d.display()))?
+        }
         None => tempfile::Builder::new()
             .prefix("ferry-demo-")
             .tempdir()
@@ -45,14 +46,14 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         "Ferry demo: a synthetic legacy occupational-health clinic ({} patients, seed {}), staged, profiled, audited and migrated to FHIR R4.\n",
         format::thousands(args.patients),
         args.seed
-    ));
+    ))?;
 
     // 1. The project.
-    init::create_project(&dir, "ferry-demo")?;
+    ferry_ops::init::create_project(&dir, "ferry-demo", None)?;
     say(format!(
         "1. Created a migration project in {}",
         dir.display()
-    ));
+    ))?;
 
     // 2. The legacy snapshot.
     let legacy = dir.join("legacy");
@@ -95,49 +96,49 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         summary(&manifest, "out_of_range"),
         summary(&manifest, "missing_required"),
         summary(&manifest, "unmapped_code"),
-    ));
+    ))?;
 
     // 3. Stage the dump and the CSV export as two snapshots.
-    let project = Project::load(&dir)?;
-    let mut ws = project.open_workspace()?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let options = ReadOptions::default();
-    let from_dump = stage::stage_paths(
-        &mut ws,
-        std::slice::from_ref(&dump),
-        Some("demo-dump".into()),
-        &options,
-        !quiet,
-        &cancel,
+    let mut session = Session::writer(Project::load(&dir)?, Actor::from_env(), "demo")?;
+    let bar = global.bar(false);
+    let stage_req = |paths: Vec<PathBuf>, label: &str| ferry_ops::stage::StageRequest {
+        paths,
+        label: Some(label.to_string()),
+        cancel: global.cancel.clone(),
+        ..Default::default()
+    };
+    let from_dump = ferry_ops::stage::stage(
+        &mut session,
+        &stage_req(vec![dump.clone()], "demo-dump"),
+        &bar,
     )?;
+    bar.finish();
     say(format!(
         "\n3. Staged the dump as snapshot {} without a database server:",
         from_dump.snapshot
-    ));
+    ))?;
     if !quiet {
-        stage::print_summary(&from_dump);
+        stage::print_summary(&from_dump)?;
     }
-    let from_csv = stage::stage_paths(
-        &mut ws,
-        &[legacy.join("csv")],
-        Some("demo-csv".into()),
-        &options,
-        !quiet,
-        &cancel,
+    let from_csv = ferry_ops::stage::stage(
+        &mut session,
+        &stage_req(vec![legacy.join("csv")], "demo-csv"),
+        &bar,
     )?;
+    bar.finish();
     say(format!(
         "\n4. Staged the CSV export as snapshot {} (dialects and encodings detected per file):",
         from_csv.snapshot
-    ));
+    ))?;
     if !quiet {
-        stage::print_summary(&from_csv);
+        stage::print_summary(&from_csv)?;
     }
 
     // 5. The books: every table's rows against the ground truth.
     say(
         "\n5. The books (rows per table: manifest = dump snapshot = CSV snapshot + rejected):"
             .into(),
-    );
+    )?;
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::NOTHING);
     t.set_header(["table", "manifest", "dump", "csv", "csv rejected", ""]);
@@ -145,7 +146,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     for tm in &manifest.tables {
         let dump_rows = rows_of(&from_dump, &tm.name);
         let csv_rows = rows_of(&from_csv, &tm.name);
-        let rejected = rejected_in(&ws, from_csv.snapshot, &tm.name)?;
+        let rejected = rejected_in(&session.ws, from_csv.snapshot, &tm.name)?;
         let balanced =
             dump_rows == Some(tm.rows) && csv_rows.map(|r| r + rejected) == Some(tm.rows);
         if !balanced {
@@ -175,8 +176,8 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     }
 
     // 6. The staged legacy tables stay queryable.
-    let reader = ws.open_snapshot(Some(from_dump.snapshot))?;
-    say("\n6. The staged tables stay queryable (`ferry sql`), values exactly as the legacy system held them:".into());
+    let reader = session.ws.open_snapshot(Some(from_dump.snapshot))?;
+    say("\n6. The staged tables stay queryable (`ferry sql`), values exactly as the legacy system held them:".into())?;
     for (what, sql) in [
         (
             "patients by sex code",
@@ -198,56 +199,42 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             true
         });
         match result {
-            Ok(_) => say(format!("   {what}: {}", lines.join("; "))),
-            Err(e) => say(format!("   {what}: (query not available: {e})")),
+            Ok(_) => say(format!("   {what}: {}", lines.join("; ")))?,
+            Err(e) => say(format!("   {what}: (query not available: {e})"))?,
         }
     }
 
-    // 7. Profile: the data migration map for the reviewers.
-    let profile = ferry_profile::profile_snapshot(
-        &ws,
+    // 7. Profile: the data migration map for the reviewers (its JSON holds the PHI labels
+    // `ferry dedupe` uses in step 12).
+    let profile = ferry_ops::profile::profile(
+        &mut session,
         Some(from_dump.snapshot),
         &ferry_profile::ProfileOptions::default(),
-        &|_| {},
+        &bar,
     )?;
-    let reports = project.reports_dir();
-    std::fs::create_dir_all(&reports)?;
-    let xlsx = reports.join(format!("migration-map-{:04}.xlsx", from_dump.snapshot));
-    let html = reports.join(format!("profile-{:04}.html", from_dump.snapshot));
-    ferry_report::xlsx::write_migration_map(
-        &profile,
-        &ferry_report::decisions::MigrationMap::default(),
-        &xlsx,
-    )?;
-    ferry_report::html::write_profile_html(&profile, &html)?;
-    // The profile's JSON too, as `ferry profile` writes it: `ferry dedupe` (step 12) reads its
-    // PHI labels to choose the identity columns.
-    crate::commands::profile::write_json(
-        &reports.join(format!("profile-{:04}.json", from_dump.snapshot)),
-        &profile,
-    )?;
-    let columns = profile.column_count();
-    let phi = profile.phi_column_count();
+    bar.finish();
     say(format!(
         "\n7. Profiled snapshot {} in {}: {} columns ({} likely PHI), {} candidate foreign keys.\n   \
          Migration map for the reviewers: {}\n   Report (opens offline): {}",
-        from_dump.snapshot,
+        profile.snapshot,
         format::seconds(profile.duration_ms),
-        columns,
-        phi,
-        profile.foreign_keys.len(),
-        xlsx.display(),
-        html.display()
-    ));
+        profile.columns,
+        profile.phi_columns,
+        profile.foreign_keys,
+        profile.xlsx.display(),
+        profile.html.display()
+    ))?;
 
     // 8. Audit: the data-quality findings, against the generator's ground truth.
-    let audit = ferry_audit::audit_snapshot(
-        &ws,
+    let audited = ferry_ops::profile::audit(
+        &mut session,
         Some(from_dump.snapshot),
         &ferry_audit::AuditOptions::default(),
+        &bar,
     )?;
-    let audit_html = reports.join(format!("audit-{:04}.html", from_dump.snapshot));
-    ferry_audit::write_audit_html(&audit, &audit_html)?;
+    bar.finish();
+    let audit = &audited.report;
+    let audit_html = &audited.html;
     let found = |check: &str| -> u64 {
         audit
             .findings
@@ -285,7 +272,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         format::seconds(audit.duration_ms),
         audit.findings.len(),
         audit_html.display()
-    ));
+    ))?;
     for (what, got, want) in audit_lines {
         let verdict = if got == want { "ok" } else { "MISMATCH" };
         if got != want {
@@ -295,40 +282,37 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             "   {what:<24} found {:>6}   seeded {:>6}   {verdict}",
             format::thousands(got),
             format::thousands(want)
-        ));
+        ))?;
     }
 
     // 9. Run: the module library for this clinic, staged rows -> validated FHIR R4 NDJSON.
-    install_library(&dir)?;
-    let project = Project::load(&dir)?;
-    let folder = crate::commands::run::RunFolder::next(&project, &ws)?;
-    let dirs = ferry_run::ProjectDirs {
-        mappings: project.mappings_dir(),
-        concept_maps: project.concept_maps_dir(),
-        output: folder.dest.clone(),
-    };
-    let run_opts = ferry_run::RunOptions {
-        kind: "iteration".into(),
-        snapshot: Some(from_dump.snapshot),
-        modules: None,
-        namespace: project.namespace()?,
-        local_offset: project.config.project.local_offset.clone(),
-        threads: 2,
-        bundle_size: None,
-        merges: None,
-        run_id: Some(folder.id),
-        recorded_output: Some(folder.recorded.clone()),
-        cancel: ferry_core::Cancel::new(),
-    };
-    let summary = ferry_run::run(&mut ws, &dirs, &run_opts, &|_| {})?;
-    folder.point_latest();
+    let installed = ferry_ops::init::install_library(&session.project, "clinic")?;
+    install_demo_thresholds(&dir)?;
+    drop(session);
+    let mut session = Session::writer(Project::load(&dir)?, Actor::from_env(), "demo")?;
+    let summary = ferry_ops::run::run(
+        &mut session,
+        &ferry_ops::run::RunRequest {
+            snapshot: Some(from_dump.snapshot),
+            cancel: global.cancel.clone(),
+            ..Default::default()
+        },
+        &bar,
+    )?;
+    bar.finish();
     say(format!(
-        "\n9. Migrated snapshot {} with the module library (modules/ferry-clinic: {} modules), every resource validated against FHIR R4:",
+        "\n9. Installed the module library `clinic` ({} files; {}) and migrated snapshot {} with it ({} modules), every resource validated against FHIR R4:",
+        installed.written.len(),
+        if installed.settings.is_empty() {
+            "no settings needed".to_string()
+        } else {
+            format!("set {}", installed.settings.join(", "))
+        },
         from_dump.snapshot,
         summary.modules.len()
-    ));
+    ))?;
     if !quiet {
-        crate::commands::run::print_summary(&summary);
+        crate::commands::run::print_summary(&summary)?;
     }
     for m in &summary.modules {
         if !m.balanced() {
@@ -339,39 +323,43 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     say(
         "\n10. Verified the run independently of the code that wrote it (source rows re-counted, every resource read back and compared with its re-evaluated row, references, FHIR validity, the comparative searches in checks/):"
             .to_string(),
-    );
+    )?;
+    let verification = ferry_ops::verify::verify(
+        &mut session,
+        &ferry_ops::verify::VerifyRequest {
+            run: Some(summary.run),
+            examples: 3,
+            cancel: global.cancel.clone(),
+            ..Default::default()
+        },
+        &bar,
+    )?;
+    bar.finish();
+    if !quiet {
+        crate::commands::verify::print(&verification, global)?;
+    }
+    if !verification.is_go() {
+        bad.push("verification (no-go)".to_string());
+    }
+    let report = ferry_ops::signoff::report(&mut session, &[summary.run], None)?;
+    say(format!(
+        "\n11. Wrote the sign-off report (checklist, books, exceptions, verification, signatures): {}\n    Decision for run {}: {}",
+        report.path.display(),
+        report.decided_run,
+        crate::out::verdict(report.go, global.color)
+    ))?;
+    drop(session);
     let here = Global {
         project: Some(dir.clone()),
         quiet,
+        color: global.color,
+        cancel: global.cancel.clone(),
     };
-    let verdict = crate::commands::verify::exec(
-        crate::commands::verify::Args {
-            run: Some(summary.run),
-            show_values: false,
-            examples: 3,
-            json: false,
-        },
-        &here,
-    )?;
-    if verdict != crate::exit::OK {
-        bad.push("verification (no-go)".to_string());
-    }
-    say(
-        "\n11. Wrote the sign-off report (checklist, books, exceptions, verification, signatures):"
-            .to_string(),
-    );
-    crate::commands::report::exec(
-        crate::commands::report::Args {
-            runs: vec![summary.run],
-            out: None,
-        },
-        &here,
-    )?;
 
     say(
         "\n12. Looked for duplicate patients by probabilistic record linkage (Fellegi-Sunter, EM); accepted clusters merge in later runs (`ferry dedupe review`):"
             .to_string(),
-    );
+    )?;
     crate::commands::dedupe::exec(
         crate::commands::dedupe::Args {
             action: None,
@@ -388,7 +376,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         format::seconds(started.elapsed().as_millis() as u64),
         dir.display(),
         dir.display()
-    ));
+    ))?;
     if !bad.is_empty() {
         bail!(
             "the books do not balance for {} check(s): {}. This is a Ferry bug; please report it with the seed and patient count",
@@ -412,35 +400,14 @@ max_exception_rate = 0.15
 max_exception_rate = 0.15
 ";
 
-/// The module library for the generated clinic, built into the binary.
-static LIBRARY: include_dir::Dir<'static> =
-    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../../modules/ferry-clinic");
-
-/// Copies the library's mappings and concept maps into the demo project and sets the offset its
-/// legacy local times need.
-fn install_library(dir: &std::path::Path) -> Result<()> {
-    for (sub, target) in [
-        ("mappings", "mappings"),
-        ("concept-maps", "concept-maps"),
-        ("checks", "checks"),
-    ] {
-        let Some(src) = LIBRARY.get_dir(sub) else {
-            bail!("the built-in module library has no `{sub}` folder");
-        };
-        for f in src.files() {
-            let Some(name) = f.path().file_name() else {
-                continue;
-            };
-            let to = dir.join(target).join(name);
-            std::fs::write(&to, f.contents())
-                .with_context(|| format!("cannot write `{}`", to.display()))?;
-        }
-    }
-    let config = dir.join(crate::project::CONFIG_FILE);
+/// Interim: appends [`DEMO_THRESHOLDS`] to the demo project's ferry.toml.
+fn install_demo_thresholds(dir: &std::path::Path) -> Result<()> {
+    let config = dir.join(ferry_ops::project::CONFIG_FILE);
     let text = std::fs::read_to_string(&config)?;
-    std::fs::write(
+    ferry_core::atomic::write(
         &config,
-        text.replace("# local_offset = \"-05:00\"", "local_offset = \"-05:00\"") + DEMO_THRESHOLDS,
+        ferry_core::atomic::Contents::Project,
+        (text + DEMO_THRESHOLDS).as_bytes(),
     )?;
     Ok(())
 }
@@ -449,7 +416,7 @@ fn summary(m: &ferry_gen::Manifest, key: &str) -> String {
     format::thousands(m.summary.get(key).copied().unwrap_or(0))
 }
 
-fn rows_of(o: &stage::StageOutcome, table: &str) -> Option<u64> {
+fn rows_of(o: &ferry_ops::stage::StageOutcome, table: &str) -> Option<u64> {
     o.tables.iter().find(|t| t.name == table).map(|t| t.rows)
 }
 

@@ -1,8 +1,7 @@
 //! `ferry exceptions`: what a run could not convert, grouped by reason, for review.
 
 use crate::commands::Global;
-use crate::format;
-use crate::project::Project;
+use crate::{format, outln};
 use anyhow::Result;
 
 #[derive(Debug, clap::Args)]
@@ -13,7 +12,8 @@ pub struct Args {
     /// Only this module.
     #[arg(long)]
     pub module: Option<String>,
-    /// Show the raw values (they may be PHI; off by default).
+    /// Show the raw values, and the keys of modules keyed by a PHI column (they are PHI; off by
+    /// default).
     #[arg(long)]
     pub show_values: bool,
     #[arg(long)]
@@ -21,35 +21,46 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
-    let project = Project::discover(global.project.as_deref())?;
-    let ws = project.open_workspace()?;
-    let run = ws.run(args.run)?;
-    let groups = ws.exceptions(run.id, args.module.as_deref(), args.show_values)?;
+    let session = global.reader()?;
+    let ex = ferry_ops::ledger::exceptions(
+        &session,
+        args.run,
+        args.module.as_deref(),
+        args.show_values,
+    )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&groups)?);
+        crate::out::json("exceptions", &ex)?;
         return Ok(crate::exit::OK);
     }
     if global.quiet {
         return Ok(crate::exit::OK);
     }
-    let total: u64 = groups.iter().map(|g| g.count).sum();
-    println!(
+    let total: u64 = ex.groups.iter().map(|g| g.count).sum();
+    outln!(
         "Run {}: {} exception records in {} groups",
-        run.id,
+        ex.run,
         format::thousands(total),
-        groups.len()
-    );
-    for g in &groups {
-        println!(
+        ex.groups.len()
+    )?;
+    for g in &ex.groups {
+        outln!(
             "  {} x {}: {}",
             format::thousands(g.count),
             g.module,
             g.reason
-        );
-        println!("      keys: {}", g.keys.join(", "));
+        )?;
+        outln!("      keys: {}", g.keys.join(", "))?;
         if !g.raw_values.is_empty() {
-            println!("      values: {}", g.raw_values.join(" | "));
+            outln!("      values: {}", g.raw_values.join(" | "))?;
         }
+    }
+    for w in &ex.withheld_keys {
+        outln!(
+            "  Keys of `{}` are withheld: its key column `{}` holds PHI ({:?}). `--show-values` shows them",
+            w.module,
+            w.column,
+            w.kind
+        )?;
     }
     Ok(crate::exit::OK)
 }

@@ -1,7 +1,7 @@
 //! `ferry generate OUT`: a synthetic legacy clinic (mysqldump, CSV exports, ground-truth manifest).
 
 use crate::commands::Global;
-use crate::format;
+use crate::{format, outln};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -32,14 +32,14 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     let manifest = run(&args, !global.quiet)?;
     if !global.quiet {
         let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
-        println!(
+        outln!(
             "Generated a legacy clinic of {} patients (seed {}) in {}: {} rows in {} tables; manifest.json records every seeded defect",
             format::thousands(args.patients),
             args.seed,
             args.out.display(),
             format::thousands(rows),
             manifest.tables.len()
-        );
+        )?;
     }
     Ok(crate::exit::OK)
 }

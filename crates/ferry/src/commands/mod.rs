@@ -1,16 +1,20 @@
-//! One module per command: `Args` (clap) and `exec`.
+//! One module per command: `Args` (clap) and `exec`, which parses, calls one operation of
+//! `ferry-ops` and prints its result.
 
 pub mod audit;
 pub mod check;
+pub mod completions;
 pub mod dedupe;
 pub mod demo;
 pub mod exceptions;
 pub mod generate;
 pub mod init;
+pub mod library;
 pub mod map;
 pub mod profile;
 pub mod report;
 pub mod run;
+pub mod runs;
 pub mod sample;
 pub mod snapshots;
 pub mod sql;
@@ -18,12 +22,18 @@ pub mod stage;
 pub mod verify;
 
 use crate::Cli;
+use crate::out::ColorChoice;
 use clap::Subcommand;
+use ferry_ops::{Actor, Project, Session};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a migration project folder (ferry.toml, mappings/, concept-maps/, checks/, .gitignore).
+    /// Create a migration project folder (ferry.toml, mappings/, concept-maps/, checks/,
+    /// .gitignore), optionally with a module library (`--library clinic`).
     Init(init::Args),
+    /// The module libraries built into Ferry: list them, or add one to the project.
+    Library(library::Args),
     /// Generate a synthetic legacy occupational-health clinic (mysqldump + CSV + manifest).
     Generate(generate::Args),
     /// Generate a clinic into a new project and run every stage Ferry has, printing what happened.
@@ -46,8 +56,11 @@ pub enum Command {
     Dedupe(dedupe::Args),
     /// Check every mapping module before data moves: syntax, columns, functions, concept maps.
     Check(check::Args),
-    /// Migrate: staged rows through the mapping modules into validated FHIR R4 NDJSON.
+    /// Migrate: staged rows through the mapping modules into validated FHIR R4 NDJSON, in a new
+    /// output folder per run.
     Run(run::Args),
+    /// List the recorded runs: kind, snapshot, books, verdict, output folder.
+    Runs(runs::Args),
     /// List a run's exceptions grouped by reason, with counts and source keys.
     Exceptions(exceptions::Args),
     /// Write the sign-off report (checklist with timings, books, exceptions, verification,
@@ -59,26 +72,95 @@ pub enum Command {
     /// Verify a run's output independently (counts, round trip, references, FHIR validity,
     /// comparative searches) and decide go (exit 0) or no-go (exit 3).
     Verify(verify::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the man page (or write one per command into a folder).
+    Man(completions::ManArgs),
 }
 
 /// Returned (as an error) when the user pressed Ctrl-C; maps to exit code 130.
 #[derive(Debug, thiserror::Error)]
-#[error("cancelled; the workspace is unchanged")]
+#[error("cancelled; nothing changed")]
 pub struct Cancelled;
 
 /// Options every command sees.
 pub struct Global {
     pub project: Option<std::path::PathBuf>,
     pub quiet: bool,
+    pub color: ColorChoice,
+    /// Set on Ctrl-C; long operations poll it.
+    pub cancel: ferry_core::Cancel,
 }
 
-pub fn exec(cli: Cli) -> anyhow::Result<u8> {
+/// Whether the running command polls the cancel flag: if not, a Ctrl-C ends the process at once
+/// (every write Ferry makes is atomic, so that is safe; temporary files are swept next time).
+static POLLS_CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// Ctrl-C sets the cancel flag (the command stops at its next check, discarding what it had
+/// not committed, and exits 130); a second Ctrl-C, or one during a command that does not poll,
+/// exits 130 at once.
+pub fn install_ctrlc(cancel: &ferry_core::Cancel) {
+    let c = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if c.is_cancelled() || !POLLS_CANCEL.load(Ordering::SeqCst) {
+            eprintln!("\nferry: cancelled; nothing changed");
+            std::process::exit(crate::exit::CANCELLED.into());
+        }
+        c.cancel();
+    });
+}
+
+impl Global {
+    pub fn load_project(&self) -> anyhow::Result<Project> {
+        Ok(Project::discover(self.project.as_deref())?)
+    }
+
+    /// The project opened for reading (never waits for a writer).
+    pub fn reader(&self) -> anyhow::Result<Session> {
+        Ok(Session::reader(self.load_project()?, Actor::from_env())?)
+    }
+
+    /// The project opened for a command that writes: takes the project lock, repairs what a
+    /// killed command left behind. `polls_cancel`: the command checks the cancel flag.
+    pub fn writer(&self, command: &str, polls_cancel: bool) -> anyhow::Result<Session> {
+        POLLS_CANCEL.store(polls_cancel, Ordering::SeqCst);
+        let session = Session::writer(self.load_project()?, Actor::from_env(), command)?;
+        if !self.quiet {
+            report_repair(&session.repaired);
+        }
+        Ok(session)
+    }
+
+    /// A progress bar, shown on a terminal unless quiet or printing JSON.
+    pub fn bar(&self, json: bool) -> crate::progress::Bar {
+        crate::progress::Bar::new(!self.quiet && !json)
+    }
+}
+
+/// Says (on stderr) what the repair at opening did, when it did anything a user should know.
+fn report_repair(r: &ferry_ops::layout::Repair) {
+    for id in &r.finished {
+        eprintln!(
+            "note: run {id} was recorded but its output was not yet in place (a command was interrupted); moved it to output/run-{id:04}"
+        );
+    }
+    for id in &r.discarded {
+        eprintln!(
+            "note: removed the output of run {id}, which an interrupted command wrote but never recorded"
+        );
+    }
+}
+
+pub fn exec(cli: Cli, cancel: ferry_core::Cancel) -> anyhow::Result<u8> {
     let global = Global {
         project: cli.project,
         quiet: cli.quiet,
+        color: cli.color,
+        cancel,
     };
     match cli.command {
         Command::Init(args) => init::exec(args, &global),
+        Command::Library(args) => library::exec(args, &global),
         Command::Generate(args) => generate::exec(args, &global),
         Command::Demo(args) => demo::exec(args, &global),
         Command::Stage(args) => stage::exec(args, &global),
@@ -90,9 +172,12 @@ pub fn exec(cli: Cli) -> anyhow::Result<u8> {
         Command::Check(args) => check::exec(args, &global),
         Command::Dedupe(args) => dedupe::exec(args, &global),
         Command::Run(args) => run::exec(args, &global),
+        Command::Runs(args) => runs::exec(args, &global),
         Command::Exceptions(args) => exceptions::exec(args, &global),
         Command::Report(args) => report::exec(args, &global),
         Command::Sample(args) => sample::exec(args, &global),
         Command::Verify(args) => verify::exec(args, &global),
+        Command::Completions(args) => completions::exec(args, &global),
+        Command::Man(args) => completions::man(args, &global),
     }
 }

@@ -1,8 +1,8 @@
 //! `ferry report`: the sign-off report for the client (self-contained HTML).
 
 use crate::commands::Global;
-use crate::project::Project;
-use anyhow::{Context, Result};
+use crate::outln;
+use anyhow::Result;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -17,83 +17,30 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
-    let started = std::time::Instant::now();
-    let project = Project::discover(global.project.as_deref())?;
-    let ws = project.open_workspace()?;
-    let runs = if args.runs.is_empty() {
-        vec![ws.run(None)?.id]
-    } else {
-        for r in &args.runs {
-            ws.run(Some(*r))?;
-        }
-        args.runs.clone()
-    };
-    let name = project
-        .config
-        .project
-        .name
-        .clone()
-        .unwrap_or_else(|| project_folder_name(&project));
-    let report = ferry_signoff::gather_report(&ws, &name, &runs, &|run| verifications(&ws, run))?;
-    let path = args.out.clone().unwrap_or_else(|| {
-        project
-            .reports_dir()
-            .join(ferry_signoff::report::file_name(&runs))
-    });
-    ferry_signoff::report::write(&report, &path)
-        .with_context(|| "the sign-off report was not written".to_string())?;
+    let mut session = global.writer("report", false)?;
+    let r = ferry_ops::signoff::report(&mut session, &args.runs, args.out.as_deref())?;
     if !global.quiet {
-        let d = &report.decision;
-        println!(
+        outln!(
             "Sign-off report for run(s) {} written to {} in {} ms",
-            report
-                .runs
+            r.runs
                 .iter()
-                .map(|r| format!("{} ({})", r.id, r.kind))
+                .map(|(id, kind)| format!("{id} ({kind})"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            path.display(),
-            started.elapsed().as_millis()
-        );
-        println!(
+            r.path.display(),
+            r.duration_ms
+        )?;
+        outln!(
             "Decision for run {}: {}",
-            d.run,
-            if d.go { "GO" } else { "NO-GO" }
-        );
-        for b in &d.blockers {
-            println!("  blocker: {b}");
+            r.decided_run,
+            crate::out::verdict(r.go, global.color)
+        )?;
+        for b in &r.blockers {
+            outln!("  blocker: {b}")?;
         }
-        for c in &d.cautions {
-            println!("  note: {c}");
+        for c in &r.cautions {
+            outln!("  note: {c}")?;
         }
     }
     Ok(crate::exit::OK)
-}
-
-fn project_folder_name(project: &Project) -> String {
-    project
-        .root
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "migration".to_string())
-}
-
-/// The run's verifications from the verify ledger, oldest first.
-fn verifications(
-    ws: &ferry_store::Workspace,
-    run: u64,
-) -> Result<Vec<ferry_signoff::VerificationInput>, ferry_signoff::SignoffError> {
-    Ok(ws
-        .verifications(run)?
-        .into_iter()
-        .map(|v| ferry_signoff::VerificationInput {
-            id: v.id,
-            run_id: v.run_id,
-            started_at: v.started_at,
-            duration_ms: v.duration_ms,
-            verdict: v.verdict,
-            summary_json: v.summary_json,
-        })
-        .collect())
 }

@@ -1,8 +1,7 @@
 //! `ferry snapshots [N]`: list staged snapshots, or show one.
 
 use crate::commands::Global;
-use crate::format;
-use crate::project::Project;
+use crate::{format, outln};
 use anyhow::Result;
 
 #[derive(Debug, clap::Args)]
@@ -15,17 +14,17 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
-    let project = Project::discover(global.project.as_deref())?;
-    let ws = project.open_workspace()?;
+    let session = global.reader()?;
+    let ws = &session.ws;
     match args.snapshot {
         None => {
             let list = ws.snapshots()?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                crate::out::json("snapshots", &serde_json::json!({ "snapshots": list }))?;
                 return Ok(crate::exit::OK);
             }
             if list.is_empty() {
-                println!("No snapshots yet. Run `ferry stage PATH` to stage one.");
+                outln!("No snapshots yet. Run `ferry stage PATH` to stage one.")?;
                 return Ok(crate::exit::OK);
             }
             let mut t = comfy_table::Table::new();
@@ -54,7 +53,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                     s.content_sha256.chars().take(16).collect(),
                 ]);
             }
-            println!("{t}");
+            outln!("{t}")?;
         }
         Some(id) => {
             let info = ws.snapshot(Some(id))?;
@@ -65,10 +64,10 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                 let v = serde_json::json!({
                     "snapshot": info, "files": files, "tables": tables, "notes": notes,
                 });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                crate::out::json("snapshot", &v)?;
                 return Ok(crate::exit::OK);
             }
-            println!(
+            outln!(
                 "Snapshot {}{}: staged {} in {}, {} tables, {} rows, {} rejected rows",
                 info.id,
                 info.label.map(|l| format!(" ({l})")).unwrap_or_default(),
@@ -77,20 +76,20 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                 info.tables,
                 format::thousands(info.rows),
                 format::thousands(info.rejected_rows)
-            );
-            println!("content sha256 {}", info.content_sha256);
-            println!("\nFiles:");
+            )?;
+            outln!("content sha256 {}", info.content_sha256)?;
+            outln!("\nFiles:")?;
             for f in &files {
-                println!("  {}", crate::commands::stage::file_line(f));
+                outln!("  {}", crate::commands::stage::file_line(f))?;
             }
-            println!("\nTables:");
+            outln!("\nTables:")?;
             for t in &tables {
                 let pk = if t.primary_key.is_empty() {
                     String::new()
                 } else {
                     format!(", primary key ({})", t.primary_key.join(", "))
                 };
-                println!(
+                outln!(
                     "  {}{}: {} rows from {}:{}{}{}",
                     t.staged_name,
                     if t.staged_name != t.name {
@@ -106,7 +105,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                         .as_ref()
                         .map(|e| format!(", transcoded from {e}"))
                         .unwrap_or_default()
-                );
+                )?;
                 let cols: Vec<String> = t
                     .columns
                     .iter()
@@ -115,16 +114,16 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                         None => c.staged_name.clone(),
                     })
                     .collect();
-                println!("      {}", cols.join(", "));
+                outln!("      {}", cols.join(", "))?;
             }
             if !notes.is_empty() {
-                println!("\nNotes:");
+                outln!("\nNotes:")?;
                 for n in &notes {
                     let mut at = n.file.clone();
                     if let Some(l) = n.line {
                         at.push_str(&format!(":{l}"));
                     }
-                    println!("  [{}] {at}: {}", n.kind, n.message);
+                    outln!("  [{}] {at}: {}", n.kind, n.message)?;
                 }
             }
         }

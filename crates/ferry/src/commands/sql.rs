@@ -1,8 +1,8 @@
 //! `ferry sql "SELECT ..."`: read-only queries over a staged snapshot.
 
 use crate::commands::Global;
-use crate::project::Project;
 use anyhow::{Context, Result};
+use ferry_ops::Project;
 use ferry_store::QueryValue;
 use std::io::Write;
 

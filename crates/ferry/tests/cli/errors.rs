@@ -37,8 +37,10 @@ fn truncated_dump_fails_atomically_with_its_location() {
     let err = wd.run(&["stage", "cut.sql"]).fails_with(1);
     assert!(err.contains("cut.sql:5"), "{err}");
     assert!(err.contains("nothing was added to the workspace"), "{err}");
-    let list = wd.run(&["snapshots", "--json"]).ok();
-    assert_eq!(list.trim(), "[]");
+    let list: serde_json::Value =
+        serde_json::from_str(&wd.run(&["snapshots", "--json"]).ok()).unwrap();
+    assert_eq!(list["snapshots"], serde_json::json!([]));
+    assert_eq!(list["format_version"], 1);
     assert!(
         wd.snapshot_files().is_empty(),
         "left behind: {:?}",

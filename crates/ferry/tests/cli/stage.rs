@@ -151,7 +151,9 @@ fn ctrl_c_leaves_the_workspace_unchanged() {
         panic!("staging finished before Ctrl-C; enlarge the input of this test");
     }
     assert_eq!(status.code(), Some(130), "{status:?}");
-    assert_eq!(wd.run(&["snapshots", "--json"]).ok().trim(), "[]");
+    let list: serde_json::Value =
+        serde_json::from_str(&wd.run(&["snapshots", "--json"]).ok()).unwrap();
+    assert_eq!(list["snapshots"], serde_json::json!([]));
     assert!(wd.snapshot_files().is_empty(), "{:?}", wd.snapshot_files());
 }
 
@@ -208,7 +210,8 @@ fn a_full_disk_leaves_the_workspace_unchanged() {
         "the error must say the disk is full: {stderr}"
     );
     let list = run(&["snapshots", "--json"]);
-    let snapshots: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let snapshots = list["snapshots"].as_array().unwrap();
     assert_eq!(snapshots.len(), 1, "only the first snapshot remains");
     let files: Vec<_> = std::fs::read_dir(mnt.join(".ferry/snapshots"))
         .unwrap()

@@ -1,0 +1,64 @@
+//! `ferry check` (every module checked before data moves) and the module loading the other
+//! operations share.
+
+use crate::{OpsError, Project, Session};
+
+/// The project's modules, or every load error at once.
+pub fn load_modules(project: &Project) -> Result<Vec<ferry_map::Module>, OpsError> {
+    let dirs = ferry_run::ProjectDirs {
+        mappings: project.mappings_dir(),
+        concept_maps: project.concept_maps_dir(),
+        output: project.output_dir(),
+    };
+    let (modules, diags) = ferry_run::load_modules(
+        &dirs,
+        project.namespace()?,
+        project.config.project.local_offset.clone(),
+    );
+    let errors: Vec<String> = diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("  {d}"))
+        .collect();
+    if !errors.is_empty() {
+        return Err(OpsError::Other(format!(
+            "the mappings have {} error(s). Fix them (`ferry check` lists them with file:line) and run again:\n{}",
+            errors.len(),
+            errors.join("\n")
+        )));
+    }
+    Ok(modules)
+}
+
+/// What `check` found.
+#[derive(Debug, serde::Serialize)]
+pub struct CheckOutcome {
+    pub modules: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    #[serde(serialize_with = "as_strings")]
+    pub diagnostics: Vec<ferry_map::Diagnostic>,
+}
+
+fn as_strings<S: serde::Serializer>(d: &[ferry_map::Diagnostic], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(d.iter().map(|x| x.to_string()))
+}
+
+/// Checks every module against a snapshot's staged schema; all problems at once.
+pub fn check(session: &Session, snapshot: Option<u64>) -> Result<CheckOutcome, OpsError> {
+    let project = &session.project;
+    let dirs = ferry_run::ProjectDirs {
+        mappings: project.mappings_dir(),
+        concept_maps: project.concept_maps_dir(),
+        output: project.output_dir(),
+    };
+    let (modules, diagnostics) =
+        ferry_run::check(&session.ws, &dirs, snapshot, project.namespace()?)?;
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    Ok(CheckOutcome {
+        modules,
+        errors,
+        warnings: diagnostics.len() - errors,
+        diagnostics,
+    })
+}

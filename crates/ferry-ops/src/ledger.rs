@@ -1,0 +1,143 @@
+//! Reading the ledger: `ferry runs` and `ferry exceptions`.
+
+use crate::{OpsError, Session};
+
+/// One run for `ferry runs`.
+#[derive(Debug, serde::Serialize)]
+pub struct RunLine {
+    #[serde(flatten)]
+    pub info: ferry_store::RunInfo,
+    pub resources: u64,
+    pub source_rows: u64,
+    pub exceptions: u64,
+    /// The newest verification's verdict (`go` / `no-go`), if verified.
+    pub verdict: Option<String>,
+    /// Whether its output folder is there.
+    pub output_present: bool,
+}
+
+/// Every recorded run, oldest first, with its books, latest verdict and whether its output
+/// folder is still there.
+pub fn runs(session: &Session) -> Result<Vec<RunLine>, OpsError> {
+    let ws = &session.ws;
+    let mut out = Vec::new();
+    for info in ws.runs()? {
+        let books = ws.run_modules(info.id)?;
+        let verdict = ws.verifications(info.id)?.last().map(|v| v.verdict.clone());
+        let output_present =
+            info.status == "ok" && session.project.resolve(&info.output_dir).is_dir();
+        out.push(RunLine {
+            resources: books.iter().map(|b| b.resources).sum(),
+            source_rows: books.iter().map(|b| b.source_rows).sum(),
+            exceptions: books.iter().map(|b| b.exceptions).sum(),
+            verdict,
+            output_present,
+            info,
+        });
+    }
+    Ok(out)
+}
+
+/// A run's exceptions grouped by module and reason.
+#[derive(Debug, serde::Serialize)]
+pub struct Exceptions {
+    pub run: u64,
+    pub groups: Vec<ferry_store::ExceptionGroup>,
+    /// Modules whose key column holds PHI: their keys are withheld unless values were asked for.
+    pub withheld_keys: Vec<WithheldKey>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WithheldKey {
+    pub module: String,
+    pub column: String,
+    pub kind: ferry_profile::model::PhiKind,
+}
+
+/// Text shown in place of a key of a PHI column.
+pub const WITHHELD: &str = "(withheld)";
+
+/// A run's exceptions. Keys of a module whose key column is PHI (an SSN, a name, an MRN: by
+/// its name, or by the profile's labels when the snapshot was profiled) are withheld unless
+/// `show_values` (which also shows raw values).
+pub fn exceptions(
+    session: &Session,
+    run: Option<u64>,
+    module: Option<&str>,
+    show_values: bool,
+) -> Result<Exceptions, OpsError> {
+    let ws = &session.ws;
+    let run = ws.run(run)?;
+    let mut groups = ws.exceptions(run.id, module, show_values)?;
+    let mut withheld = Vec::new();
+    if !show_values {
+        let labels = profile_labels(session, run.snapshot);
+        let modules = crate::check::load_modules(&session.project).unwrap_or_default();
+        for m in &modules {
+            for col in &m.source.key {
+                if let Some(kind) = phi_kind(col, &labels) {
+                    withheld.push(WithheldKey {
+                        module: m.name.clone(),
+                        column: col.clone(),
+                        kind,
+                    });
+                }
+            }
+        }
+        for g in &mut groups {
+            if withheld.iter().any(|w| w.module == g.module) {
+                for k in &mut g.keys {
+                    *k = WITHHELD.to_string();
+                }
+            }
+        }
+    }
+    Ok(Exceptions {
+        run: run.id,
+        groups,
+        withheld_keys: withheld,
+    })
+}
+
+/// The PHI kind of a column named `column`: by its name, else by the profile's label of a column
+/// of that name.
+pub fn phi_kind(
+    column: &str,
+    labels: &std::collections::HashMap<String, ferry_profile::model::PhiKind>,
+) -> Option<ferry_profile::model::PhiKind> {
+    let by_name = ferry_profile::phi::classify(&ferry_profile::phi::PhiInput {
+        table: "",
+        column,
+        inferred: ferry_profile::model::InferredType::Text,
+        formats: &[],
+        mean_len: None,
+        person_table: false,
+    });
+    by_name.or_else(|| labels.get(column).copied())
+}
+
+/// Column name -> PHI kind from `ferry profile`'s report of this snapshot, when there is one.
+pub fn profile_labels(
+    session: &Session,
+    snapshot: u64,
+) -> std::collections::HashMap<String, ferry_profile::model::PhiKind> {
+    let path = session
+        .project
+        .reports_dir()
+        .join(format!("profile-{snapshot:04}.json"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Default::default();
+    };
+    let Ok(profile) = serde_json::from_str::<ferry_profile::model::SnapshotProfile>(&text) else {
+        return Default::default();
+    };
+    if profile.snapshot != snapshot {
+        return Default::default();
+    }
+    profile
+        .tables
+        .iter()
+        .flat_map(|t| t.columns.iter())
+        .filter_map(|c| c.phi.map(|k| (c.name.clone(), k)))
+        .collect()
+}
