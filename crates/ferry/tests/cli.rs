@@ -12,6 +12,7 @@ mod cli {
     mod init;
     mod profile;
     mod run;
+    mod safety;
     mod signoff;
     mod sql;
     mod stage;
