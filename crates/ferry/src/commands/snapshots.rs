@@ -8,6 +8,9 @@ use anyhow::Result;
 pub struct Args {
     /// Show this snapshot in detail: files with sha256, tables with columns and declared types, notes.
     pub snapshot: Option<u64>,
+    /// Only the tables and their columns (of snapshot N, or of the latest snapshot).
+    #[arg(long)]
+    pub tables: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -16,6 +19,31 @@ pub struct Args {
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
     let session = global.reader()?;
     let ws = &session.ws;
+    if args.tables {
+        let info = ws.snapshot(args.snapshot)?;
+        let tables = ws.tables(info.id)?;
+        if args.json {
+            crate::out::json(
+                "snapshot-tables",
+                &serde_json::json!({ "snapshot": info.id, "tables": tables }),
+            )?;
+            return Ok(crate::exit::OK);
+        }
+        outln!("Snapshot {}: {} tables", info.id, tables.len())?;
+        for t in &tables {
+            outln!(
+                "  {} ({} rows): {}",
+                t.staged_name,
+                format::thousands(t.rows),
+                t.columns
+                    .iter()
+                    .map(|c| c.staged_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+        }
+        return Ok(crate::exit::OK);
+    }
     match args.snapshot {
         None => {
             let list = ws.snapshots()?;
