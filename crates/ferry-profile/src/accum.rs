@@ -55,90 +55,136 @@ impl Limits {
 // Minimum and maximum
 // ------------------------------------------------------------------------------------------
 
-/// Min and max under an order key, keeping the text as the source held it. Ties on the key are
-/// broken by the smaller text, so the result does not depend on the order values were seen.
+/// One end of a column's range: the order key, the text as the source held it, and how many
+/// times that exact text was seen (for small-cell suppression: a min or max seen fewer than
+/// `--min-count` times is never shown). Bounded memory: one value and one counter per end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct End<K> {
+    pub key: K,
+    pub text: String,
+    pub count: u64,
+}
+
+/// Which end an [`End`] is.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Min,
+    Max,
+}
+
+impl<K: PartialOrd + Copy> End<K> {
+    /// Offers `count` sightings of (`k`, `s`). Ties on the key are broken by the smaller text, so
+    /// the end does not depend on the order values were seen; sightings of the end's own text
+    /// add to its count. Because the end only ever moves to a value never seen before it, its
+    /// count is exactly how often its text occurs, and merging parts (each part's end with its
+    /// count) gives the same end and count as one pass.
+    #[inline]
+    fn offer(slot: &mut Option<End<K>>, side: Side, k: K, s: &str, count: u64) {
+        match slot {
+            None => {
+                *slot = Some(End {
+                    key: k,
+                    text: s.to_owned(),
+                    count,
+                })
+            }
+            Some(end) => {
+                let beyond = match side {
+                    Side::Min => k < end.key,
+                    Side::Max => k > end.key,
+                };
+                if beyond || (k == end.key && s < end.text.as_str()) {
+                    end.key = k;
+                    end.text.clear();
+                    end.text.push_str(s);
+                    end.count = count;
+                } else if k == end.key && s == end.text {
+                    end.count += count;
+                }
+            }
+        }
+    }
+
+    fn seen(&self) -> (String, u64) {
+        (self.text.clone(), self.count)
+    }
+}
+
+/// Min and max under an order key, keeping the text as the source held it and the count of
+/// each end's text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extreme<K> {
-    pub min: Option<(K, String)>,
-    pub max: Option<(K, String)>,
+    pub min: Option<End<K>>,
+    pub max: Option<End<K>>,
 }
+
+/// A min or max text with how many times it was seen.
+pub type Seen = Option<(String, u64)>;
 
 impl<K: PartialOrd + Copy> Extreme<K> {
     #[inline]
     pub fn update(&mut self, k: K, s: &str) {
-        match &mut self.min {
-            None => self.min = Some((k, s.to_owned())),
-            Some((mk, ms)) => {
-                if k < *mk || (k == *mk && s < ms.as_str()) {
-                    *mk = k;
-                    ms.clear();
-                    ms.push_str(s);
-                }
-            }
-        }
-        match &mut self.max {
-            None => self.max = Some((k, s.to_owned())),
-            Some((mk, ms)) => {
-                if k > *mk || (k == *mk && s < ms.as_str()) {
-                    *mk = k;
-                    ms.clear();
-                    ms.push_str(s);
-                }
-            }
-        }
+        End::offer(&mut self.min, Side::Min, k, s, 1);
+        End::offer(&mut self.max, Side::Max, k, s, 1);
     }
 
     pub fn merge(&mut self, other: &Extreme<K>) {
-        if let Some((k, s)) = &other.min {
-            self.update(*k, s);
+        if let Some(e) = &other.min {
+            End::offer(&mut self.min, Side::Min, e.key, &e.text, e.count);
         }
-        if let Some((k, s)) = &other.max {
-            self.update(*k, s);
+        if let Some(e) = &other.max {
+            End::offer(&mut self.max, Side::Max, e.key, &e.text, e.count);
         }
     }
 
-    fn texts(&self) -> (Option<String>, Option<String>) {
+    fn seen(&self) -> (Seen, Seen) {
         (
-            self.min.as_ref().map(|(_, s)| s.clone()),
-            self.max.as_ref().map(|(_, s)| s.clone()),
+            self.min.as_ref().map(End::seen),
+            self.max.as_ref().map(End::seen),
         )
     }
 }
 
-/// Lexicographic min and max of text.
+/// Lexicographic min and max of text, with the count of each.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TextExtreme {
-    pub min: Option<String>,
-    pub max: Option<String>,
+    pub min: Option<(String, u64)>,
+    pub max: Option<(String, u64)>,
 }
 
 impl TextExtreme {
     #[inline]
-    pub fn update(&mut self, s: &str) {
-        match &mut self.min {
-            None => self.min = Some(s.to_owned()),
-            Some(m) if s < m.as_str() => {
-                m.clear();
-                m.push_str(s);
+    fn offer(slot: &mut Option<(String, u64)>, side: Side, s: &str, count: u64) {
+        match slot {
+            None => *slot = Some((s.to_owned(), count)),
+            Some((m, c)) => {
+                let beyond = match side {
+                    Side::Min => s < m.as_str(),
+                    Side::Max => s > m.as_str(),
+                };
+                if beyond {
+                    m.clear();
+                    m.push_str(s);
+                    *c = count;
+                } else if s == m.as_str() {
+                    *c += count;
+                }
             }
-            Some(_) => {}
-        }
-        match &mut self.max {
-            None => self.max = Some(s.to_owned()),
-            Some(m) if s > m.as_str() => {
-                m.clear();
-                m.push_str(s);
-            }
-            Some(_) => {}
         }
     }
 
+    #[inline]
+    pub fn update(&mut self, s: &str) {
+        Self::offer(&mut self.min, Side::Min, s, 1);
+        Self::offer(&mut self.max, Side::Max, s, 1);
+    }
+
     pub fn merge(&mut self, other: &TextExtreme) {
-        if let Some(s) = &other.min {
-            self.update(s);
+        if let Some((s, c)) = &other.min {
+            Self::offer(&mut self.min, Side::Min, s, *c);
         }
-        if let Some(s) = &other.max {
-            self.update(s);
+        if let Some((s, c)) = &other.max {
+            Self::offer(&mut self.max, Side::Max, s, *c);
         }
     }
 }
@@ -565,14 +611,15 @@ impl ColumnAcc {
         }
     }
 
-    /// Min and max (as the source wrote them) by the order of `ty`.
-    pub fn min_max(&self, ty: InferredType) -> (Option<String>, Option<String>) {
+    /// Min and max (as the source wrote them) by the order of `ty`, each with how many times
+    /// that exact text was seen.
+    pub fn min_max(&self, ty: InferredType) -> (Seen, Seen) {
         match ty {
-            InferredType::Integer if self.int.min.is_some() => self.int.texts(),
-            InferredType::Integer | InferredType::Decimal => self.num.texts(),
-            InferredType::Date => self.day.texts(),
-            InferredType::DateTime => self.sec.texts(),
-            InferredType::Time => self.time.texts(),
+            InferredType::Integer if self.int.min.is_some() => self.int.seen(),
+            InferredType::Integer | InferredType::Decimal => self.num.seen(),
+            InferredType::Date => self.day.seen(),
+            InferredType::DateTime => self.sec.seen(),
+            InferredType::Time => self.time.seen(),
             InferredType::Boolean
             | InferredType::Code
             | InferredType::Text
@@ -769,7 +816,7 @@ mod tests {
         [u64; Shape::COUNT],
         LengthStats,
         InferredType,
-        (Option<String>, Option<String>),
+        (Seen, Seen),
         bool,
     );
 
@@ -866,16 +913,49 @@ mod tests {
     fn min_max_follow_the_inferred_type() {
         let limits = Limits::new(100);
         let v = |s: &[&str]| s.iter().map(|x| Some(x.to_string())).collect::<Vec<_>>();
-        let a = acc_of(&v(&["9", "10", "100"]), &limits);
+        let a = acc_of(&v(&["9", "10", "100", "9"]), &limits);
         assert_eq!(
             a.min_max(a.inferred_type()),
-            (Some("9".into()), Some("100".into()))
+            (Some(("9".into(), 2)), Some(("100".into(), 1)))
         );
         let a = acc_of(&v(&["12/31/1999", "2000-01-01", "15-Mar-80"]), &limits);
         assert_eq!(a.inferred_type(), InferredType::Date);
         assert_eq!(
             a.min_max(a.inferred_type()),
-            (Some("15-Mar-80".into()), Some("2000-01-01".into()))
+            (
+                Some(("15-Mar-80".into(), 1)),
+                Some(("2000-01-01".into(), 1))
+            )
+        );
+    }
+
+    /// The count is of the exact text shown: the same date written another way is another text
+    /// (stricter for suppression), and a tie on the key keeps the smaller text with its count.
+    #[test]
+    fn min_max_count_the_text_they_show() {
+        let limits = Limits::new(100);
+        let v = |s: &[&str]| s.iter().map(|x| Some(x.to_string())).collect::<Vec<_>>();
+        let a = acc_of(
+            &v(&[
+                "2000-01-01",
+                "01/01/2000",
+                "2000-01-01",
+                "2001-05-05",
+                "01/01/2000",
+            ]),
+            &limits,
+        );
+        assert_eq!(
+            a.min_max(a.inferred_type()),
+            (
+                Some(("01/01/2000".into(), 2)),
+                Some(("2001-05-05".into(), 1))
+            )
+        );
+        let a = acc_of(&v(&["b", "a", "c", "a", "c", "c"]), &limits);
+        assert_eq!(
+            a.min_max(InferredType::Text),
+            (Some(("a".into(), 2)), Some(("c".into(), 3)))
         );
     }
 

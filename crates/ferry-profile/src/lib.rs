@@ -40,6 +40,7 @@ const PROGRESS_EVERY: u64 = 4096;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileOptions {
     /// Include top values, sample values and the min/max of PHI columns (`--no-samples` clears).
+    /// Whatever this says, a min or max seen fewer than `small_count_threshold` times is left out.
     pub samples: bool,
     /// Values seen fewer times are never shown (0 shows everything).
     pub small_count_threshold: u64,
@@ -468,11 +469,10 @@ fn finish_table(t: &TableInfo, acc: TableAcc, ctx: &Ctx<'_>, t0: Instant) -> Fin
             mean_len: length.mean,
             person_table,
         });
-        let (min, max) = if !opts.samples && phi.is_some() {
-            (None, None)
-        } else {
-            ca.min_max(ty)
-        };
+        let (min, max) = ca.min_max(ty);
+        let phi_hidden = !opts.samples && phi.is_some();
+        let (min, min_suppressed) = shown_end(min, phi_hidden, opts.small_count_threshold);
+        let (max, max_suppressed) = shown_end(max, phi_hidden, opts.small_count_threshold);
         let distinct = ca.distinct();
         let (top_values, top_values_exact) = if opts.samples {
             ca.top_values(opts.top_values, opts.small_count_threshold)
@@ -538,6 +538,8 @@ fn finish_table(t: &TableInfo, acc: TableAcc, ctx: &Ctx<'_>, t0: Instant) -> Fin
             distinct,
             min,
             max,
+            min_suppressed,
+            max_suppressed,
             length,
             top_values,
             top_values_exact,
@@ -558,6 +560,23 @@ fn finish_table(t: &TableInfo, acc: TableAcc, ctx: &Ctx<'_>, t0: Instant) -> Fin
         },
         keys,
         sources,
+    }
+}
+
+/// What the profile keeps of a min or max (with how often its text was seen): nothing for a
+/// PHI column under `--no-samples`, nothing for a value seen fewer than `threshold` times (the
+/// small-cell rule top values follow too), else the value. Decided here, in the profile, so no
+/// report can show what it does not hold.
+fn shown_end(
+    end: Option<(String, u64)>,
+    phi_hidden: bool,
+    threshold: u64,
+) -> (Option<String>, Option<model::Suppressed>) {
+    match end {
+        None => (None, None),
+        Some(_) if phi_hidden => (None, Some(model::Suppressed::PhiColumn)),
+        Some((_, count)) if count < threshold => (None, Some(model::Suppressed::SmallCount)),
+        Some((text, _)) => (Some(text), None),
     }
 }
 
@@ -654,6 +673,31 @@ mod tests {
         assert_eq!(parts[0].0, i64::MIN);
         assert_eq!(parts[1].1, i64::MAX);
         assert_eq!(parts[0].1 + 1, parts[1].0);
+    }
+
+    #[test]
+    fn a_min_or_max_is_kept_only_when_common_and_not_hidden_phi() {
+        use model::Suppressed;
+        let end = |n: u64| Some(("v".to_string(), n));
+        // Seen once each: suppressed at min-count 5, shown at 1 (and with suppression off).
+        assert_eq!(
+            shown_end(end(1), false, 5),
+            (None, Some(Suppressed::SmallCount))
+        );
+        assert_eq!(
+            shown_end(end(4), false, 5),
+            (None, Some(Suppressed::SmallCount))
+        );
+        assert_eq!(shown_end(end(5), false, 5), (Some("v".into()), None));
+        assert_eq!(shown_end(end(1), false, 1), (Some("v".into()), None));
+        assert_eq!(shown_end(end(1), false, 0), (Some("v".into()), None));
+        // A PHI column under --no-samples: never, however common.
+        assert_eq!(
+            shown_end(end(1000), true, 0),
+            (None, Some(Suppressed::PhiColumn))
+        );
+        // No values: nothing to show and nothing suppressed.
+        assert_eq!(shown_end(None, true, 5), (None, None));
     }
 
     #[test]

@@ -78,9 +78,18 @@ pub struct ColumnProfile {
     pub blanks: u64,
     pub distinct: Distinct,
     /// Minimum and maximum by the inferred type's order (dates as dates, numbers as numbers), as
-    /// the text held. `None` when suppressed (`--no-samples` on a PHI column) or no values.
+    /// the text held. `None` when there are no values to order, or when suppressed: then
+    /// `min_suppressed` / `max_suppressed` says why. A min or max is shown only when that exact
+    /// text was seen at least `small_count_threshold` times, and never for a PHI column of a
+    /// profile made with `--no-samples`.
     pub min: Option<String>,
     pub max: Option<String>,
+    /// Why `min` is `None` although the column has a minimum (`None` when it is shown).
+    #[serde(default)]
+    pub min_suppressed: Option<Suppressed>,
+    /// Why `max` is `None` although the column has a maximum (`None` when it is shown).
+    #[serde(default)]
+    pub max_suppressed: Option<Suppressed>,
     pub length: LengthStats,
     /// Most frequent values, most frequent first (empty with `--no-samples`; values under the
     /// small-count threshold are left out).
@@ -93,6 +102,49 @@ pub struct ColumnProfile {
     pub phi: Option<PhiKind>,
     /// A few example values (empty with `--no-samples`).
     pub samples: Vec<String>,
+}
+
+/// Why a value the profile computed is left out of it (so no report can show it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suppressed {
+    /// A PHI column in a profile made with `--no-samples` (meant to leave the building).
+    PhiColumn,
+    /// The value was seen fewer than `small_count_threshold` times (small-cell suppression).
+    SmallCount,
+}
+
+impl Suppressed {
+    /// What a report prints in the value's place, e.g. `(suppressed: seen fewer than 5 times)`.
+    pub fn note(self, settings: &ProfileSettings) -> String {
+        match self {
+            Suppressed::PhiColumn => "(suppressed: PHI column)".to_string(),
+            Suppressed::SmallCount => format!(
+                "(suppressed: seen fewer than {} times)",
+                settings.small_count_threshold
+            ),
+        }
+    }
+}
+
+impl ColumnProfile {
+    /// The minimum as a report shows it: the value, the suppression note, or empty.
+    pub fn min_display(&self, settings: &ProfileSettings) -> String {
+        shown(self.min.as_deref(), self.min_suppressed, settings)
+    }
+
+    /// The maximum as a report shows it: the value, the suppression note, or empty.
+    pub fn max_display(&self, settings: &ProfileSettings) -> String {
+        shown(self.max.as_deref(), self.max_suppressed, settings)
+    }
+}
+
+fn shown(value: Option<&str>, why: Option<Suppressed>, settings: &ProfileSettings) -> String {
+    match (value, why) {
+        (Some(v), _) => v.to_string(),
+        (None, Some(why)) => why.note(settings),
+        (None, None) => String::new(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

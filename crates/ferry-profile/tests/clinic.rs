@@ -1,7 +1,9 @@
 //! Profiles a generated clinic and checks the profile against the generator's manifest.
 
 use ferry_gen::{DefectKind, GenConfig, Manifest};
-use ferry_profile::model::{ColumnProfile, InferredType, PhiKind, SnapshotProfile, TableProfile};
+use ferry_profile::model::{
+    ColumnProfile, InferredType, PhiKind, SnapshotProfile, Suppressed, TableProfile,
+};
 use ferry_profile::{ProfileError, ProfileEvent, ProfileOptions, profile_snapshot};
 use ferry_source::{InputKind, ReadOptions};
 use ferry_store::{StagedFile, Workspace};
@@ -169,7 +171,18 @@ fn profile_matches_the_generator_manifest() {
             mc.table,
             mc.column
         );
-        assert!(col.min.is_some() && col.max.is_some());
+        // Found, and shown only when seen at least --min-count times.
+        for (v, why) in [
+            (&col.min, col.min_suppressed),
+            (&col.max, col.max_suppressed),
+        ] {
+            assert!(
+                v.is_some() != why.is_some(),
+                "{}.{}: {v:?} {why:?}",
+                mc.table,
+                mc.column
+            );
+        }
     }
     assert!(date_columns >= 10, "{date_columns}");
 
@@ -270,10 +283,10 @@ fn profile_matches_the_generator_manifest() {
     let dx = column(&p, "problems", "dx_code");
     assert!(format_count(dx, "code:icd10cm") > 0, "{:?}", dx.formats);
 
-    // Integers are ordered as numbers, not text.
+    // A key's ends are unique values, so the default --min-count 5 leaves them out (their order
+    // is checked at --min-count 1 below).
     let id = column(&p, "patients", "patient_id");
-    assert_eq!(id.min.as_deref(), Some("1"));
-    assert_eq!(id.max.as_deref(), Some("300"));
+    assert_eq!((&id.min, &id.max), (&None, &None));
     assert!(id.distinct.exact);
     assert_eq!(id.distinct.count, 300);
 
@@ -385,6 +398,10 @@ fn no_samples_leaves_no_values() {
                     t.name,
                     col.name
                 );
+                if col.non_null > col.blanks && col.inferred_type != InferredType::Binary {
+                    assert_eq!(col.min_suppressed, Some(Suppressed::PhiColumn));
+                    assert_eq!(col.max_suppressed, Some(Suppressed::PhiColumn));
+                }
             }
         }
     }
@@ -459,4 +476,127 @@ fn empty_workspace_is_an_error_not_a_panic() {
     let ws = Workspace::open(dir.path()).unwrap();
     let err = profile_snapshot(&ws, None, &ProfileOptions::default(), &|_| {}).unwrap_err();
     assert!(matches!(err, ProfileError::Store(_)), "{err:?}");
+}
+
+/// How many rows of `table` hold exactly `text` in `column` (read straight from the snapshot).
+fn rows_holding(c: &Clinic, table: &str, column: &str, text: &str) -> i64 {
+    let reader = c.ws.open_snapshot(None).unwrap();
+    let q = |s: &str| s.replace('"', "\"\"");
+    let sql = format!(
+        "SELECT count(*) FROM \"{}\" WHERE \"{}\" = '{}'",
+        q(table),
+        q(column),
+        text.replace('\'', "''")
+    );
+    let mut n = 0;
+    reader
+        .query(&sql, &mut |_, row| {
+            if let Some(ferry_store::QueryValue::Integer(i)) = row.first() {
+                n = *i;
+            }
+            true
+        })
+        .unwrap();
+    n
+}
+
+/// Regression: `--no-samples` still printed min/max values seen once (a job title; in the
+/// default map the min/max of SSN, MRN and last name). The map meant to leave the building
+/// holds no min or max of a PHI column and none seen fewer than --min-count times.
+#[test]
+fn no_samples_map_holds_no_phi_and_no_rare_min_or_max() {
+    let c = clinic(300);
+    let opts = ProfileOptions {
+        samples: false,
+        ..ProfileOptions::default()
+    };
+    let p = profile(&c, &opts);
+    assert_eq!(p.options.small_count_threshold, 5);
+    let mut shown = 0;
+    let mut rare = 0;
+    for t in &p.tables {
+        for col in &t.columns {
+            let what = format!("{}.{}", t.name, col.name);
+            if col.phi.is_some() {
+                assert!(col.min.is_none() && col.max.is_none(), "{what}");
+            }
+            for (v, why) in [
+                (&col.min, col.min_suppressed),
+                (&col.max, col.max_suppressed),
+            ] {
+                match (v, why) {
+                    (Some(v), None) => {
+                        shown += 1;
+                        let n = rows_holding(&c, &t.name, &col.name, v);
+                        assert!(n >= 5, "{what}: a min/max seen {n} times is shown");
+                    }
+                    (None, Some(Suppressed::SmallCount)) => rare += 1,
+                    (None, Some(Suppressed::PhiColumn)) => {
+                        assert!(col.phi.is_some(), "{what}")
+                    }
+                    (None, None) => {}
+                    (Some(_), Some(_)) => panic!("{what}: shown and suppressed"),
+                }
+            }
+        }
+    }
+    assert!(shown > 0 && rare > 0, "shown {shown}, suppressed {rare}");
+    // A key's ends are seen once each: not PHI, but small cells all the same.
+    let id = column(&p, "patients", "patient_id");
+    assert_eq!(id.phi, None);
+    assert_eq!(id.min_suppressed, Some(Suppressed::SmallCount));
+    assert_eq!(id.max_suppressed, Some(Suppressed::SmallCount));
+    // Not one of the values a full profile finds at the ends of SSN, MRN and last name is
+    // anywhere in the JSON of this one.
+    let full = profile(
+        &c,
+        &ProfileOptions {
+            small_count_threshold: 1,
+            ..ProfileOptions::default()
+        },
+    );
+    let json = serde_json::to_string(&p).unwrap();
+    for name in ["ssn", "mrn", "last_name"] {
+        let col = column(&full, "patients", name);
+        assert!(col.phi.is_some(), "{name}");
+        for v in [&col.min, &col.max] {
+            let v = v
+                .as_deref()
+                .unwrap_or_else(|| panic!("{name} has a min and max"));
+            assert!(
+                !json.contains(&format!("\"{v}\"")),
+                "{name}'s min/max leaked"
+            );
+        }
+    }
+}
+
+/// With samples (the map that stays inside), a min/max seen fewer than --min-count times is
+/// still left out; --min-count 1 shows every one.
+#[test]
+fn with_samples_rare_min_and_max_are_suppressed_unless_min_count_is_one() {
+    let c = clinic(300);
+    let at5 = profile(&c, &ProfileOptions::default());
+    let at1 = profile(
+        &c,
+        &ProfileOptions {
+            small_count_threshold: 1,
+            ..ProfileOptions::default()
+        },
+    );
+    let ssn5 = column(&at5, "patients", "ssn");
+    let ssn1 = column(&at1, "patients", "ssn");
+    assert_eq!(ssn5.phi, Some(PhiKind::Ssn));
+    assert_eq!((&ssn5.min, &ssn5.max), (&None, &None));
+    assert_eq!(ssn5.min_suppressed, Some(Suppressed::SmallCount));
+    assert_eq!(ssn5.max_suppressed, Some(Suppressed::SmallCount));
+    assert!(ssn1.min.is_some() && ssn1.max.is_some());
+    assert_eq!((ssn1.min_suppressed, ssn1.max_suppressed), (None, None));
+    // Integers are ordered as numbers, not text.
+    let id = column(&at1, "patients", "patient_id");
+    assert_eq!(id.min.as_deref(), Some("1"));
+    assert_eq!(id.max.as_deref(), Some("300"));
+    // A column whose ends are common keeps them at 5: sex.
+    let sex = column(&at5, "patients", "sex");
+    assert!(sex.min.is_some() && sex.max.is_some(), "{sex:?}");
 }

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ferry_profile::model::{ColumnProfile, SnapshotProfile, TableProfile};
+use ferry_profile::model::{ColumnProfile, SnapshotProfile, Suppressed, TableProfile};
 
 use crate::ReportError;
 use crate::fsutil::write_atomic;
@@ -155,7 +155,7 @@ fn overview(h: &mut String, p: &SnapshotProfile) {
             o.top_values
         )
     } else {
-        "no values included (profiled with --no-samples)".to_string()
+        "no top values, samples or min/max of PHI columns (profiled with --no-samples)".to_string()
     };
     let _ = writeln!(
         h,
@@ -270,8 +270,8 @@ fn table_section(h: &mut String, p: &SnapshotProfile, index: usize, t: &TablePro
             thousands(c.nulls),
             thousands(c.blanks),
             distinct,
-            esc_cut(c.min.as_deref().unwrap_or(""), CELL_CHARS),
-            esc_cut(c.max.as_deref().unwrap_or(""), CELL_CHARS),
+            range_end(c.min.as_deref(), c.min_suppressed, p),
+            range_end(c.max.as_deref(), c.max_suppressed, p),
             length,
             escape(&formats_summary(&c.formats)),
         );
@@ -281,6 +281,18 @@ fn table_section(h: &mut String, p: &SnapshotProfile, index: usize, t: &TablePro
         column_details(h, p, t, c);
     }
     h.push_str("</section>\n");
+}
+
+/// A min or max cell: the value, or why the profile left it out (in muted text).
+fn range_end(value: Option<&str>, suppressed: Option<Suppressed>, p: &SnapshotProfile) -> String {
+    match (value, suppressed) {
+        (Some(v), _) => esc_cut(v, CELL_CHARS),
+        (None, Some(why)) => format!(
+            "<span class=\"muted\">{}</span>",
+            escape(&why.note(&p.options))
+        ),
+        (None, None) => String::new(),
+    }
 }
 
 fn phi_badge(c: &ColumnProfile) -> String {

@@ -66,3 +66,24 @@ fn small_report_snapshot() {
     let body = html.split("<body>").nth(1).unwrap();
     insta::assert_snapshot!(body);
 }
+
+#[test]
+fn suppressed_min_and_max_say_why() {
+    use ferry_profile::model::Suppressed;
+    let mut p = fixture();
+    let dob = p.tables[0]
+        .columns
+        .iter_mut()
+        .find(|c| c.name == "dob")
+        .unwrap();
+    dob.min = None;
+    dob.min_suppressed = Some(Suppressed::SmallCount);
+    dob.max = None;
+    dob.max_suppressed = Some(Suppressed::PhiColumn);
+    let html = render(&p);
+    assert!(
+        html.contains("<span class=\"muted\">(suppressed: seen fewer than 5 times)</span>"),
+        "{html}"
+    );
+    assert!(html.contains("<span class=\"muted\">(suppressed: PHI column)</span>"));
+}

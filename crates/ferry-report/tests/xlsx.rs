@@ -525,3 +525,31 @@ fn far_away_cell_is_read_sparsely_not_as_a_dense_sheet() {
         "{problems:#?}"
     );
 }
+
+/// A min or max the profile left out is shown as why, never as a blank that could be mistaken
+/// for "no values".
+#[test]
+fn suppressed_min_and_max_say_why() {
+    use ferry_profile::model::Suppressed;
+    let mut p = fixture();
+    let dob = p.tables[0]
+        .columns
+        .iter_mut()
+        .find(|c| c.name == "dob")
+        .unwrap();
+    dob.min = None;
+    dob.min_suppressed = Some(Suppressed::SmallCount);
+    dob.max = None;
+    dob.max_suppressed = Some(Suppressed::PhiColumn);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("map.xlsx");
+    write_migration_map(&p, &MigrationMap::default(), &path).unwrap();
+    let sheets = read_sheets(&path);
+    let columns = &sheets[1];
+    let row = columns.row_of("patients", "dob").unwrap();
+    assert_eq!(
+        columns.text(row, 9),
+        "(suppressed: seen fewer than 5 times)"
+    );
+    assert_eq!(columns.text(row, 10), "(suppressed: PHI column)");
+}

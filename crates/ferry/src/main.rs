@@ -173,7 +173,9 @@ mod tests {
                     let Some(end) = after.find('`') else { break };
                     let hint = &after[..end];
                     rest = &after[end + 1..];
-                    let Some(args) = hint_args(hint) else { continue };
+                    let Some(args) = hint_args(hint) else {
+                        continue;
+                    };
                     checked += 1;
                     if let Err(e) = Cli::try_parse_from(&args) {
                         use clap::error::ErrorKind::*;
@@ -194,7 +196,11 @@ mod tests {
             }
         }
         assert!(checked > 40, "only {checked} hints found");
-        assert!(bad.is_empty(), "hints naming commands that do not parse:\n{}", bad.join("\n"));
+        assert!(
+            bad.is_empty(),
+            "hints naming commands that do not parse:\n{}",
+            bad.join("\n")
+        );
     }
 
     #[test]
@@ -203,12 +209,18 @@ mod tests {
             hint_args("ferry dedupe --snapshot {snapshot}").unwrap(),
             ["ferry", "dedupe", "--snapshot", "1"]
         );
-        assert_eq!(hint_args("ferry snapshots [N]").unwrap(), ["ferry", "snapshots"]);
+        assert_eq!(
+            hint_args("ferry snapshots [N]").unwrap(),
+            ["ferry", "snapshots"]
+        );
         assert_eq!(
             hint_args("ferry sql \"SELECT 1\"").unwrap(),
             ["ferry", "sql", "SELECT 1"]
         );
-        assert_eq!(hint_args("ferry runs | head -1").unwrap(), ["ferry", "runs"]);
+        assert_eq!(
+            hint_args("ferry runs | head -1").unwrap(),
+            ["ferry", "runs"]
+        );
         assert!(hint_args("ferry {}").is_none());
         assert!(Cli::try_parse_from(["ferry", "no-such-command"]).is_err());
         assert!(Cli::try_parse_from(["ferry", "snapshots", "--no-such-flag"]).is_err());

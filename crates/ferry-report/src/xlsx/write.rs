@@ -515,8 +515,8 @@ fn columns(
         } else {
             text(ws, row, 8, &format!("~{}", c.distinct.count))?;
         }
-        text(ws, row, 9, c.min.as_deref().unwrap_or(""))?;
-        text(ws, row, 10, c.max.as_deref().unwrap_or(""))?;
+        text(ws, row, 9, &c.min_display(&profile.options))?;
+        text(ws, row, 10, &c.max_display(&profile.options))?;
         text(ws, row, 11, &formats_summary(&c.formats))?;
         text(ws, row, 12, &top_values_summary(profile, c))?;
         let d = existing.get(&t.name, &c.name);

@@ -22,6 +22,8 @@ pub fn column(name: &str, ordinal: usize, inferred: InferredType) -> ColumnProfi
         },
         min: None,
         max: None,
+        min_suppressed: None,
+        max_suppressed: None,
         length: LengthStats {
             min: Some(1),
             max: Some(10),

@@ -110,6 +110,11 @@ pub fn install_ctrlc(cancel: &ferry_core::Cancel) {
     });
 }
 
+/// Says that the running command polls the cancel flag (a reader that does, such as `sql`).
+pub fn polls_cancel() {
+    POLLS_CANCEL.store(true, Ordering::SeqCst);
+}
+
 impl Global {
     pub fn load_project(&self) -> anyhow::Result<Project> {
         Ok(Project::discover(self.project.as_deref())?)

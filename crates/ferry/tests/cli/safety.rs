@@ -23,7 +23,8 @@ fn clinic(patients: u32) -> Workdir {
         "-q",
     ])
     .ok();
-    wd.run(&["-C", "p", "stage", "p/legacy/clinic.sql", "-q"]).ok();
+    wd.run(&["-C", "p", "stage", "p/legacy/clinic.sql", "-q"])
+        .ok();
     // A clinic this small has a noisy exception rate; these tests are about files, not rates.
     let config = std::fs::read_to_string(wd.join("p/ferry.toml")).unwrap();
     std::fs::write(
@@ -95,12 +96,22 @@ fn an_output_folder_overlapping_the_workspace_or_mappings_is_refused_and_nothing
         assert_ne!(changed, config, "the template's [output] section moved");
         std::fs::write(wd.join("p/ferry.toml"), &changed).unwrap();
         let err = wd.run(&in_p(&["run"])).fails_with(1);
-        assert!(err.contains("[output] dir") && err.contains("overlaps"), "{dir}: {err}");
+        assert!(
+            err.contains("[output] dir") && err.contains("overlaps"),
+            "{dir}: {err}"
+        );
     }
     std::fs::write(wd.join("p/ferry.toml"), &config).unwrap();
     let list = json(&wd.run(&in_p(&["snapshots", "--json"])));
-    assert_eq!(list["snapshots"].as_array().unwrap().len(), 1, "the workspace is intact");
-    assert!(wd.join("p/mappings/patients.toml").is_file(), "the mappings are intact");
+    assert_eq!(
+        list["snapshots"].as_array().unwrap().len(),
+        1,
+        "the workspace is intact"
+    );
+    assert!(
+        wd.join("p/mappings/patients.toml").is_file(),
+        "the mappings are intact"
+    );
     assert!(!wd.join("p/output").exists(), "no run was made");
 }
 
@@ -117,7 +128,10 @@ fn a_partial_run_gets_its_own_folder_and_the_previous_run_stays_verifiable() {
     let second = json(&wd.run(&in_p(&["run", "--modules", "vitals", "--json"])));
     assert_eq!(second["output_dir"], "output/run-0002");
     assert_eq!(hashes(&wd.join("p/output/run-0001")), before);
-    assert_eq!(entries(&wd.join("p/output/run-0002")), ["Observation.ndjson"]);
+    assert_eq!(
+        entries(&wd.join("p/output/run-0002")),
+        ["Observation.ndjson"]
+    );
     assert_eq!(
         std::fs::read_link(wd.join("p/output/latest")).unwrap(),
         Path::new("run-0002")
@@ -180,7 +194,8 @@ fn runs_started_from_elsewhere_verify_from_inside_the_project() {
     let snap = json(&wd.run(&in_p(&["snapshots", "1", "--json"])));
     assert_eq!(snap["files"][0]["path"], "legacy/clinic.sql");
     // The demo with a relative --dir too.
-    wd.run(&["demo", "--patients", "40", "--dir", "d", "-q"]).ok();
+    wd.run(&["demo", "--patients", "40", "--dir", "d", "-q"])
+        .ok();
     let inside = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["verify", "-q"])
         .current_dir(wd.join("d"))
@@ -215,7 +230,11 @@ fn a_kill_at_every_instant_around_publishing_leaves_the_old_state_or_the_new() {
             .env("FERRY_CRASH_AT", point)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), None, "{point}: the crash point was not reached");
+        assert_eq!(
+            out.status.code(),
+            None,
+            "{point}: the crash point was not reached"
+        );
         if recorded {
             runs += 1;
         }
@@ -240,7 +259,11 @@ fn a_kill_at_every_instant_around_publishing_leaves_the_old_state_or_the_new() {
         );
         for id in 1..=runs {
             let dir = wd.join(&format!("p/output/run-{id:04}"));
-            assert_eq!(hashes(&dir), clean, "{point}: run {id} differs from the clean run");
+            assert_eq!(
+                hashes(&dir),
+                clean,
+                "{point}: run {id} differs from the clean run"
+            );
         }
     }
     let orphans: Vec<String> = entries(&wd.join("p/.ferry/runs"))
@@ -299,12 +322,21 @@ fn kill_9_at_random_instants_never_loses_or_half_writes_anything() {
         // The next writer repairs; then every recorded ok run's folder is whole and verifies
         // against the ledger, and nothing temporary is left.
         wd.run(&in_p(&["run", "-q"])).ok();
-        assert!(leftovers(&wd).is_empty(), "trial {trial}: {:?}", leftovers(&wd));
+        assert!(
+            leftovers(&wd).is_empty(),
+            "trial {trial}: {:?}",
+            leftovers(&wd)
+        );
         let runs = json(&wd.run(&in_p(&["runs", "--json"])));
         for r in runs["runs"].as_array().unwrap() {
             if r["status"] == "ok" {
                 let dir = wd.join(&format!("p/{}", r["output_dir"].as_str().unwrap()));
-                assert_eq!(hashes(&dir), clean, "trial {trial}: run {} is not whole", r["id"]);
+                assert_eq!(
+                    hashes(&dir),
+                    clean,
+                    "trial {trial}: run {} is not whole",
+                    r["id"]
+                );
             }
         }
         let snaps = json(&wd.run(&in_p(&["snapshots", "--json"])));

@@ -105,3 +105,172 @@ fn broken_pipe_is_a_clean_exit() {
     assert!(!stderr.contains("error"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("i\n"));
 }
+
+/// The staged snapshot's file, to prove a refused statement changed nothing.
+fn snapshot_bytes(wd: &Workdir) -> Vec<u8> {
+    std::fs::read(wd.join(".ferry/snapshots/snapshot-0001.db")).unwrap()
+}
+
+/// Regression: `VACUUM INTO` wrote a copy of the snapshot anywhere, ATTACH could open another
+/// database; every statement but a SELECT is refused before it runs.
+#[test]
+fn statements_that_write_attach_or_set_pragmas_are_refused_and_change_nothing() {
+    let wd = staged();
+    let before = snapshot_bytes(&wd);
+    let files = wd.snapshot_files();
+    let copy = wd.join("copy.db");
+    let other = wd.join("other.db");
+    let vacuum = format!("VACUUM INTO '{}'", copy.display());
+    let attach = format!("ATTACH DATABASE '{}' AS o", other.display());
+    for (sql, what) in [
+        (vacuum.as_str(), "`VACUUM` (it writes)"),
+        (attach.as_str(), "`ATTACH`"),
+        (
+            "INSERT INTO p VALUES ('4', 'x', NULL, NULL)",
+            "`INSERT` (`p`)",
+        ),
+        ("CREATE TABLE t (a)", "`CREATE` (it changes the schema)"),
+        ("PRAGMA writable_schema = ON", "`PRAGMA writable_schema`"),
+        ("SELECT 1; DELETE FROM p", "`DELETE` (`p`)"),
+    ] {
+        let err = wd.run(&["sql", sql]).fails_with(1);
+        assert!(
+            err.contains(
+                "only read-only queries run over a snapshot: a single SELECT (or WITH ... SELECT);"
+            ),
+            "{sql}: {err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "{what} was refused, nothing ran and nothing was changed"
+            )),
+            "{sql}: {err}"
+        );
+        assert!(
+            !err.contains("copy.db") && !err.contains("other.db"),
+            "{err}"
+        );
+    }
+    assert!(!copy.exists(), "VACUUM INTO wrote a file");
+    assert!(!other.exists(), "ATTACH created a file");
+    assert_eq!(wd.sql_json("SELECT count(*) AS n FROM p", &[])[0]["n"], 3);
+    assert_eq!(snapshot_bytes(&wd), before);
+    assert_eq!(wd.snapshot_files(), files);
+}
+
+/// Regression: an endless recursive CTE ran forever.
+#[test]
+fn an_endless_query_stops_at_the_timeout() {
+    let wd = staged();
+    let start = std::time::Instant::now();
+    let err = wd
+        .run(&[
+            "sql",
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c",
+            "--timeout",
+            "1",
+        ])
+        .fails_with(1);
+    assert!(
+        err.contains(
+            "the query ran longer than 1 s and was stopped; add a LIMIT or a narrower WHERE, or raise --timeout"
+        ),
+        "{err}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn timeout_zero_is_no_limit() {
+    let wd = staged();
+    let rows = wd.sql_json("SELECT count(*) AS n FROM p", &["--timeout", "0"]);
+    assert_eq!(rows[0]["n"], 3);
+}
+
+/// Regression: JSON rows came out with their keys sorted, not in the SELECT's order.
+#[test]
+fn json_keeps_select_column_order_in_a_versioned_object() {
+    let wd = staged();
+    let out = wd
+        .run(&[
+            "sql",
+            "SELECT note AS c, id AS a, mrn AS b FROM p ORDER BY rowid",
+            "--format",
+            "json",
+        ])
+        .ok();
+    assert_eq!(
+        out,
+        "{\"format_version\":1,\"snapshot\":1,\"columns\":[\"c\",\"a\",\"b\"],\"rows\":[\n\
+         {\"c\":\"\",\"a\":\"1\",\"b\":\"007\"},\n\
+         {\"c\":null,\"a\":\"2\",\"b\":\"12\"},\n\
+         {\"c\":\"a\\nb\",\"a\":\"10\",\"b\":\"3\"}\n\
+         ]}\n"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["rows"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn json_of_no_rows_still_names_the_columns() {
+    let wd = staged();
+    let out = wd
+        .run(&["sql", "SELECT id, mrn FROM p WHERE 0", "--format", "json"])
+        .ok();
+    assert_eq!(
+        out,
+        "{\"format_version\":1,\"snapshot\":1,\"columns\":[\"id\",\"mrn\"],\"rows\":[\n]}\n"
+    );
+}
+
+/// Two columns with one name must not lose a value: the second is `a:2` (JSON only; CSV and
+/// the table print the names as the query gave them).
+#[test]
+fn repeated_column_names_keep_every_value() {
+    let wd = staged();
+    let out = wd
+        .run(&["sql", "SELECT 1 AS a, 2 AS a, 3 AS a", "--format", "json"])
+        .ok();
+    assert!(
+        out.starts_with(
+            "{\"format_version\":1,\"snapshot\":1,\"columns\":[\"a\",\"a:2\",\"a:3\"],\"rows\":[\n{\"a\":1,\"a:2\":2,\"a:3\":3}\n]}"
+        ),
+        "{out}"
+    );
+    let csv = wd
+        .run(&["sql", "SELECT 1 AS a, 2 AS a", "--format", "csv"])
+        .ok();
+    assert_eq!(csv, "a,a\n1,2\n");
+}
+
+#[test]
+fn csv_keeps_select_column_order() {
+    let wd = staged();
+    let out = wd
+        .run(&[
+            "sql",
+            "SELECT mrn, id FROM p ORDER BY rowid",
+            "--format",
+            "csv",
+        ])
+        .ok();
+    assert_eq!(out, "mrn,id\n007,1\n12,2\n3,10\n");
+}
+
+/// `ferry sql ... --format json | head -1`: a clean exit too.
+#[test]
+fn broken_pipe_in_json_is_a_clean_exit() {
+    let wd = staged();
+    let ferry = env!("CARGO_BIN_EXE_ferry");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{{ '{ferry}' sql 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n LIMIT 200000) SELECT i FROM n' --format json; echo \"exit $?\" >&2; }} | head -n 1"
+        ))
+        .current_dir(wd.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr, "exit 0\n");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("{\"format_version\":1"));
+}

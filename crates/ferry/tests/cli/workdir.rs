@@ -125,13 +125,17 @@ impl Workdir {
         v
     }
 
-    /// `ferry sql ... --format json`, parsed.
+    /// `ferry sql ... --format json`, parsed: its `rows` array.
     pub fn sql_json(&self, query: &str, extra: &[&str]) -> Vec<serde_json::Value> {
         let mut args = vec!["sql", query, "--format", "json"];
         args.extend_from_slice(extra);
         let out = self.run(&args).ok();
-        serde_json::from_str::<Vec<serde_json::Value>>(&out)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+        let mut doc = serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+        match doc["rows"].take() {
+            serde_json::Value::Array(rows) => rows,
+            _ => panic!("no `rows` array: {out}"),
+        }
     }
 
     /// `ferry stage ... --json`, parsed.
