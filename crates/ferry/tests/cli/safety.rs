@@ -352,7 +352,7 @@ fn kill_9_at_random_instants_never_loses_or_half_writes_anything() {
 #[test]
 fn ctrl_c_cancels_a_run_and_nothing_changes() {
     let wd = clinic(400);
-    let mut child = wd
+    let child = wd
         .command(&in_p(&["run"]))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
