@@ -24,7 +24,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::ReportError;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{Contents, write_atomic};
 
 /// Bumped when the decisions file changes meaning.
 pub const DECISIONS_FORMAT: u32 = 1;
@@ -243,7 +243,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// Writes a decisions file atomically (a temporary file renamed over the old one).
 pub fn write(path: &Path, map: &MigrationMap) -> Result<(), ReportError> {
     let text = to_toml(map);
-    write_atomic(path, |w| w.write_all(text.as_bytes()))
+    write_atomic(path, Contents::Project, |w| w.write_all(text.as_bytes()))
 }
 
 const HEADER: &str = "\

@@ -11,7 +11,7 @@ use std::path::Path;
 use ferry_profile::model::{ColumnProfile, SnapshotProfile, Suppressed, TableProfile};
 
 use crate::ReportError;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{Contents, write_atomic};
 use crate::text::{formats_summary, inferred_name, percent, phi_name, thousands, truncate_chars};
 
 /// Characters of a value shown as a chart label (the full value, up to [`TOOLTIP_CHARS`], is in
@@ -24,7 +24,7 @@ const CELL_CHARS: usize = 80;
 /// Writes the HTML report to `path` (atomically).
 pub fn write_profile_html(profile: &SnapshotProfile, path: &Path) -> Result<(), ReportError> {
     let html = render(profile);
-    write_atomic(path, |w| w.write_all(html.as_bytes()))
+    write_atomic(path, Contents::Phi, |w| w.write_all(html.as_bytes()))
 }
 
 /// Escapes text for HTML content and attribute values. Control characters HTML cannot show are

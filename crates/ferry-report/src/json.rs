@@ -6,7 +6,7 @@ use std::path::Path;
 use ferry_profile::model::SnapshotProfile;
 
 use crate::ReportError;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{Contents, write_atomic};
 
 /// Writes the profile as pretty-printed JSON (atomically).
 pub fn write_profile_json(profile: &SnapshotProfile, path: &Path) -> Result<(), ReportError> {
@@ -14,7 +14,7 @@ pub fn write_profile_json(profile: &SnapshotProfile, path: &Path) -> Result<(), 
         path: path.to_path_buf(),
         source,
     })?;
-    write_atomic(path, |w| {
+    write_atomic(path, Contents::Phi, |w| {
         w.write_all(text.as_bytes())?;
         w.write_all(b"\n")
     })

@@ -482,11 +482,16 @@ fn over_long_notes_are_refused_not_cut() {
 }
 
 #[test]
-fn writing_into_a_missing_folder_names_the_path() {
+fn a_missing_folder_is_created_and_an_impossible_one_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no/such/dir/map.xlsx");
+    write_migration_map(&fixture(), &MigrationMap::default(), &path).unwrap();
+    assert!(path.is_file());
+    // A folder that cannot be made (a file is in the way): the error names the path.
+    std::fs::write(dir.path().join("file"), b"x").unwrap();
+    let path = dir.path().join("file/sub/map.xlsx");
     let err = write_migration_map(&fixture(), &MigrationMap::default(), &path).unwrap_err();
-    assert!(err.to_string().contains("no/such/dir"), "{err}");
+    assert!(err.to_string().contains("file/sub"), "{err}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use rust_xlsxwriter::{
 use super::*;
 use crate::ReportError;
 use crate::decisions::{ColumnDecision, Decision, MigrationMap};
-use crate::fsutil::{TempGuard, commit, temp_path_for};
+use crate::fsutil::{Contents, write_atomic};
 use crate::text::{
     CELL_MAX, formats_summary, inferred_name, now_utc, phi_name, thousands, truncate_chars,
     truncate_utf16,
@@ -105,11 +105,10 @@ pub fn write_migration_map(
     path: &Path,
 ) -> Result<(), ReportError> {
     let mut workbook = build(profile, existing).map_err(|e| to_report(e, path))?;
-    let guard = TempGuard::new(temp_path_for(path));
-    workbook
-        .save(guard.path())
+    let bytes = workbook
+        .save_to_buffer()
         .map_err(|e| to_report(Error::Xlsx(e), path))?;
-    commit(guard, path)
+    write_atomic(path, Contents::Phi, |w| w.write_all(&bytes))
 }
 
 fn to_report(e: Error, path: &Path) -> ReportError {
