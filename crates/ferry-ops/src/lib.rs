@@ -38,14 +38,34 @@ impl Actor {
         Actor { name: name.into() }
     }
 
-    /// The person at this terminal: `$FERRY_ACTOR`, else `$USER`, else `unknown`.
+    /// The person at this terminal: `$FERRY_ACTOR`, else `$USER` / `$LOGNAME`, else the
+    /// account the process runs as (from `/etc/passwd`), else `unknown`.
     pub fn from_env() -> Actor {
-        let name = ["FERRY_ACTOR", "USER", "USERNAME"]
+        let name = ["FERRY_ACTOR", "USER", "LOGNAME", "USERNAME"]
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+            .or_else(account_name)
             .unwrap_or_else(|| "unknown".to_string());
         Actor { name }
     }
+}
+
+/// The name of the account this process runs as (Linux: the real uid in `/proc/self/status`,
+/// looked up in `/etc/passwd`).
+fn account_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_string())
+    })
 }
 
 /// Where an operation reports progress (a terminal bar, server-sent events, nothing).

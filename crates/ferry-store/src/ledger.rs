@@ -349,10 +349,12 @@ impl Workspace {
                 });
             }
         }
+        // The first ten distinct rows (a row with several problems of one reason has several
+        // exception records).
         let mut examples = conn
             .prepare(
                 "SELECT source_key, raw_value FROM exception WHERE module = ?1 AND reason = ?2
-                 ORDER BY rowid LIMIT 10",
+                 GROUP BY source_key ORDER BY min(rowid) LIMIT 10",
             )
             .map_err(err)?;
         for g in &mut groups {
