@@ -32,7 +32,7 @@ pub use config::{Columns, DedupeConfig, Field, TableColumns};
 pub use decisions::{
     DECISIONS_FILE, Decision, Decisions, MergeMap, Verdict, cluster_id, key_cmp, load_merges,
 };
-pub use engine::{LinkOptions, Linkage, Model, ScoredPair, link};
+pub use engine::{LinkOptions, Linkage, Model, ModelWarning, ScoredPair, Untrained, link};
 pub use record::{RawRecord, RecordSet};
 pub use source::{StagedNames, read_fhir_patients, read_snapshot};
 

@@ -4,7 +4,7 @@
 
 use crate::cluster::{Cluster, Status};
 use crate::config::Field;
-use crate::engine::{Explanation, Linkage, Model, RuleStats};
+use crate::engine::{Explanation, Linkage, Model, ModelWarning, RuleStats};
 use crate::record::RecordSet;
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,8 @@ pub struct Report<'a> {
     pub prior_weight: f64,
     pub blocking: &'a [RuleStats],
     pub model: &'a Model,
+    /// Comparisons EM could not train (they use their prior weights), with why and what to do.
+    pub warnings: Vec<ModelWarning>,
     pub pairs: Pairs<'a>,
     pub clusters: Clusters<'a>,
 }
@@ -216,6 +218,7 @@ pub fn build<'a>(
         prior_weight: linkage.prior_weight(),
         blocking: &linkage.rules,
         model: &linkage.model,
+        warnings: linkage.model.warnings(),
         pairs: Pairs {
             set,
             linkage,
@@ -255,7 +258,7 @@ pub fn html(r: &Report<'_>) -> String {
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Ferry dedupe: snapshot {}</title>\
 <style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse;margin:.5em 0}}\
-td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}.phi{{background:#fee;border:1px solid #c00;padding:.5em}}\
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}.phi{{background:#fee;border:1px solid #c00;padding:.5em}}.warn{{background:#ffd;border:1px solid #a80;padding:.5em 2em}}\
 .pos{{color:#070}}.neg{{color:#a00}}section{{border-top:2px solid #888;margin-top:1.5em}}</style></head><body>",
         r.snapshot
     );
@@ -299,7 +302,17 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}.phi{{background:#
             b.largest_block
         );
     }
-    h.push_str("</table><h2>Model</h2><table><tr><th>field</th><th>level</th><th>m</th><th>u</th><th>weight (bits)</th></tr>");
+    h.push_str("</table><h2>Model</h2>");
+    if !r.warnings.is_empty() {
+        h.push_str("<ul class=\"warn\">");
+        for w in &r.warnings {
+            let _ = write!(h, "<li>{}</li>", esc(&w.message));
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str(
+        "<table><tr><th>field</th><th>level</th><th>m</th><th>u</th><th>weight (bits)</th></tr>",
+    );
     for f in &r.model.fields {
         for l in &f.levels {
             let _ = write!(

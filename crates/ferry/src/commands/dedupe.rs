@@ -182,6 +182,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     };
     let duration_ms = started.elapsed().as_millis() as u64;
     let fields = cfg.active_fields();
+    let warnings = linkage.model.warnings();
     let rep = report::build(
         &set,
         &linkage,
@@ -201,6 +202,12 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
 
+    if !global.quiet {
+        // On stderr, so `--json` keeps stdout for the summary (which lists them too).
+        for w in &warnings {
+            eprintln!("warning: {}", w.message);
+        }
+    }
     if args.json {
         let cluster_of: HashMap<usize, &str> = clusters
             .iter()
@@ -217,6 +224,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             duration_ms,
             memory_bytes: linkage.peak_bytes,
             blocking: &linkage.rules,
+            warnings: &warnings,
             pairs: linkage
                 .pairs
                 .iter()
@@ -336,6 +344,7 @@ struct Summary<'a> {
     duration_ms: u64,
     memory_bytes: usize,
     blocking: &'a [ferry_link::engine::RuleStats],
+    warnings: &'a [ferry_link::engine::ModelWarning],
     pairs: Vec<SummaryPair<'a>>,
     clusters: Vec<SummaryCluster<'a>>,
     report: &'a std::path::Path,

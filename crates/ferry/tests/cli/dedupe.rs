@@ -93,6 +93,61 @@ fn dedupe_finds_the_seeded_duplicates_of_a_generated_clinic_with_high_precision_
         + report["prior_weight"].as_f64().unwrap();
     assert!((sum - first["weight"].as_f64().unwrap()).abs() < 1e-6);
     assert!(wd.join("reports/dedupe-0001.html").exists());
+    // EM trains every comparison at clinic size (it trained none while duplicates' new phones
+    // and e-mails made every rule's estimate look implausible), so nothing is warned about.
+    let untrained: Vec<&str> = report["model"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["trained"] != true)
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(untrained, Vec::<&str>::new());
+    assert_eq!(out["warnings"], serde_json::json!([]));
+    let run = wd.run(&["dedupe"]);
+    run.ok();
+    assert!(!run.stderr().contains("warning"), "{}", run.stderr());
+}
+
+#[test]
+fn a_comparison_em_cannot_train_is_warned_about_with_what_to_do() {
+    let wd = Workdir::project();
+    wd.write("legacy/patients.csv", PATIENTS_CSV);
+    wd.run(&["stage", "legacy/patients.csv"]).ok();
+    let cfg = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    wd.write(
+        "ferry.toml",
+        format!(
+            "{cfg}\n[dedupe]\ngiven = \"first_name\"\nfamily = \"last_name\"\nbirth_date = \"dob\"\nblocking = [\"birth_date\"]\n"
+        ),
+    );
+    let run = wd.run(&["dedupe", "--json"]);
+    let out = json(&run.ok());
+    let warnings = out["warnings"].as_array().unwrap();
+    let fields: Vec<(&str, &str)> = warnings
+        .iter()
+        .map(|w| (w["field"].as_str().unwrap(), w["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            ("given", "too_few_pairs"),
+            ("family", "too_few_pairs"),
+            ("birth_date", "every_rule_blocks_on_it"),
+        ]
+    );
+    assert_eq!(warnings[0]["pairs"], 0);
+    let given = "EM could not train `given`: the blocking rules that leave it out found at most 0 candidate pairs (20 needed); its prior weights are used. Add a broader blocking rule that does not use `given`, or check the weights in the report before accepting clusters";
+    assert_eq!(warnings[0]["message"], given);
+    let stderr = run.stderr();
+    assert!(stderr.contains(&format!("warning: {given}\n")), "{stderr}");
+    assert!(
+        stderr.contains("warning: EM could not train `birth_date`: every blocking rule uses it"),
+        "{stderr}"
+    );
+    // The HTML report says it too.
+    let html = std::fs::read_to_string(wd.join("reports/dedupe-0001.html")).unwrap();
+    assert!(html.contains("EM could not train `family`"), "{html}");
 }
 
 #[test]
