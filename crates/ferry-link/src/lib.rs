@@ -13,7 +13,9 @@
 //!   explanation per pair;
 //! - [`cluster`] and [`decisions`]: clusters (union-find) with stable ids, reviewed decisions in
 //!   `mappings/duplicates.toml`, survivorship, and [`load_merges`] for `ferry run`;
-//! - [`report`]: the JSON and HTML reports (they hold values: PHI).
+//! - [`report`]: the JSON and HTML reports (they hold values: PHI);
+//! - [`review`]: accepting and rejecting a report's clusters, each cluster's status read from
+//!   the decisions (not from the report).
 
 pub mod block;
 pub mod cluster;
@@ -25,6 +27,7 @@ mod nicknames;
 pub mod normalize;
 pub mod record;
 pub mod report;
+pub mod review;
 pub mod source;
 
 pub use cluster::{Cluster, Status, clusters};
@@ -61,4 +64,16 @@ pub enum LinkError {
     },
     #[error("too much data to link in memory: {0}")]
     TooLarge(String),
+    #[error(
+        "no cluster `{id}` in the dedupe report of snapshot {snapshot}; `ferry dedupe review --list` shows the cluster ids"
+    )]
+    UnknownCluster { id: String, snapshot: u64 },
+    #[error("cluster `{id}` is both accepted and rejected; choose one")]
+    AcceptedAndRejected { id: String },
+    #[error(
+        "`{path}` is not a dedupe report (line {line}); run `ferry dedupe` again to rewrite it"
+    )]
+    NotAReport { path: PathBuf, line: u64 },
+    #[error("no dedupe report in `{dir}`; run `ferry dedupe` first")]
+    NoReport { dir: PathBuf },
 }

@@ -19,6 +19,9 @@ pub const PHI_WARNING: &str = "This report holds patients' identity values (PHI)
 #[derive(Serialize)]
 pub struct Report<'a> {
     pub phi_warning: &'static str,
+    /// When the report was written, UTC `YYYY-MM-DDTHH:MM:SSZ` (second in the file, so that
+    /// [`created_at`] finds it without reading the pairs).
+    pub created_at: String,
     pub snapshot: u64,
     /// The target export matched against (`--against`), if any.
     pub against: Option<String>,
@@ -206,6 +209,7 @@ pub fn build<'a>(
     }
     Report {
         phi_warning: PHI_WARNING,
+        created_at: crate::decisions::now_utc(),
         snapshot,
         against,
         table: table.to_string(),
@@ -230,6 +234,30 @@ pub fn build<'a>(
             fields,
         },
     }
+}
+
+/// The `created_at` of a JSON report, read from its first 4 KiB (the field comes second, after
+/// the PHI warning); `None` for reports written before the field existed.
+pub fn created_at(path: &Path) -> Result<Option<String>, crate::LinkError> {
+    use std::io::Read as _;
+    let io = |e: std::io::Error| crate::LinkError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(4096)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let text = String::from_utf8_lossy(&head);
+    const KEY: &str = "\"created_at\": \"";
+    Ok(text.find(KEY).and_then(|at| {
+        let rest = text.get(at + KEY.len()..)?;
+        let end = rest.find('"')?;
+        let t = rest.get(..end)?;
+        (t.len() == 20 && t.ends_with('Z')).then(|| t.to_string())
+    }))
 }
 
 /// Most clusters (or pairs, for `--against`) shown in the HTML page; the JSON has them all.

@@ -369,3 +369,150 @@ fn identity_columns_are_proposed_from_the_profile_s_phi_labels() {
     assert!(after.contains("ssn = \"tax_ref\""), "{after}");
     assert!(after.contains("the profile's PHI labels"), "{after}");
 }
+
+/// Cluster ids of `ferry dedupe --json`, in output order.
+fn cluster_ids(summary: &serde_json::Value) -> Vec<String> {
+    summary["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `--list` line of one cluster, split on whitespace.
+fn list_row(list: &str, id: &str) -> Vec<String> {
+    let line = list
+        .lines()
+        .find(|l| l.trim_start().starts_with(id))
+        .unwrap_or_else(|| panic!("no row for {id}:\n{list}"));
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+// Regression: review read each cluster's status from the report (written before anyone
+// reviewed it), so `--accept-all-pending` accepted a cluster a reviewer had rejected, and
+// `--list` showed accepted clusters as pending.
+#[test]
+fn accept_all_pending_keeps_a_reviewer_s_rejection_and_list_shows_decisions() {
+    let wd = Workdir::project();
+    wd.run(&["generate", "legacy", "--patients", "300", "--csv-only"])
+        .ok();
+    wd.run(&["stage", "legacy/csv"]).ok();
+    let ids = cluster_ids(&json(&wd.run(&["dedupe", "--json"]).ok()));
+    assert!(ids.len() >= 3, "{ids:?}");
+    let rejected = ids[1].clone();
+    wd.run(&["dedupe", "review", "--reject", &rejected, "--by", "ana"])
+        .ok();
+    let out = wd
+        .run(&["dedupe", "review", "--accept-all-pending", "--by", "bob"])
+        .ok();
+    assert!(
+        out.contains(&format!(
+            "Recorded {} accepted and 0 rejected clusters",
+            ids.len() - 1
+        )),
+        "{out}"
+    );
+    assert!(out.contains("(1 rejected cluster left as it is)"), "{out}");
+    let decisions = ferry_link::Decisions::load(wd.path()).unwrap();
+    let by_id: BTreeMap<&str, &ferry_link::Decision> = decisions
+        .clusters
+        .iter()
+        .map(|d| (d.id.as_str(), d))
+        .collect();
+    assert_eq!(by_id.len(), ids.len());
+    let r = by_id[rejected.as_str()];
+    assert_eq!(r.decision, ferry_link::Verdict::Reject);
+    assert_eq!(r.by, "ana");
+    assert_eq!(r.survivor, None);
+    for id in ids.iter().filter(|i| **i != rejected) {
+        assert_eq!(by_id[id.as_str()].decision, ferry_link::Verdict::Accept);
+        assert_eq!(by_id[id.as_str()].by, "bob");
+    }
+    let list = wd.run(&["dedupe", "review", "--list"]).ok();
+    assert!(
+        list.contains(&format!(
+            "Snapshot 1: {} clusters (0 pending review)",
+            ids.len()
+        )),
+        "{list}"
+    );
+    let row = list_row(&list, &ids[0]);
+    assert_eq!(&row[1..3], ["accepted", "bob"], "{list}");
+    assert_eq!(row[3], by_id[ids[0].as_str()].at, "{list}");
+    let row = list_row(&list, &rejected);
+    assert_eq!(&row[1..3], ["rejected", "ana"], "{list}");
+    // An explicit accept may change a rejection, and says whose.
+    let out = wd
+        .run(&["dedupe", "review", "--accept", &rejected, "--by", "bob"])
+        .ok();
+    assert!(
+        out.contains(&format!(
+            "accepted {rejected} (changes a rejection by ana on {})",
+            &r.at[..10]
+        )),
+        "{out}"
+    );
+    let after = ferry_link::Decisions::load(wd.path()).unwrap();
+    let d = after.clusters.iter().find(|d| d.id == rejected).unwrap();
+    assert_eq!(
+        (d.decision, d.by.as_str()),
+        (ferry_link::Verdict::Accept, "bob")
+    );
+}
+
+// Regression: without `--snapshot`, review took the newest snapshot, whose report did not
+// exist when a later snapshot was staged after `ferry dedupe --snapshot 1`.
+#[test]
+fn review_without_snapshot_uses_the_report_dedupe_wrote_last() {
+    let wd = Workdir::project();
+    wd.run(&["generate", "legacy", "--patients", "300", "--csv-only"])
+        .ok();
+    wd.run(&["stage", "legacy/csv"]).ok();
+    let ids = cluster_ids(&json(
+        &wd.run(&["dedupe", "--snapshot", "1", "--json"]).ok(),
+    ));
+    wd.run(&["stage", "legacy/csv"]).ok();
+    let run = wd.run(&["dedupe", "review", "--list"]);
+    let list = run.ok();
+    assert!(
+        run.stderr()
+            .contains("Reviewing the dedupe report of snapshot 1 (`"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("dedupe-0001.json`, written 20"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        list.contains(&format!(
+            "Snapshot 1: {} clusters ({} pending review)",
+            ids.len(),
+            ids.len()
+        )),
+        "{list}"
+    );
+    wd.run(&["dedupe", "review", "--accept", &ids[0], "--by", "ana"])
+        .ok();
+    let d = ferry_link::Decisions::load(wd.path()).unwrap();
+    assert_eq!(d.clusters.len(), 1);
+    assert_eq!(d.clusters[0].snapshot, Some(1));
+    // Once snapshot 2 is deduplicated, its report is the newest.
+    wd.run(&["dedupe", "--snapshot", "2"]).ok();
+    let run = wd.run(&["dedupe", "review", "--list"]);
+    let list = run.ok();
+    assert!(
+        run.stderr()
+            .contains("Reviewing the dedupe report of snapshot 2"),
+        "{}",
+        run.stderr()
+    );
+    assert!(list.starts_with("Snapshot 2: "), "{list}");
+    assert_eq!(
+        &list_row(&list, &ids[0])[1..3],
+        ["accepted", "ana"],
+        "{list}"
+    );
+}
