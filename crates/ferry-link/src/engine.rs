@@ -26,10 +26,12 @@ use crate::block::{Rule, key_of};
 use crate::compare::{self, Gamma, NULL};
 use crate::config::{DedupeConfig, Field};
 use crate::normalize::fnv;
+use crate::progress::Progress;
 use crate::record::RecordSet;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const LEVELS: usize = 16;
 const FIELDS: usize = 10;
@@ -404,6 +406,15 @@ impl Linkage {
     }
 }
 
+/// Pairs between the pair-count reports of a pass over the blocks.
+const PROGRESS_PAIRS: u64 = 1 << 16;
+
+/// Pairs in a block of `k` records.
+fn block_pairs(k: usize) -> u64 {
+    let k = k as u64;
+    k * k.saturating_sub(1) / 2
+}
+
 /// Splits `blocks` into at most `n` consecutive chunks of about equal pair counts.
 fn split_blocks(blocks: &[(usize, usize)], n: usize) -> Vec<&[(usize, usize)]> {
     let total: u64 = blocks
@@ -485,11 +496,18 @@ fn blocks_of(b: &Blocking, n: usize, r: usize) -> Blocks {
 
 /// Runs `visit(i, j, rule, new)` over every pair of every uncapped block of rule `r`, on
 /// `threads` threads; each thread folds into its own accumulator, returned in order.
+///
+/// Pairs of finished blocks are added to `done` and reported to `progress` about every
+/// [`PROGRESS_PAIRS`]; a thread stops at the next block once `progress` is cancelled (the caller
+/// checks the flag after the pass).
+#[allow(clippy::too_many_arguments)]
 fn for_pairs<A: Send>(
     b: &Blocking,
     set: &RecordSet,
     opts: &LinkOptions,
     r: usize,
+    progress: &Progress<'_>,
+    done: &AtomicU64,
     make: impl Fn() -> A + Sync,
     visit: impl Fn(&mut A, u32, u32, bool) + Sync,
 ) -> (Vec<A>, usize) {
@@ -513,7 +531,11 @@ fn for_pairs<A: Send>(
                 let visit = &visit;
                 scope.spawn(move || {
                     let mut acc = make();
+                    let mut pending = 0u64;
                     for &(s, e) in chunk {
+                        if progress.cancelled() {
+                            break;
+                        }
                         let block = entries.get(s..e).unwrap_or(&[]);
                         for (x, &(_, i)) in block.iter().enumerate() {
                             for &(_, j) in block.iter().skip(x + 1) {
@@ -524,6 +546,14 @@ fn for_pairs<A: Send>(
                                 visit(&mut acc, i, j, new);
                             }
                         }
+                        pending += block_pairs(e - s);
+                        if pending >= PROGRESS_PAIRS {
+                            progress.position(done.fetch_add(pending, Ordering::Relaxed) + pending);
+                            pending = 0;
+                        }
+                    }
+                    if pending > 0 {
+                        progress.position(done.fetch_add(pending, Ordering::Relaxed) + pending);
                     }
                     acc
                 })
@@ -668,7 +698,11 @@ fn term_frequencies(set: &RecordSet, opts: &LinkOptions) -> TermFreq {
 }
 
 /// Level counts over random pairs, per field: u-probabilities.
-fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
+fn estimate_u(
+    set: &RecordSet,
+    opts: &LinkOptions,
+    progress: &Progress<'_>,
+) -> Result<[[f64; LEVELS]; FIELDS], LinkError> {
     let n = set.len();
     let (side0, side1): (Vec<u32>, Vec<u32>) = if opts.link_only {
         (
@@ -682,10 +716,12 @@ fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
     // Enough pairs for a stable estimate without sampling far more pairs than a small set has.
     let wanted = opts.u_pairs.min((n as u64).saturating_mul(50).max(20_000));
     let per = wanted / threads as u64 + 1;
+    progress.phase("sampling random pairs", per * threads as u64);
+    let done = AtomicU64::new(0);
     let counts: Vec<[[u64; LEVELS]; FIELDS]> = std::thread::scope(|scope| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
-                let (side0, side1) = (&side0, &side1);
+                let (side0, side1, done) = (&side0, &side1, &done);
                 scope.spawn(move || {
                     let mut c = [[0u64; LEVELS]; FIELDS];
                     let mut rng =
@@ -693,7 +729,13 @@ fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
                     if n < 2 || (opts.link_only && (side0.is_empty() || side1.is_empty())) {
                         return c;
                     }
-                    for _ in 0..per {
+                    for k in 0..per {
+                        if k % 4096 == 4095 {
+                            progress.position(done.fetch_add(4096, Ordering::Relaxed) + 4096);
+                            if progress.cancelled() {
+                                break;
+                            }
+                        }
                         let (i, j) = if opts.link_only {
                             let i = side0.get(rng.random_range(0..side0.len())).copied();
                             let j = side1.get(rng.random_range(0..side1.len())).copied();
@@ -723,6 +765,9 @@ fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
             .collect();
         hs.into_iter().filter_map(|h| h.join().ok()).collect()
     });
+    if progress.cancelled() {
+        return Err(LinkError::Cancelled);
+    }
     let mut u = [[1.0f64; LEVELS]; FIELDS];
     for f in Field::ALL {
         let fi = f.index();
@@ -742,19 +787,31 @@ fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
             }
         }
     }
-    u
+    Ok(u)
 }
 
 /// Links `set`: estimates the model, scores every blocked pair once and keeps those at or above
 /// the threshold.
 pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
+    link_with_progress(set, opts, &Progress::none())
+}
+
+/// [`link`] reporting three phases, each with its total: `sampling random pairs` (the
+/// u-probabilities), `training` (every pair of every uncapped block, all rules) and `scoring`
+/// (the same pairs again), with positions from the worker threads; the cancel flag is polled at
+/// the same points ([`LinkError::Cancelled`]).
+pub fn link_with_progress(
+    set: &RecordSet,
+    opts: &LinkOptions,
+    progress: &Progress<'_>,
+) -> Result<Linkage, LinkError> {
     let n = set.len();
     let nrules = opts.rules.len();
     if nrules == 0 {
         return Err(LinkError::Config("no blocking rules".into()));
     }
     let tf = term_frequencies(set, opts);
-    let u = estimate_u(set, opts);
+    let u = estimate_u(set, opts, progress)?;
 
     // Block keys of every record under every rule.
     let mut keys = vec![0u64; n.saturating_mul(nrules)];
@@ -772,6 +829,8 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
         nrules,
     };
     let mut peak = set.heap_bytes() + blocking.keys.capacity() * 8;
+    // Pairs in the uncapped blocks of every rule: the total of each pass over the blocks.
+    let mut block_pair_total = 0u64;
     for (q, rule) in opts.rules.iter().enumerate() {
         let (entries, blocks) = blocks_of(&blocking, n, q);
         let mut st = RuleStats {
@@ -784,7 +843,9 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
         for (s, e) in blocks {
             let size = (e - s) as u64;
             st.largest_block = st.largest_block.max(size);
-            if e - s > opts.max_block {
+            if e - s <= opts.max_block {
+                block_pair_total += block_pairs(e - s);
+            } else {
                 st.capped_blocks += 1;
                 st.capped_records += size;
                 if let (Some(c), Some((k, _))) = (blocking.capped.get_mut(q), entries.get(s)) {
@@ -800,12 +861,16 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
     let mut per_rule: Vec<HashMap<Gamma, u64>> = Vec::with_capacity(nrules);
     let mut global: HashMap<Gamma, u64> = HashMap::new();
     let mut compared = 0u64;
+    progress.phase("training", block_pair_total);
+    let done = AtomicU64::new(0);
     for q in 0..nrules {
         let (accs, bytes): (Vec<Acc>, usize) = for_pairs(
             &blocking,
             set,
             opts,
             q,
+            progress,
+            &done,
             || (HashMap::new(), HashMap::new(), 0u64),
             |acc: &mut Acc, i, j, new| {
                 let (g, _) = gamma_of(set, i, j, opts);
@@ -833,6 +898,9 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
         }
         compared += new_pairs;
         per_rule.push(rule_map);
+    }
+    if progress.cancelled() {
+        return Err(LinkError::Cancelled);
     }
 
     // EM per rule, the rule's fields left out.
@@ -1015,6 +1083,8 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
 
     // Pass 2: score new pairs.
     let mut pairs = Vec::new();
+    progress.phase("scoring", block_pair_total);
+    let done = AtomicU64::new(0);
     for q in 0..nrules {
         let lk = &linkage;
         let (accs, _) = for_pairs(
@@ -1022,6 +1092,8 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
             set,
             opts,
             q,
+            progress,
+            &done,
             Vec::new,
             |acc: &mut Vec<ScoredPair>, i, j, new| {
                 if !new {
@@ -1046,6 +1118,9 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
             pairs.extend(a);
         }
     }
+    if progress.cancelled() {
+        return Err(LinkError::Cancelled);
+    }
     pairs.sort_by_key(|p| (p.a, p.b));
     pairs.dedup_by_key(|p| (p.a, p.b));
     linkage.pairs = pairs;
@@ -1055,6 +1130,7 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::LinkEvent;
     use crate::record::RawRecord;
 
     #[test]
@@ -1479,6 +1555,64 @@ mod tests {
             "EM could not train `given`: in rule `family` it found records that disagree on name, birth date or SSN more often than they agree (households or namesakes, not duplicates); its prior weights are used. Add a narrower blocking rule (e.g. `birth_date+family_initial`)"
         );
         assert_eq!(w[1].untrained, Untrained::EveryRuleBlocksOnIt);
+    }
+
+    #[test]
+    fn linking_reports_each_phase_with_its_total_and_stops_when_cancelled() {
+        let (set, _) = population(2000);
+        let cfg = identity_config(&["birth_date", "ssn", "family+given_initial"]);
+        let opts = LinkOptions::from_config(&cfg, false).unwrap();
+        let events = std::sync::Mutex::new(Vec::<(String, u64, u64)>::new());
+        let on_event = |e: LinkEvent<'_>| {
+            let mut ev = events.lock().unwrap();
+            match e {
+                LinkEvent::Phase { name, total } => ev.push((name.to_string(), total, 0)),
+                LinkEvent::Position(n) => {
+                    if let Some(last) = ev.last_mut() {
+                        last.2 = last.2.max(n);
+                    }
+                }
+            }
+        };
+        let progress = Progress {
+            on_event: &on_event,
+            cancel: None,
+        };
+        let with = link_with_progress(&set, &opts, &progress).unwrap();
+        let without = link(&set, &opts).unwrap();
+        assert_eq!(with.pairs.len(), without.pairs.len());
+        let ev = events.lock().unwrap().clone();
+        let names: Vec<&str> = ev.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, ["sampling random pairs", "training", "scoring"]);
+        // Each phase has its total: random pairs (50 per record for 2,200 records, split between
+        // the threads), then the pairs of all uncapped blocks, reached in both passes.
+        let blocks: u64 = (0..3)
+            .map(|q| {
+                let rule = &opts.rules[q];
+                let mut keys: HashMap<u64, usize> = HashMap::new();
+                for r in set.recs() {
+                    let k = key_of(&set, r, rule, q);
+                    if k != 0 {
+                        *keys.entry(k).or_default() += 1;
+                    }
+                }
+                keys.values().map(|&k| block_pairs(k)).sum::<u64>()
+            })
+            .sum();
+        assert_eq!(ev[1], ("training".to_string(), blocks, blocks));
+        assert_eq!(ev[2], ("scoring".to_string(), blocks, blocks));
+        let u_total = (2200 * 50 / opts.threads as u64 + 1) * opts.threads as u64;
+        assert_eq!(ev[0].1, u_total);
+
+        let cancel = ferry_core::Cancel::new();
+        cancel.cancel();
+        let progress = Progress {
+            on_event: &|_| {},
+            cancel: Some(&cancel),
+        };
+        let e = link_with_progress(&set, &opts, &progress).unwrap_err();
+        assert!(matches!(e, LinkError::Cancelled), "{e}");
+        assert_eq!(e.to_string(), "linking was cancelled; nothing was written");
     }
 
     #[test]

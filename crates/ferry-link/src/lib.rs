@@ -25,6 +25,7 @@ pub mod decisions;
 pub mod engine;
 mod nicknames;
 pub mod normalize;
+pub mod progress;
 pub mod record;
 pub mod report;
 pub mod review;
@@ -35,9 +36,12 @@ pub use config::{Columns, DedupeConfig, Field, TableColumns};
 pub use decisions::{
     DECISIONS_FILE, Decision, Decisions, MergeMap, Verdict, cluster_id, key_cmp, load_merges,
 };
-pub use engine::{LinkOptions, Linkage, Model, ModelWarning, ScoredPair, Untrained, link};
+pub use engine::{
+    LinkOptions, Linkage, Model, ModelWarning, ScoredPair, Untrained, link, link_with_progress,
+};
+pub use progress::{LinkEvent, Progress};
 pub use record::{RawRecord, RecordSet};
-pub use source::{StagedNames, read_fhir_patients, read_snapshot};
+pub use source::{StagedNames, read_fhir_patients, read_snapshot, read_snapshot_with_progress};
 
 use std::path::PathBuf;
 
@@ -76,4 +80,6 @@ pub enum LinkError {
     NotAReport { path: PathBuf, line: u64 },
     #[error("no dedupe report in `{dir}`; run `ferry dedupe` first")]
     NoReport { dir: PathBuf },
+    #[error("linking was cancelled; nothing was written")]
+    Cancelled,
 }

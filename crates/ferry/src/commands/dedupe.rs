@@ -9,8 +9,9 @@ use crate::project::Project;
 use anyhow::{Context, Result, bail};
 use ferry_link::report;
 use ferry_link::{Decisions, review};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -159,8 +160,32 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             .collect::<HashMap<_, _>>(),
     };
     let reader = ws.open_snapshot(Some(info.id))?;
+    let bar = if !global.quiet && !args.json && std::io::stderr().is_terminal() {
+        let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8));
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent}% ({eta}) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let on_event = |e: ferry_link::LinkEvent<'_>| match e {
+        ferry_link::LinkEvent::Phase { name, total } => {
+            bar.set_length(total);
+            bar.set_position(0);
+            bar.set_message(name.to_string());
+        }
+        ferry_link::LinkEvent::Position(n) => bar.set_position(n),
+    };
+    let progress = ferry_link::Progress {
+        on_event: &on_event,
+        cancel: None,
+    };
     let mut set = ferry_link::RecordSet::new();
-    let rows = ferry_link::read_snapshot(&reader, &cfg, &names, &mut set)
+    let rows = ferry_link::read_snapshot_with_progress(&reader, &cfg, &names, &mut set, &progress)
         .with_context(|| format!("cannot read table `{table_name}` of snapshot {}", info.id))?;
     let mut target_rows = 0;
     if let Some(path) = &args.against {
@@ -170,7 +195,9 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     }
     let opts = ferry_link::LinkOptions::from_config(&cfg, args.against.is_some())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let linkage = ferry_link::link(&set, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let linkage = ferry_link::link_with_progress(&set, &opts, &progress)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish_and_clear();
     let decisions = if args.against.is_some() {
         Decisions::default()
     } else {
