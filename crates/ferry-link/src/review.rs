@@ -16,10 +16,10 @@
 //! Ids and source keys only; no values.
 
 use crate::LinkError;
-use crate::decisions::{Decision, Decisions, Verdict};
-use crate::report::ReviewView;
+use crate::decisions::{Decision, Decisions, Verdict, member_key};
+use crate::report::{ClusterReport, ReviewView};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// What a reviewer asks for.
@@ -170,76 +170,101 @@ fn day(at: &str) -> &str {
     at.get(..10).unwrap_or(at)
 }
 
-fn member_set(m: &[String]) -> BTreeSet<&str> {
-    m.iter().map(String::as_str).collect()
+/// The decisions indexed by id, by member set and by accepted key (built once per review, so
+/// a review is linear in the clusters).
+struct Index<'d> {
+    by_id: HashMap<&'d str, Vec<&'d Decision>>,
+    by_members: HashMap<Vec<String>, Vec<&'d Decision>>,
+    accepted_key: HashMap<&'d str, &'d Decision>,
 }
 
-/// The decision of the cluster `id` with `members`: the same members, the same id first.
-fn decision_of<'d>(decisions: &'d Decisions, id: &str, members: &[String]) -> Option<&'d Decision> {
-    let want = member_set(members);
-    let same = |d: &&Decision| member_set(&d.members) == want;
-    decisions
-        .clusters
-        .iter()
-        .filter(|d| d.id == id)
-        .find(same)
-        .or_else(|| decisions.clusters.iter().find(same))
-}
-
-/// The status of a cluster of the report.
-pub fn status(decisions: &Decisions, id: &str, members: &[String]) -> ReviewStatus {
-    match decision_of(decisions, id, members) {
-        Some(d) if d.decision == Verdict::Accept => ReviewStatus::Accepted(Decided::of(d)),
-        Some(d) => ReviewStatus::Rejected(Decided::of(d)),
-        None => {
-            let extends = decisions
-                .clusters
-                .iter()
-                .find(|d| d.id == id)
-                .or_else(|| {
-                    decisions.clusters.iter().find(|d| {
-                        d.decision == Verdict::Accept
-                            && d.members.iter().any(|m| members.contains(m))
-                    })
-                })
-                .map(|d| d.id.clone());
-            ReviewStatus::Pending { extends }
+impl<'d> Index<'d> {
+    fn new(decisions: &'d Decisions) -> Index<'d> {
+        let mut ix = Index {
+            by_id: HashMap::new(),
+            by_members: HashMap::new(),
+            accepted_key: HashMap::new(),
+        };
+        for d in &decisions.clusters {
+            ix.by_id.entry(d.id.as_str()).or_default().push(d);
+            ix.by_members
+                .entry(member_key(&d.members))
+                .or_default()
+                .push(d);
+            if d.decision == Verdict::Accept {
+                for m in &d.members {
+                    ix.accepted_key.entry(m.as_str()).or_insert(d);
+                }
+            }
         }
+        ix
+    }
+
+    /// The decision of the cluster `id` with `members`: the same members, the same id first.
+    fn decision_of(&self, id: &str, members: &[String]) -> Option<&'d Decision> {
+        let same = self.by_members.get(&member_key(members))?;
+        same.iter()
+            .find(|d| d.id == id)
+            .or_else(|| same.first())
+            .copied()
+    }
+
+    fn status(&self, id: &str, members: &[String]) -> ReviewStatus {
+        match self.decision_of(id, members) {
+            Some(d) if d.decision == Verdict::Accept => ReviewStatus::Accepted(Decided::of(d)),
+            Some(d) => ReviewStatus::Rejected(Decided::of(d)),
+            None => {
+                let extends = self
+                    .by_id
+                    .get(id)
+                    .and_then(|v| v.first())
+                    .or_else(|| {
+                        members
+                            .iter()
+                            .find_map(|m| self.accepted_key.get(m.as_str()))
+                    })
+                    .map(|d| d.id.clone());
+                ReviewStatus::Pending { extends }
+            }
+        }
+    }
+}
+
+/// The status of one cluster of a report (for many, [`statuses`] indexes the decisions once).
+pub fn status(decisions: &Decisions, id: &str, members: &[String]) -> ReviewStatus {
+    Index::new(decisions).status(id, members)
+}
+
+fn keys_of(c: &ClusterReport) -> Vec<String> {
+    c.members.iter().map(|m| m.key.clone()).collect()
+}
+
+fn review_of(ix: &Index<'_>, c: &ClusterReport) -> ClusterReview {
+    let members = keys_of(c);
+    let status = ix.status(&c.id, &members);
+    let survivor = match ix.decision_of(&c.id, &members) {
+        Some(d) if d.decision == Verdict::Accept => {
+            d.survivor.clone().unwrap_or_else(|| c.survivor.clone())
+        }
+        _ => c.survivor.clone(),
+    };
+    ClusterReview {
+        id: c.id.clone(),
+        status,
+        survivor,
+        members,
     }
 }
 
 /// Every cluster of the report with its status from `decisions`, in the report's order.
 pub fn statuses(view: &ReviewView, decisions: &Decisions) -> Vec<ClusterReview> {
-    view.clusters
-        .iter()
-        .map(|c| {
-            let members: Vec<String> = c.members.iter().map(|m| m.key.clone()).collect();
-            let status = status(decisions, &c.id, &members);
-            let survivor = match decision_of(decisions, &c.id, &members) {
-                Some(d) if d.decision == Verdict::Accept => {
-                    d.survivor.clone().unwrap_or_else(|| c.survivor.clone())
-                }
-                _ => c.survivor.clone(),
-            };
-            ClusterReview {
-                id: c.id.clone(),
-                status,
-                survivor,
-                members,
-            }
-        })
-        .collect()
-}
-
-/// Adds `id` to the ids to decide unless it is there already (the first request wins).
-fn push(ids: &mut Vec<(String, Verdict)>, id: &str, v: Verdict) {
-    if !ids.iter().any(|(i, _)| i == id) {
-        ids.push((id.to_string(), v));
-    }
+    let ix = Index::new(decisions);
+    view.clusters.iter().map(|c| review_of(&ix, c)).collect()
 }
 
 /// Applies `req` to `decisions` for the clusters of `view`: the new decisions (table and key
 /// set from the report) and what changed. Nothing is written; the caller saves the decisions.
+/// Linear in the clusters and decisions.
 pub fn review(
     view: &ReviewView,
     decisions: &Decisions,
@@ -248,10 +273,12 @@ pub fn review(
     if let Some(id) = req.reject.iter().find(|id| req.accept.contains(id)) {
         return Err(LinkError::AcceptedAndRejected { id: id.clone() });
     }
+    let by_id: HashMap<&str, &ClusterReport> =
+        view.clusters.iter().map(|c| (c.id.as_str(), c)).collect();
     let find = |id: &str| {
-        view.clusters
-            .iter()
-            .find(|c| c.id == id)
+        by_id
+            .get(id)
+            .copied()
             .ok_or_else(|| LinkError::UnknownCluster {
                 id: id.to_string(),
                 snapshot: view.snapshot,
@@ -261,77 +288,65 @@ pub fn review(
     for id in req.accept.iter().chain(&req.reject) {
         find(id)?;
     }
-    let mut ids: Vec<(String, Verdict)> = Vec::new();
+    let ix = Index::new(decisions);
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut ids: Vec<(&str, Verdict)> = Vec::new();
     for id in &req.accept {
-        push(&mut ids, id, Verdict::Accept);
+        if seen.insert(id) {
+            ids.push((id, Verdict::Accept));
+        }
     }
     for id in &req.reject {
-        push(&mut ids, id, Verdict::Reject);
+        if seen.insert(id) {
+            ids.push((id, Verdict::Reject));
+        }
     }
     let mut outcome = ReviewOutcome::default();
     if req.accept_all_pending {
-        for c in statuses(view, decisions) {
-            match c.status {
-                ReviewStatus::Pending { .. } => push(&mut ids, &c.id, Verdict::Accept),
-                ReviewStatus::Rejected(_) if !ids.iter().any(|(i, _)| *i == c.id) => {
+        for c in &view.clusters {
+            match ix.status(&c.id, &keys_of(c)) {
+                ReviewStatus::Pending { .. } if seen.insert(&c.id) => {
+                    ids.push((&c.id, Verdict::Accept));
+                }
+                ReviewStatus::Rejected(_) if !seen.contains(c.id.as_str()) => {
                     outcome.kept_rejected += 1;
                 }
                 _ => {}
             }
         }
     }
-    let mut out = decisions.clone();
+    let mut new: Vec<Decision> = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
     for (id, verdict) in ids {
-        let c = find(&id)?;
-        let members: Vec<String> = c.members.iter().map(|m| m.key.clone()).collect();
-        let earlier = decision_of(&out, &c.id, &members).map(Decided::of);
-        if let Some(e) = earlier.as_ref().filter(|e| e.decision == verdict) {
-            outcome.changes.push(Change {
+        let c = find(id)?;
+        let members = keys_of(c);
+        let earlier = ix.decision_of(&c.id, &members).map(Decided::of);
+        let unchanged = earlier.clone().filter(|e| e.decision == verdict);
+        if unchanged.is_none() {
+            new.push(Decision {
                 id: c.id.clone(),
                 decision: verdict,
-                overrides: None,
-                unchanged: Some(e.clone()),
-                displaced: Vec::new(),
+                members,
+                survivor: (verdict == Verdict::Accept).then(|| c.survivor.clone()),
+                by: req.by.clone(),
+                at: req.at.clone(),
+                snapshot: Some(view.snapshot),
             });
-            continue;
         }
-        let before: Vec<(String, usize)> = out
-            .clusters
-            .iter()
-            .filter(|d| d.decision == Verdict::Accept)
-            .map(|d| (d.id.clone(), d.members.len()))
-            .collect();
-        out.record(Decision {
+        changes.push(Change {
             id: c.id.clone(),
             decision: verdict,
-            members: members.clone(),
-            survivor: (verdict == Verdict::Accept).then(|| c.survivor.clone()),
-            by: req.by.clone(),
-            at: req.at.clone(),
-            snapshot: Some(view.snapshot),
-        });
-        let replaced = earlier.as_ref().map(|e| e.id.as_str());
-        let displaced = before
-            .into_iter()
-            .filter(|(bid, n)| {
-                Some(bid.as_str()) != replaced
-                    && *bid != c.id
-                    && out
-                        .clusters
-                        .iter()
-                        .find(|d| d.id == *bid)
-                        .is_none_or(|d| d.members.len() < *n)
-            })
-            .map(|(bid, _)| bid)
-            .collect();
-        outcome.changes.push(Change {
-            id: c.id.clone(),
-            decision: verdict,
-            overrides: earlier,
-            unchanged: None,
-            displaced,
+            overrides: if unchanged.is_some() { None } else { earlier },
+            unchanged,
+            displaced: Vec::new(),
         });
     }
+    let mut out = decisions.clone();
+    let mut displaced = out.record_all(new).into_iter();
+    for ch in changes.iter_mut().filter(|c| c.unchanged.is_none()) {
+        ch.displaced = displaced.next().unwrap_or_default();
+    }
+    outcome.changes = changes;
     out.table = Some(view.table.clone());
     out.key = Some(view.key.clone());
     Ok((out, outcome))
