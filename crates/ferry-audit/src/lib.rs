@@ -24,6 +24,10 @@
 //! referenced parent table (8 bytes per integer key); the duplicate-patient check keeps one compact
 //! record per patient (see `dedup.rs`); exact duplicate rows are found by SQLite (a sort that
 //! spills to temporary files), so nothing of the table is held by this crate.
+//!
+//! Progress: [`audit_snapshot_with_progress`] reports [`AuditEvent`]s (a phase with its total in
+//! rows, then positions every 4,096 rows) and stops with [`AuditError::Cancelled`] when its
+//! optional `ferry_core::Cancel` is set, polled at the same points.
 
 pub mod config;
 mod dedup;
@@ -128,6 +132,54 @@ impl AuditReport {
     }
 }
 
+/// Progress of [`audit_snapshot_with_progress`], for a bar: a phase with its total, then
+/// positions within it (as `ferry_profile::ProfileEvent` and `ferry_verify::VerifyEvent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent<'a> {
+    /// A phase starts: `reading parent keys` (total: rows of the referenced parent tables), then
+    /// `auditing tables` (total: rows of every table, as recorded when staged).
+    Phase { name: &'a str, total: u64 },
+    /// Rows done within the phase: every 4,096 rows and at the end of each table.
+    Position(u64),
+}
+
+/// Where events go, and the flag that stops the audit ([`AuditError::Cancelled`]), polled where
+/// positions are reported.
+#[derive(Clone, Copy)]
+pub struct Progress<'a> {
+    pub on_event: &'a (dyn Fn(AuditEvent<'_>) + Sync),
+    pub cancel: Option<&'a ferry_core::Cancel>,
+}
+
+fn ignore(_: AuditEvent<'_>) {}
+
+impl Progress<'static> {
+    /// No events, no cancelling.
+    pub fn none() -> Progress<'static> {
+        Progress {
+            on_event: &ignore,
+            cancel: None,
+        }
+    }
+}
+
+impl Progress<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(ferry_core::Cancel::is_cancelled)
+    }
+}
+
+impl std::fmt::Debug for Progress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("cancel", &self.cancel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Rows between two position reports (and cancel polls).
+const PROGRESS_ROWS: u64 = 4096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error(transparent)]
@@ -140,6 +192,8 @@ pub enum AuditError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the audit was cancelled; nothing was written")]
+    Cancelled,
 }
 
 /// Every check this crate runs, in report order.
@@ -168,6 +222,17 @@ pub fn audit_snapshot(
     snapshot: Option<u64>,
     opts: &AuditOptions,
 ) -> Result<AuditReport, AuditError> {
+    audit_snapshot_with_progress(ws, snapshot, opts, &Progress::none())
+}
+
+/// [`audit_snapshot`] reporting progress ([`AuditEvent`]) and stopping with
+/// [`AuditError::Cancelled`] when `progress.cancel` is set.
+pub fn audit_snapshot_with_progress(
+    ws: &Workspace,
+    snapshot: Option<u64>,
+    opts: &AuditOptions,
+    progress: &Progress<'_>,
+) -> Result<AuditReport, AuditError> {
     let started = Instant::now();
     let reader = ws.open_snapshot(snapshot)?;
     let id = reader.id();
@@ -186,6 +251,29 @@ pub fn audit_snapshot(
     };
 
     // Parent key sets for the orphan check.
+    // Each (parent table, column) is read once: its table's rows make the phase's total.
+    let mut parents: Vec<(&str, &str)> = cfg
+        .references
+        .iter()
+        .flatten()
+        .map(|r| (r.parent_table.as_str(), r.parent_column.as_str()))
+        .collect();
+    parents.sort_unstable();
+    parents.dedup();
+    let parent_rows: u64 = parents
+        .iter()
+        .filter_map(|(pt, pc)| {
+            tables
+                .iter()
+                .find(|t| t.name == *pt && t.columns.iter().any(|c| c.name == *pc))
+        })
+        .map(|t| t.rows)
+        .sum();
+    (progress.on_event)(AuditEvent::Phase {
+        name: "reading parent keys",
+        total: parent_rows,
+    });
+    let mut done = 0u64;
     let mut key_sets: HashMap<(String, String), keys::KeySet> = HashMap::new();
     for r in cfg.references.iter().flatten() {
         let k = (r.parent_table.clone(), r.parent_column.clone());
@@ -207,6 +295,7 @@ pub fn audit_snapshot(
             exact::quote(&c.staged_name),
             exact::quote(&t.staged_name)
         );
+        let mut n = 0u64;
         reader.query(&sql, &mut |_, row| {
             match row.first() {
                 Some(QueryValue::Text(s)) => set.insert(s),
@@ -214,21 +303,48 @@ pub fn audit_snapshot(
                 Some(v @ QueryValue::Bytes(_)) => set.insert(&v.to_string()),
                 _ => {}
             }
+            n += 1;
+            if n.is_multiple_of(PROGRESS_ROWS) {
+                (progress.on_event)(AuditEvent::Position(done + n));
+                return !progress.cancelled();
+            }
             true
         })?;
+        done += n;
+        (progress.on_event)(AuditEvent::Position(done));
+        if progress.cancelled() {
+            return Err(AuditError::Cancelled);
+        }
         set.finish();
         key_sets.insert(k, set);
     }
 
+    let total_rows: u64 = tables.iter().map(|t| t.rows).sum();
+    (progress.on_event)(AuditEvent::Phase {
+        name: "auditing tables",
+        total: total_rows,
+    });
+    let mut done = 0u64;
     let mut findings = Vec::new();
     for t in &tables {
         let mut audit = table::TableAudit::new(t, &ctx, &key_sets);
+        let mut n = 0u64;
         reader.scan(&t.staged_name, None, &mut |rowid, row| {
             audit.row(rowid, row);
+            n += 1;
+            if n.is_multiple_of(PROGRESS_ROWS) {
+                (progress.on_event)(AuditEvent::Position(done + n));
+                return !progress.cancelled();
+            }
             true
         })?;
+        if progress.cancelled() {
+            return Err(AuditError::Cancelled);
+        }
         findings.extend(audit.finish());
         findings.extend(exact::exact_duplicates(&reader, t, &ctx)?);
+        done += n;
+        (progress.on_event)(AuditEvent::Position(done));
     }
     findings.sort_by(|a, b| {
         (a.severity, &a.table, &a.column, &a.check)

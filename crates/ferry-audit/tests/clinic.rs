@@ -300,3 +300,69 @@ fn today_decides_what_is_a_future_date() {
                 && !f.column.as_deref().unwrap_or("").contains("return"))
     );
 }
+
+#[test]
+fn progress_reaches_each_phase_total_and_cancel_stops_the_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, _) = common::clinic(dir.path(), 300);
+    let opts = ferry_audit::AuditOptions {
+        today: Some(common::TODAY),
+        ..Default::default()
+    };
+    let events = std::sync::Mutex::new(Vec::<(String, u64, u64, u64)>::new());
+    let on_event = |e: ferry_audit::AuditEvent<'_>| {
+        let mut ev = events.lock().unwrap();
+        match e {
+            ferry_audit::AuditEvent::Phase { name, total } => {
+                ev.push((name.to_string(), total, 0, 0))
+            }
+            ferry_audit::AuditEvent::Position(n) => {
+                let last = ev.last_mut().unwrap();
+                assert!(n >= last.2, "positions go forward");
+                last.2 = n;
+                last.3 += 1;
+            }
+        }
+    };
+    let progress = ferry_audit::Progress {
+        on_event: &on_event,
+        cancel: None,
+    };
+    let with = ferry_audit::audit_snapshot_with_progress(&ws, None, &opts, &progress).unwrap();
+    let without = ferry_audit::audit_snapshot(&ws, None, &opts).unwrap();
+    assert_eq!(with.findings, without.findings);
+    let ev = events.lock().unwrap().clone();
+    let names: Vec<&str> = ev.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, ["reading parent keys", "auditing tables"]);
+    let info = ws.snapshot(None).unwrap();
+    let tables = ws.tables(info.id).unwrap();
+    // Each referenced parent key column is read once.
+    let parents: BTreeSet<(String, String)> = with
+        .config
+        .references
+        .iter()
+        .flatten()
+        .map(|r| (r.parent_table.clone(), r.parent_column.clone()))
+        .collect();
+    assert!(parents.len() >= 2, "{parents:?}");
+    let parent_rows: u64 = parents
+        .iter()
+        .map(|(t, _)| tables.iter().find(|x| &x.name == t).unwrap().rows)
+        .sum();
+    assert_eq!((ev[0].1, ev[0].2), (parent_rows, parent_rows));
+    assert_eq!((ev[1].1, ev[1].2), (info.rows, info.rows));
+    assert!(ev[1].3 >= tables.len() as u64, "{ev:?}");
+
+    let cancel = ferry_core::Cancel::new();
+    cancel.cancel();
+    let progress = ferry_audit::Progress {
+        on_event: &|_| {},
+        cancel: Some(&cancel),
+    };
+    let e = ferry_audit::audit_snapshot_with_progress(&ws, None, &opts, &progress).unwrap_err();
+    assert!(matches!(e, ferry_audit::AuditError::Cancelled), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "the audit was cancelled; nothing was written"
+    );
+}

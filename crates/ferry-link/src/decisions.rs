@@ -164,29 +164,115 @@ impl Decisions {
 
     /// Records a decision, replacing any earlier decision with the same id or the same members.
     pub fn record(&mut self, d: Decision) {
-        self.clusters
-            .retain(|c| c.id != d.id && !same_members(&c.members, &d.members));
-        // An accepted cluster takes its keys out of any other accepted cluster.
-        if d.decision == Verdict::Accept {
-            for c in &mut self.clusters {
-                if c.decision == Verdict::Accept {
-                    c.members.retain(|m| !d.members.contains(m));
+        self.record_all(vec![d]);
+    }
+
+    /// Records decisions in order, each as [`Decisions::record`] would: it replaces any decision
+    /// with its id or its members, and an accepted one takes its keys out of every other accepted
+    /// decision (one left with fewer than 2 members, or without its survivor, is dropped).
+    /// Linear in the members, whatever the number of decisions. Returns, per decision, the ids of
+    /// the accepted decisions that lost members to it (not those it replaced).
+    pub fn record_all(&mut self, ds: Vec<Decision>) -> Vec<Vec<String>> {
+        let mut list: Vec<Option<Decision>> = std::mem::take(&mut self.clusters)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_members: HashMap<Vec<String>, Vec<usize>> = HashMap::new();
+        let mut owner: HashMap<String, usize> = HashMap::new();
+        fn index(
+            i: usize,
+            d: &Decision,
+            by_id: &mut HashMap<String, Vec<usize>>,
+            by_members: &mut HashMap<Vec<String>, Vec<usize>>,
+            owner: &mut HashMap<String, usize>,
+        ) {
+            by_id.entry(d.id.clone()).or_default().push(i);
+            by_members
+                .entry(member_key(&d.members))
+                .or_default()
+                .push(i);
+            if d.decision == Verdict::Accept {
+                for m in &d.members {
+                    owner.insert(m.clone(), i);
                 }
             }
-            self.clusters.retain(|c| {
-                c.members.len() >= 2 && c.survivor.as_ref().is_none_or(|s| c.members.contains(s))
-            });
         }
-        self.clusters.push(d);
+        for (i, d) in list.iter().enumerate() {
+            if let Some(d) = d {
+                index(i, d, &mut by_id, &mut by_members, &mut owner);
+            }
+        }
+        let mut displaced_all = Vec::with_capacity(ds.len());
+        for d in ds {
+            let key = member_key(&d.members);
+            let mut gone: Vec<usize> = by_id.get(&d.id).cloned().unwrap_or_default();
+            gone.extend(by_members.get(&key).cloned().unwrap_or_default());
+            for g in gone {
+                if let Some(old) = list.get_mut(g).and_then(Option::take) {
+                    for m in &old.members {
+                        if owner.get(m) == Some(&g) {
+                            owner.remove(m);
+                        }
+                    }
+                }
+            }
+            let mut displaced = Vec::new();
+            if d.decision == Verdict::Accept {
+                let mut touched: Vec<usize> = d
+                    .members
+                    .iter()
+                    .filter_map(|m| owner.get(m).copied())
+                    .collect();
+                touched.sort_unstable();
+                touched.dedup();
+                for j in touched {
+                    let Some(slot) = list.get_mut(j) else {
+                        continue;
+                    };
+                    let Some(other) = slot.as_mut() else {
+                        continue;
+                    };
+                    if let Some(v) = by_members.get_mut(&member_key(&other.members)) {
+                        v.retain(|&x| x != j);
+                    }
+                    other.members.retain(|m| !d.members.contains(m));
+                    displaced.push(other.id.clone());
+                    let keep = other.members.len() >= 2
+                        && other
+                            .survivor
+                            .as_ref()
+                            .is_none_or(|s| other.members.contains(s));
+                    if keep {
+                        by_members
+                            .entry(member_key(&other.members))
+                            .or_default()
+                            .push(j);
+                    } else if let Some(old) = slot.take() {
+                        for m in &old.members {
+                            if owner.get(m) == Some(&j) {
+                                owner.remove(m);
+                            }
+                        }
+                    }
+                }
+            }
+            let i = list.len();
+            index(i, &d, &mut by_id, &mut by_members, &mut owner);
+            list.push(Some(d));
+            displaced_all.push(displaced);
+        }
+        self.clusters = list.into_iter().flatten().collect();
+        displaced_all
     }
 }
 
-fn same_members(a: &[String], b: &[String]) -> bool {
-    let mut x: Vec<&String> = a.iter().collect();
-    let mut y: Vec<&String> = b.iter().collect();
-    x.sort();
-    y.sort();
-    x == y
+/// Member keys in one order, for comparing member sets.
+pub(crate) fn member_key(members: &[String]) -> Vec<String> {
+    let mut v = members.to_vec();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// Natural order of source keys: numbers by value (`9` before `10`), then text.
@@ -424,6 +510,56 @@ mod tests {
         assert_eq!(d.clusters[0].members, vec!["1", "2"]);
         d.record(accept("dup-c", &["2", "4"], "4"));
         assert_eq!(d.clusters.len(), 1, "{:?}", d.clusters);
+    }
+
+    /// The sequential definition `record_all` must keep (the implementation before it was
+    /// indexed): quadratic, obviously right.
+    fn record_naive(all: &mut Vec<Decision>, d: Decision) {
+        all.retain(|c| c.id != d.id && member_key(&c.members) != member_key(&d.members));
+        if d.decision == Verdict::Accept {
+            for c in all.iter_mut() {
+                if c.decision == Verdict::Accept {
+                    c.members.retain(|m| !d.members.contains(m));
+                }
+            }
+            all.retain(|c| {
+                c.members.len() >= 2 && c.survivor.as_ref().is_none_or(|s| c.members.contains(s))
+            });
+        }
+        all.push(d);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn record_all_is_sequential_recording(
+            ops in proptest::collection::vec(
+                (0u8..6, proptest::collection::btree_set(0u8..12, 2..5), proptest::bool::ANY),
+                0..40,
+            )
+        ) {
+            let ds: Vec<Decision> = ops
+                .iter()
+                .map(|(id, keys, acc)| {
+                    let members: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                    Decision {
+                        id: format!("dup-{id}"),
+                        decision: if *acc { Verdict::Accept } else { Verdict::Reject },
+                        survivor: acc.then(|| members[members.len() - 1].clone()),
+                        members,
+                        by: "t".into(),
+                        at: "2025-01-01T00:00:00Z".into(),
+                        snapshot: None,
+                    }
+                })
+                .collect();
+            let mut naive = Vec::new();
+            for d in ds.clone() {
+                record_naive(&mut naive, d);
+            }
+            let mut fast = Decisions::default();
+            fast.record_all(ds);
+            proptest::prop_assert_eq!(fast.clusters, naive);
+        }
     }
 
     #[test]

@@ -26,10 +26,12 @@ use crate::block::{Rule, key_of};
 use crate::compare::{self, Gamma, NULL};
 use crate::config::{DedupeConfig, Field};
 use crate::normalize::fnv;
+use crate::progress::Progress;
 use crate::record::RecordSet;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const LEVELS: usize = 16;
 const FIELDS: usize = 10;
@@ -92,12 +94,145 @@ pub struct Model {
     pub fields: Vec<FieldModel>,
 }
 
+/// A comparison EM could not train, for the terminal, the JSON summary and the reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelWarning {
+    pub field: Field,
+    #[serde(flatten)]
+    pub untrained: Untrained,
+    /// [`Untrained::message`]: why, and what to do.
+    pub message: String,
+}
+
+impl Model {
+    /// One warning per comparison that kept its prior weights, in field order.
+    pub fn warnings(&self) -> Vec<ModelWarning> {
+        self.fields
+            .iter()
+            .filter_map(|f| {
+                f.untrained.as_ref().map(|u| ModelWarning {
+                    field: f.field,
+                    untrained: u.clone(),
+                    message: u.message(f.field),
+                })
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FieldModel {
     pub field: Field,
     pub levels: Vec<LevelModel>,
     /// Whether EM estimated m (false: the starting values were kept, no rule could train it).
     pub trained: bool,
+    /// Why EM could not train it (`None` when trained).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untrained: Option<Untrained>,
+}
+
+/// Why EM left a comparison at its starting m-probabilities (the prior weights).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Untrained {
+    /// Every blocking rule looks at this field, so no rule's pairs say how often true matches
+    /// agree on it (a block on birth date says nothing about birth dates).
+    EveryRuleBlocksOnIt,
+    /// The rules that leave the field out found too few pairs to train on: `pairs` in the
+    /// largest of them, [`MIN_RULE_PAIRS`] needed.
+    TooFewPairs { pairs: u64 },
+    /// Too few of the matches EM found have the field on both sides: about `with_values` of
+    /// about `matches` in the best rule, [`MIN_FIELD_EVIDENCE`] needed.
+    TooFewValues { with_values: u64, matches: u64 },
+    /// In every rule that could train it with enough pairs, EM's match class disagreed on name,
+    /// birth date or SSN more often than it agreed (households or namesakes, not duplicates).
+    Implausible { rules: Vec<String> },
+}
+
+impl Untrained {
+    /// One sentence for the terminal: why, and what the user can do. No values.
+    pub fn message(&self, field: Field) -> String {
+        let f = field.name();
+        match self {
+            Untrained::EveryRuleBlocksOnIt => format!(
+                "EM could not train `{f}`: every blocking rule uses it, so no rule's pairs show how often duplicates agree on it; its prior weights are used. Add a blocking rule that does not use `{f}` (e.g. `ssn` or `phone`)"
+            ),
+            Untrained::TooFewPairs { pairs } => format!(
+                "EM could not train `{f}`: the blocking rules that leave it out found at most {pairs} candidate pairs ({MIN_RULE_PAIRS} needed); its prior weights are used. Add a broader blocking rule that does not use `{f}`, or check the weights in the report before accepting clusters"
+            ),
+            Untrained::TooFewValues {
+                with_values,
+                matches,
+            } => format!(
+                "EM could not train `{f}`: it found only about {with_values} likely duplicates with `{f}` on both records ({MIN_FIELD_EVIDENCE} needed; about {matches} in all); its prior weights are used. {}",
+                if with_values * 2 < *matches {
+                    format!(
+                        "Map a fuller column to `{f}`, or leave it out with `skip = [\"{f}\"]` under [dedupe]"
+                    )
+                } else {
+                    "There are too few duplicates to learn from: check the pairs' weights in the report before accepting clusters".to_string()
+                }
+            ),
+            Untrained::Implausible { rules } => format!(
+                "EM could not train `{f}`: in rule{} {} it found records that disagree on name, birth date or SSN more often than they agree (households or namesakes, not duplicates); its prior weights are used. Add a narrower blocking rule (e.g. `birth_date+family_initial`)",
+                if rules.len() == 1 { "" } else { "s" },
+                rules
+                    .iter()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// Fewest pairs a blocking rule needs before EM trains on them.
+pub const MIN_RULE_PAIRS: u64 = 20;
+
+/// Fewest expected matches with the field on both sides before a rule's EM estimate of that
+/// field is used.
+pub const MIN_FIELD_EVIDENCE: f64 = 5.0;
+
+/// The comparisons of who a person is (name, birth date, SSN), by which a rule's match class is
+/// judged plausible; contact fields change between records of one person.
+const STABLE: [Field; 4] = [Field::Given, Field::Family, Field::BirthDate, Field::Ssn];
+
+/// How each field fared in the per-rule EM runs.
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    /// Rules that leave the field out (and so could train it).
+    candidate_rules: usize,
+    /// Pairs of the largest such rule.
+    most_pairs: u64,
+    /// The largest evidence (expected matches with a value on both sides) of a rule whose EM ran
+    /// but saw too little of the field, and that rule's expected matches.
+    most_evidence: Option<(f64, f64)>,
+    implausible_rules: Vec<String>,
+    trained_by: usize,
+}
+
+impl Tally {
+    fn untrained(&self) -> Option<Untrained> {
+        if self.trained_by > 0 {
+            None
+        } else if self.candidate_rules == 0 {
+            Some(Untrained::EveryRuleBlocksOnIt)
+        } else if let Some((e, matches)) = self.most_evidence {
+            // A rule whose match class was plausible saw too few values: the column is thin.
+            Some(Untrained::TooFewValues {
+                with_values: e.round() as u64,
+                matches: matches.round() as u64,
+            })
+        } else if !self.implausible_rules.is_empty() {
+            Some(Untrained::Implausible {
+                rules: self.implausible_rules.clone(),
+            })
+        } else {
+            Some(Untrained::TooFewPairs {
+                pairs: self.most_pairs,
+            })
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -271,6 +406,15 @@ impl Linkage {
     }
 }
 
+/// Pairs between the pair-count reports of a pass over the blocks.
+const PROGRESS_PAIRS: u64 = 1 << 16;
+
+/// Pairs in a block of `k` records.
+fn block_pairs(k: usize) -> u64 {
+    let k = k as u64;
+    k * k.saturating_sub(1) / 2
+}
+
 /// Splits `blocks` into at most `n` consecutive chunks of about equal pair counts.
 fn split_blocks(blocks: &[(usize, usize)], n: usize) -> Vec<&[(usize, usize)]> {
     let total: u64 = blocks
@@ -352,11 +496,18 @@ fn blocks_of(b: &Blocking, n: usize, r: usize) -> Blocks {
 
 /// Runs `visit(i, j, rule, new)` over every pair of every uncapped block of rule `r`, on
 /// `threads` threads; each thread folds into its own accumulator, returned in order.
+///
+/// Pairs of finished blocks are added to `done` and reported to `progress` about every
+/// [`PROGRESS_PAIRS`]; a thread stops at the next block once `progress` is cancelled (the caller
+/// checks the flag after the pass).
+#[allow(clippy::too_many_arguments)]
 fn for_pairs<A: Send>(
     b: &Blocking,
     set: &RecordSet,
     opts: &LinkOptions,
     r: usize,
+    progress: &Progress<'_>,
+    done: &AtomicU64,
     make: impl Fn() -> A + Sync,
     visit: impl Fn(&mut A, u32, u32, bool) + Sync,
 ) -> (Vec<A>, usize) {
@@ -380,7 +531,11 @@ fn for_pairs<A: Send>(
                 let visit = &visit;
                 scope.spawn(move || {
                     let mut acc = make();
+                    let mut pending = 0u64;
                     for &(s, e) in chunk {
+                        if progress.cancelled() {
+                            break;
+                        }
                         let block = entries.get(s..e).unwrap_or(&[]);
                         for (x, &(_, i)) in block.iter().enumerate() {
                             for &(_, j) in block.iter().skip(x + 1) {
@@ -391,6 +546,14 @@ fn for_pairs<A: Send>(
                                 visit(&mut acc, i, j, new);
                             }
                         }
+                        pending += block_pairs(e - s);
+                        if pending >= PROGRESS_PAIRS {
+                            progress.position(done.fetch_add(pending, Ordering::Relaxed) + pending);
+                            pending = 0;
+                        }
+                    }
+                    if pending > 0 {
+                        progress.position(done.fetch_add(pending, Ordering::Relaxed) + pending);
                     }
                     acc
                 })
@@ -411,8 +574,18 @@ fn gamma_of(set: &RecordSet, i: u32, j: u32, opts: &LinkOptions) -> (Gamma, bool
     }
 }
 
+/// What one EM run found.
+#[derive(Debug, Clone, Copy)]
+struct EmOutcome {
+    /// The share of matches among the pairs.
+    lambda: f64,
+    /// Per field, the expected number of matches with a value on both sides (the evidence its m
+    /// was estimated from).
+    evidence: [f64; FIELDS],
+}
+
 /// EM over level patterns with u fixed. `free[f]` says whether field f takes part. Updates `m`
-/// for those fields and returns the share of matches among the pairs.
+/// for those fields and returns the share of matches among the pairs and each field's evidence.
 fn em(
     patterns: &HashMap<Gamma, u64>,
     u: &[[f64; LEVELS]; FIELDS],
@@ -421,10 +594,14 @@ fn em(
     update_m: bool,
     iterations: usize,
     lambda_start: f64,
-) -> f64 {
+) -> EmOutcome {
+    let mut out = EmOutcome {
+        lambda: 0.0,
+        evidence: [0.0; FIELDS],
+    };
     let total: u64 = patterns.values().sum();
     if total == 0 {
-        return 0.0;
+        return out;
     }
     let mut lambda: f64 = lambda_start.clamp(1e-9, 0.5);
     for _ in 0..iterations {
@@ -465,22 +642,23 @@ fn em(
             }
         }
         let new_lambda = (matched / total as f64).clamp(1e-9, 1.0 - 1e-9);
-        if update_m {
-            for f in Field::ALL {
-                let fi = f.index();
-                if !free.get(fi).copied().unwrap_or(false) {
-                    continue;
-                }
-                let (Some(row), Some(target)) = (mnew.get(fi), m.get_mut(fi)) else {
-                    continue;
-                };
-                let sum: f64 = row.iter().sum();
-                if sum > 1e-9 {
-                    let nl = compare::levels(f).len();
-                    for l in 0..nl {
-                        if let (Some(t), Some(v)) = (target.get_mut(l), row.get(l)) {
-                            *t = (v / sum).max(1e-6);
-                        }
+        for f in Field::ALL {
+            let fi = f.index();
+            let sum: f64 = mnew.get(fi).map_or(0.0, |r| r.iter().sum());
+            if let Some(e) = out.evidence.get_mut(fi) {
+                *e = sum;
+            }
+            if !update_m || !free.get(fi).copied().unwrap_or(false) {
+                continue;
+            }
+            let (Some(row), Some(target)) = (mnew.get(fi), m.get_mut(fi)) else {
+                continue;
+            };
+            if sum > 1e-9 {
+                let nl = compare::levels(f).len();
+                for l in 0..nl {
+                    if let (Some(t), Some(v)) = (target.get_mut(l), row.get(l)) {
+                        *t = (v / sum).max(1e-6);
                     }
                 }
             }
@@ -491,7 +669,8 @@ fn em(
             break;
         }
     }
-    lambda
+    out.lambda = lambda;
+    out
 }
 
 fn term_frequencies(set: &RecordSet, opts: &LinkOptions) -> TermFreq {
@@ -519,7 +698,11 @@ fn term_frequencies(set: &RecordSet, opts: &LinkOptions) -> TermFreq {
 }
 
 /// Level counts over random pairs, per field: u-probabilities.
-fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
+fn estimate_u(
+    set: &RecordSet,
+    opts: &LinkOptions,
+    progress: &Progress<'_>,
+) -> Result<[[f64; LEVELS]; FIELDS], LinkError> {
     let n = set.len();
     let (side0, side1): (Vec<u32>, Vec<u32>) = if opts.link_only {
         (
@@ -533,10 +716,12 @@ fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
     // Enough pairs for a stable estimate without sampling far more pairs than a small set has.
     let wanted = opts.u_pairs.min((n as u64).saturating_mul(50).max(20_000));
     let per = wanted / threads as u64 + 1;
+    progress.phase("sampling random pairs", per * threads as u64);
+    let done = AtomicU64::new(0);
     let counts: Vec<[[u64; LEVELS]; FIELDS]> = std::thread::scope(|scope| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
-                let (side0, side1) = (&side0, &side1);
+                let (side0, side1, done) = (&side0, &side1, &done);
                 scope.spawn(move || {
                     let mut c = [[0u64; LEVELS]; FIELDS];
                     let mut rng =
@@ -544,7 +729,13 @@ fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
                     if n < 2 || (opts.link_only && (side0.is_empty() || side1.is_empty())) {
                         return c;
                     }
-                    for _ in 0..per {
+                    for k in 0..per {
+                        if k % 4096 == 4095 {
+                            progress.position(done.fetch_add(4096, Ordering::Relaxed) + 4096);
+                            if progress.cancelled() {
+                                break;
+                            }
+                        }
                         let (i, j) = if opts.link_only {
                             let i = side0.get(rng.random_range(0..side0.len())).copied();
                             let j = side1.get(rng.random_range(0..side1.len())).copied();
@@ -574,6 +765,9 @@ fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
             .collect();
         hs.into_iter().filter_map(|h| h.join().ok()).collect()
     });
+    if progress.cancelled() {
+        return Err(LinkError::Cancelled);
+    }
     let mut u = [[1.0f64; LEVELS]; FIELDS];
     for f in Field::ALL {
         let fi = f.index();
@@ -593,19 +787,31 @@ fn estimate_u(set: &RecordSet, opts: &LinkOptions) -> [[f64; LEVELS]; FIELDS] {
             }
         }
     }
-    u
+    Ok(u)
 }
 
 /// Links `set`: estimates the model, scores every blocked pair once and keeps those at or above
 /// the threshold.
 pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
+    link_with_progress(set, opts, &Progress::none())
+}
+
+/// [`link`] reporting three phases, each with its total: `sampling random pairs` (the
+/// u-probabilities), `training` (every pair of every uncapped block, all rules) and `scoring`
+/// (the same pairs again), with positions from the worker threads; the cancel flag is polled at
+/// the same points ([`LinkError::Cancelled`]).
+pub fn link_with_progress(
+    set: &RecordSet,
+    opts: &LinkOptions,
+    progress: &Progress<'_>,
+) -> Result<Linkage, LinkError> {
     let n = set.len();
     let nrules = opts.rules.len();
     if nrules == 0 {
         return Err(LinkError::Config("no blocking rules".into()));
     }
     let tf = term_frequencies(set, opts);
-    let u = estimate_u(set, opts);
+    let u = estimate_u(set, opts, progress)?;
 
     // Block keys of every record under every rule.
     let mut keys = vec![0u64; n.saturating_mul(nrules)];
@@ -623,6 +829,8 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
         nrules,
     };
     let mut peak = set.heap_bytes() + blocking.keys.capacity() * 8;
+    // Pairs in the uncapped blocks of every rule: the total of each pass over the blocks.
+    let mut block_pair_total = 0u64;
     for (q, rule) in opts.rules.iter().enumerate() {
         let (entries, blocks) = blocks_of(&blocking, n, q);
         let mut st = RuleStats {
@@ -635,7 +843,9 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
         for (s, e) in blocks {
             let size = (e - s) as u64;
             st.largest_block = st.largest_block.max(size);
-            if e - s > opts.max_block {
+            if e - s <= opts.max_block {
+                block_pair_total += block_pairs(e - s);
+            } else {
                 st.capped_blocks += 1;
                 st.capped_records += size;
                 if let (Some(c), Some((k, _))) = (blocking.capped.get_mut(q), entries.get(s)) {
@@ -651,12 +861,16 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
     let mut per_rule: Vec<HashMap<Gamma, u64>> = Vec::with_capacity(nrules);
     let mut global: HashMap<Gamma, u64> = HashMap::new();
     let mut compared = 0u64;
+    progress.phase("training", block_pair_total);
+    let done = AtomicU64::new(0);
     for q in 0..nrules {
         let (accs, bytes): (Vec<Acc>, usize) = for_pairs(
             &blocking,
             set,
             opts,
             q,
+            progress,
+            &done,
             || (HashMap::new(), HashMap::new(), 0u64),
             |acc: &mut Acc, i, j, new| {
                 let (g, _) = gamma_of(set, i, j, opts);
@@ -685,6 +899,9 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
         compared += new_pairs;
         per_rule.push(rule_map);
     }
+    if progress.cancelled() {
+        return Err(LinkError::Cancelled);
+    }
 
     // EM per rule, the rule's fields left out.
     let mut start = [[1e-6f64; LEVELS]; FIELDS];
@@ -696,14 +913,11 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
         }
     }
     let mut sum = [[0.0f64; LEVELS]; FIELDS];
-    let mut trained = [0usize; FIELDS];
+    let mut tally: [Tally; FIELDS] = Default::default();
     for (q, rule) in opts.rules.iter().enumerate() {
         let Some(patterns) = per_rule.get(q) else {
             continue;
         };
-        if patterns.values().sum::<u64>() < 20 {
-            continue;
-        }
         let excluded = rule.fields();
         let mut free = [false; FIELDS];
         for f in Field::ALL {
@@ -711,45 +925,71 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
                 *x = opts.on(f) && !excluded.contains(&f);
             }
         }
+        let is_free = |f: Field| free.get(f.index()).copied().unwrap_or(false);
+        let pairs: u64 = patterns.values().sum();
+        for f in Field::ALL.into_iter().filter(|&f| is_free(f)) {
+            if let Some(t) = tally.get_mut(f.index()) {
+                t.candidate_rules += 1;
+                t.most_pairs = t.most_pairs.max(pairs);
+            }
+        }
+        if pairs < MIN_RULE_PAIRS {
+            continue;
+        }
         let mut m = start;
         // Start from few matches (at most one duplicate per 20 records), so that the match
         // class first takes only the strongest agreement patterns; starting high lets it take
         // a large group of non-matches instead (people sharing a name and a city, households).
-        let pairs: u64 = patterns.values().sum();
         let start_lambda = (n as f64 / 20.0 / pairs as f64).clamp(1e-7, 0.1);
-        em(patterns, &u, &mut m, &free, true, 60, start_lambda);
-        // An estimate where true matches would disagree on a field more often than agree is not
-        // plausible: EM found another group than duplicates (a household shares surname, address
-        // and city but not given name or birth date). Such a rule trains nothing.
-        let implausible = Field::ALL.iter().any(|&f| {
-            let fi = f.index();
-            let row = m.get(fi).copied().unwrap_or([0.0; LEVELS]);
-            let last = compare::levels(f).len().saturating_sub(1);
-            free.get(fi).copied().unwrap_or(false)
-                && f != Field::Sex
-                && row.first().copied().unwrap_or(0.0) < row.get(last).copied().unwrap_or(0.0)
-        });
-        if implausible {
-            continue;
-        }
-        for f in Field::ALL {
-            let fi = f.index();
-            if !free.get(fi).copied().unwrap_or(false) {
-                continue;
+        let outcome = em(patterns, &u, &mut m, &free, true, 60, start_lambda);
+        // An estimate where true matches would disagree on who they are (name, birth date,
+        // SSN) more often than agree is not plausible: EM found another group than duplicates
+        // (a household shares surname, address and city but not given name or birth date).
+        // Such a rule trains nothing. Contact fields are not judged: true duplicates registered
+        // years apart often have another phone, e-mail or address (the generated clinic gives
+        // every duplicate a new phone and e-mail), and EM saying so is an estimate, not a failure.
+        let judged: Vec<Field> = {
+            let stable: Vec<Field> = STABLE.iter().copied().filter(|&f| is_free(f)).collect();
+            if stable.is_empty() {
+                Field::ALL
+                    .into_iter()
+                    .filter(|&f| is_free(f) && f != Field::Sex)
+                    .collect()
+            } else {
+                stable
             }
-            if let (Some(s), Some(mm), Some(t)) = (sum.get_mut(fi), m.get(fi), trained.get_mut(fi))
-            {
-                for (a, b) in s.iter_mut().zip(mm.iter()) {
+        };
+        let implausible = judged.iter().any(|&f| {
+            let row = m.get(f.index()).copied().unwrap_or([0.0; LEVELS]);
+            let last = compare::levels(f).len().saturating_sub(1);
+            row.first().copied().unwrap_or(0.0) < row.get(last).copied().unwrap_or(0.0)
+        });
+        for f in Field::ALL.into_iter().filter(|&f| is_free(f)) {
+            let fi = f.index();
+            let evidence = outcome.evidence.get(fi).copied().unwrap_or(0.0);
+            let (Some(t), Some(acc), Some(mm)) = (tally.get_mut(fi), sum.get_mut(fi), m.get(fi))
+            else {
+                continue;
+            };
+            if implausible {
+                t.implausible_rules.push(rule.text.clone());
+            } else if evidence < MIN_FIELD_EVIDENCE {
+                let matches = outcome.lambda * pairs as f64;
+                if t.most_evidence.is_none_or(|(e, _)| evidence > e) {
+                    t.most_evidence = Some((evidence, matches));
+                }
+            } else {
+                for (a, b) in acc.iter_mut().zip(mm.iter()) {
                     *a += b;
                 }
-                *t += 1;
+                t.trained_by += 1;
             }
         }
     }
     let mut m = start;
     for f in Field::ALL {
         let fi = f.index();
-        let t = trained.get(fi).copied().unwrap_or(0);
+        let t = tally.get(fi).map_or(0, |t| t.trained_by);
         if t > 0
             && let (Some(s), Some(mm)) = (sum.get(fi), m.get_mut(fi))
         {
@@ -770,7 +1010,8 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
         false,
         100,
         (n as f64 / 20.0 / global_pairs.max(1) as f64).clamp(1e-7, 0.1),
-    );
+    )
+    .lambda;
     let total_pairs: f64 = if opts.link_only {
         let s0 = (0..n as u32).filter(|&i| set.side(i) == 0).count() as f64;
         s0 * (n as f64 - s0)
@@ -819,10 +1060,12 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
         if let (Some(x), Some(first)) = (m_exact.get_mut(fi), levels.first()) {
             *x = first.m;
         }
+        let untrained = tally.get(fi).and_then(Tally::untrained);
         fields.push(FieldModel {
             field: f,
             levels,
-            trained: trained.get(fi).copied().unwrap_or(0) > 0,
+            trained: untrained.is_none(),
+            untrained,
         });
     }
     let mut linkage = Linkage {
@@ -840,6 +1083,8 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
 
     // Pass 2: score new pairs.
     let mut pairs = Vec::new();
+    progress.phase("scoring", block_pair_total);
+    let done = AtomicU64::new(0);
     for q in 0..nrules {
         let lk = &linkage;
         let (accs, _) = for_pairs(
@@ -847,6 +1092,8 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
             set,
             opts,
             q,
+            progress,
+            &done,
             Vec::new,
             |acc: &mut Vec<ScoredPair>, i, j, new| {
                 if !new {
@@ -871,6 +1118,9 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
             pairs.extend(a);
         }
     }
+    if progress.cancelled() {
+        return Err(LinkError::Cancelled);
+    }
     pairs.sort_by_key(|p| (p.a, p.b));
     pairs.dedup_by_key(|p| (p.a, p.b));
     linkage.pairs = pairs;
@@ -880,6 +1130,7 @@ pub fn link(set: &RecordSet, opts: &LinkOptions) -> Result<Linkage, LinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::LinkEvent;
     use crate::record::RawRecord;
 
     #[test]
@@ -1037,8 +1288,7 @@ mod tests {
     /// Households (20 of 60 people sharing surname, address and city) with 60 copied records
     /// (half without SSN): the copies are found and household members are not linked, except
     /// "twins" sharing the household and the birth date (at most a few).
-    #[test]
-    fn households_are_not_taken_for_duplicates() {
+    fn households() -> (RecordSet, HashSet<(u32, u32)>) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         let mut people = Vec::new();
         for h in 0..20 {
@@ -1088,6 +1338,12 @@ mod tests {
         for p in &people {
             set.push(p).unwrap();
         }
+        (set, truth)
+    }
+
+    #[test]
+    fn households_are_not_taken_for_duplicates() {
+        let (set, truth) = households();
         let col = |s: &str| Some(crate::config::Columns::One(s.into()));
         let cfg = DedupeConfig {
             given: col("g"),
@@ -1122,6 +1378,241 @@ mod tests {
             .collect();
         assert!(wrong <= 5, "{wrong} false links, {hits} true: {why:#?}");
         assert!(hits >= 57, "{hits} of 60 found");
+    }
+
+    fn identity_config(blocking: &[&str]) -> DedupeConfig {
+        let col = |s: &str| Some(crate::config::Columns::One(s.into()));
+        DedupeConfig {
+            given: col("g"),
+            family: col("f"),
+            birth_date: col("d"),
+            ssn: col("s"),
+            sex: col("x"),
+            phone: col("p"),
+            u_pairs: 200_000,
+            blocking: blocking.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// `population` with a phone per record: a copy has its own new phone, as the generated
+    /// clinic's duplicates do.
+    fn population_with_new_phones(n: usize) -> (RecordSet, Vec<(u32, u32)>) {
+        let (set, truth) = population(n);
+        let mut with = RecordSet::new();
+        for i in 0..set.len() as u32 {
+            let mut r = RawRecord {
+                key: set.key(i).to_string(),
+                ..Default::default()
+            };
+            for f in [
+                Field::Given,
+                Field::Family,
+                Field::BirthDate,
+                Field::Ssn,
+                Field::Sex,
+            ] {
+                let v = set.value(i, f);
+                r.set(f, (!v.is_empty()).then_some(v));
+            }
+            r.set(
+                Field::Phone,
+                Some(format!("555{:07}", 1_000_000 + i * 7919)),
+            );
+            with.push(&r).unwrap();
+        }
+        (with, truth)
+    }
+
+    // Regression: duplicates never sharing a phone (a new number for each copy) made EM's
+    // estimate "matches disagree on phone", which dropped every rule: nothing was trained, at
+    // any size, whenever phone or e-mail was compared.
+    #[test]
+    fn a_contact_field_duplicates_disagree_on_does_not_stop_em() {
+        let (set, truth) = population_with_new_phones(1000);
+        let cfg = identity_config(&["birth_date", "ssn", "family+given_initial"]);
+        let l = link(&set, &LinkOptions::from_config(&cfg, false).unwrap()).unwrap();
+        assert_eq!(l.model.warnings(), Vec::new());
+        assert!(l.model.fields.iter().all(|f| f.trained), "{:?}", l.model);
+        let phone = l
+            .model
+            .fields
+            .iter()
+            .find(|f| f.field == Field::Phone)
+            .unwrap();
+        // EM learns that matches hardly ever share a phone: disagreeing costs (almost) nothing.
+        assert!(phone.levels[2].m > 0.99, "{phone:?}");
+        let found: HashSet<(u32, u32)> = l.pairs.iter().map(|p| (p.a, p.b)).collect();
+        let hits = truth.iter().filter(|t| found.contains(t)).count();
+        assert_eq!(hits, truth.len(), "{} of {} found", hits, truth.len());
+        assert_eq!(found.len(), truth.len());
+    }
+
+    #[test]
+    fn a_field_every_rule_blocks_on_stays_untrained_and_says_why() {
+        let (set, _) = population_with_new_phones(1000);
+        let cfg = identity_config(&["birth_date"]);
+        let l = link(&set, &LinkOptions::from_config(&cfg, false).unwrap()).unwrap();
+        let w = l.model.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].field, Field::BirthDate);
+        assert_eq!(w[0].untrained, Untrained::EveryRuleBlocksOnIt);
+        assert_eq!(
+            w[0].message,
+            "EM could not train `birth_date`: every blocking rule uses it, so no rule's pairs show how often duplicates agree on it; its prior weights are used. Add a blocking rule that does not use `birth_date` (e.g. `ssn` or `phone`)"
+        );
+        let json = serde_json::to_value(&w[0]).unwrap();
+        assert_eq!(json["field"], "birth_date");
+        assert_eq!(json["reason"], "every_rule_blocks_on_it");
+    }
+
+    #[test]
+    fn a_rule_with_too_few_pairs_trains_nothing_and_says_how_many() {
+        let (set, _) = population_with_new_phones(100);
+        // 10 copies among 110 records: the SSN blocks hold the 5 copies that kept their SSN.
+        let cfg = identity_config(&["ssn"]);
+        let l = link(&set, &LinkOptions::from_config(&cfg, false).unwrap()).unwrap();
+        let w = l.model.warnings();
+        let fields: Vec<Field> = w.iter().map(|x| x.field).collect();
+        assert_eq!(
+            fields,
+            vec![
+                Field::Given,
+                Field::Family,
+                Field::BirthDate,
+                Field::Sex,
+                Field::Ssn,
+                Field::Phone
+            ]
+        );
+        assert_eq!(w[0].untrained, Untrained::TooFewPairs { pairs: 7 });
+        assert_eq!(
+            w[0].message,
+            "EM could not train `given`: the blocking rules that leave it out found at most 7 candidate pairs (20 needed); its prior weights are used. Add a broader blocking rule that does not use `given`, or check the weights in the report before accepting clusters"
+        );
+        assert_eq!(w[4].untrained, Untrained::EveryRuleBlocksOnIt);
+    }
+
+    #[test]
+    fn a_field_few_duplicates_have_stays_untrained_and_says_how_few() {
+        let (full, _) = population_with_new_phones(1000);
+        // Phones on the first 40 records only: hardly any pair has one on both sides.
+        let mut set = RecordSet::new();
+        for i in 0..full.len() as u32 {
+            let mut r = RawRecord {
+                key: full.key(i).to_string(),
+                ..Default::default()
+            };
+            for f in Field::ALL {
+                let v = full.value(i, f);
+                if !v.is_empty() && (f != Field::Phone || i < 40) {
+                    r.set(f, Some(v));
+                }
+            }
+            set.push(&r).unwrap();
+        }
+        let cfg = identity_config(&["birth_date", "ssn", "family+given_initial"]);
+        let l = link(&set, &LinkOptions::from_config(&cfg, false).unwrap()).unwrap();
+        let w = l.model.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(
+            w[0].untrained,
+            Untrained::TooFewValues {
+                with_values: 0,
+                matches: 101
+            }
+        );
+        assert_eq!(
+            w[0].message,
+            "EM could not train `phone`: it found only about 0 likely duplicates with `phone` on both records (5 needed; about 101 in all); its prior weights are used. Map a fuller column to `phone`, or leave it out with `skip = [\"phone\"]` under [dedupe]"
+        );
+    }
+
+    #[test]
+    fn a_rule_whose_match_class_is_households_is_named() {
+        let (set, _) = households();
+        let col = |s: &str| Some(crate::config::Columns::One(s.into()));
+        let cfg = DedupeConfig {
+            given: col("g"),
+            family: col("f"),
+            birth_date: col("d"),
+            address: col("a"),
+            city: col("c"),
+            blocking: vec!["family".into()],
+            ..Default::default()
+        };
+        let l = link(&set, &LinkOptions::from_config(&cfg, false).unwrap()).unwrap();
+        let w = l.model.warnings();
+        assert_eq!(w.len(), 5, "{w:?}");
+        assert_eq!(
+            w[0].untrained,
+            Untrained::Implausible {
+                rules: vec!["family".into()]
+            }
+        );
+        assert_eq!(
+            w[0].message,
+            "EM could not train `given`: in rule `family` it found records that disagree on name, birth date or SSN more often than they agree (households or namesakes, not duplicates); its prior weights are used. Add a narrower blocking rule (e.g. `birth_date+family_initial`)"
+        );
+        assert_eq!(w[1].untrained, Untrained::EveryRuleBlocksOnIt);
+    }
+
+    #[test]
+    fn linking_reports_each_phase_with_its_total_and_stops_when_cancelled() {
+        let (set, _) = population(2000);
+        let cfg = identity_config(&["birth_date", "ssn", "family+given_initial"]);
+        let opts = LinkOptions::from_config(&cfg, false).unwrap();
+        let events = std::sync::Mutex::new(Vec::<(String, u64, u64)>::new());
+        let on_event = |e: LinkEvent<'_>| {
+            let mut ev = events.lock().unwrap();
+            match e {
+                LinkEvent::Phase { name, total } => ev.push((name.to_string(), total, 0)),
+                LinkEvent::Position(n) => {
+                    if let Some(last) = ev.last_mut() {
+                        last.2 = last.2.max(n);
+                    }
+                }
+            }
+        };
+        let progress = Progress {
+            on_event: &on_event,
+            cancel: None,
+        };
+        let with = link_with_progress(&set, &opts, &progress).unwrap();
+        let without = link(&set, &opts).unwrap();
+        assert_eq!(with.pairs.len(), without.pairs.len());
+        let ev = events.lock().unwrap().clone();
+        let names: Vec<&str> = ev.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, ["sampling random pairs", "training", "scoring"]);
+        // Each phase has its total: random pairs (50 per record for 2,200 records, split between
+        // the threads), then the pairs of all uncapped blocks, reached in both passes.
+        let blocks: u64 = (0..3)
+            .map(|q| {
+                let rule = &opts.rules[q];
+                let mut keys: HashMap<u64, usize> = HashMap::new();
+                for r in set.recs() {
+                    let k = key_of(&set, r, rule, q);
+                    if k != 0 {
+                        *keys.entry(k).or_default() += 1;
+                    }
+                }
+                keys.values().map(|&k| block_pairs(k)).sum::<u64>()
+            })
+            .sum();
+        assert_eq!(ev[1], ("training".to_string(), blocks, blocks));
+        assert_eq!(ev[2], ("scoring".to_string(), blocks, blocks));
+        let u_total = (2200 * 50 / opts.threads as u64 + 1) * opts.threads as u64;
+        assert_eq!(ev[0].1, u_total);
+
+        let cancel = ferry_core::Cancel::new();
+        cancel.cancel();
+        let progress = Progress {
+            on_event: &|_| {},
+            cancel: Some(&cancel),
+        };
+        let e = link_with_progress(&set, &opts, &progress).unwrap_err();
+        assert!(matches!(e, LinkError::Cancelled), "{e}");
+        assert_eq!(e.to_string(), "linking was cancelled; nothing was written");
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //!   explanation per pair;
 //! - [`cluster`] and [`decisions`]: clusters (union-find) with stable ids, reviewed decisions in
 //!   `mappings/duplicates.toml`, survivorship, and [`load_merges`] for `ferry run`;
-//! - [`report`]: the JSON and HTML reports (they hold values: PHI).
+//! - [`report`]: the JSON and HTML reports (they hold values: PHI);
+//! - [`review`]: accepting and rejecting a report's clusters, each cluster's status read from
+//!   the decisions (not from the report).
 
 pub mod block;
 pub mod cluster;
@@ -23,8 +25,10 @@ pub mod decisions;
 pub mod engine;
 mod nicknames;
 pub mod normalize;
+pub mod progress;
 pub mod record;
 pub mod report;
+pub mod review;
 pub mod source;
 
 pub use cluster::{Cluster, Status, clusters};
@@ -32,9 +36,12 @@ pub use config::{Columns, DedupeConfig, Field, TableColumns};
 pub use decisions::{
     DECISIONS_FILE, Decision, Decisions, MergeMap, Verdict, cluster_id, key_cmp, load_merges,
 };
-pub use engine::{LinkOptions, Linkage, Model, ScoredPair, link};
+pub use engine::{
+    LinkOptions, Linkage, Model, ModelWarning, ScoredPair, Untrained, link, link_with_progress,
+};
+pub use progress::{LinkEvent, Progress};
 pub use record::{RawRecord, RecordSet};
-pub use source::{StagedNames, read_fhir_patients, read_snapshot};
+pub use source::{StagedNames, read_fhir_patients, read_snapshot, read_snapshot_with_progress};
 
 use std::path::PathBuf;
 
@@ -61,4 +68,18 @@ pub enum LinkError {
     },
     #[error("too much data to link in memory: {0}")]
     TooLarge(String),
+    #[error(
+        "no cluster `{id}` in the dedupe report of snapshot {snapshot}; `ferry dedupe review --list` shows the cluster ids"
+    )]
+    UnknownCluster { id: String, snapshot: u64 },
+    #[error("cluster `{id}` is both accepted and rejected; choose one")]
+    AcceptedAndRejected { id: String },
+    #[error(
+        "`{path}` is not a dedupe report (line {line}); run `ferry dedupe` again to rewrite it"
+    )]
+    NotAReport { path: PathBuf, line: u64 },
+    #[error("no dedupe report in `{dir}`; run `ferry dedupe` first")]
+    NoReport { dir: PathBuf },
+    #[error("linking was cancelled; nothing was written")]
+    Cancelled,
 }

@@ -4,7 +4,7 @@
 
 use crate::cluster::{Cluster, Status};
 use crate::config::Field;
-use crate::engine::{Explanation, Linkage, Model, RuleStats};
+use crate::engine::{Explanation, Linkage, Model, ModelWarning, RuleStats};
 use crate::record::RecordSet;
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,9 @@ pub const PHI_WARNING: &str = "This report holds patients' identity values (PHI)
 #[derive(Serialize)]
 pub struct Report<'a> {
     pub phi_warning: &'static str,
+    /// When the report was written, UTC `YYYY-MM-DDTHH:MM:SSZ` (second in the file, so that
+    /// [`created_at`] finds it without reading the pairs).
+    pub created_at: String,
     pub snapshot: u64,
     /// The target export matched against (`--against`), if any.
     pub against: Option<String>,
@@ -33,6 +36,8 @@ pub struct Report<'a> {
     pub prior_weight: f64,
     pub blocking: &'a [RuleStats],
     pub model: &'a Model,
+    /// Comparisons EM could not train (they use their prior weights), with why and what to do.
+    pub warnings: Vec<ModelWarning>,
     pub pairs: Pairs<'a>,
     pub clusters: Clusters<'a>,
 }
@@ -204,6 +209,7 @@ pub fn build<'a>(
     }
     Report {
         phi_warning: PHI_WARNING,
+        created_at: crate::decisions::now_utc(),
         snapshot,
         against,
         table: table.to_string(),
@@ -216,6 +222,7 @@ pub fn build<'a>(
         prior_weight: linkage.prior_weight(),
         blocking: &linkage.rules,
         model: &linkage.model,
+        warnings: linkage.model.warnings(),
         pairs: Pairs {
             set,
             linkage,
@@ -227,6 +234,30 @@ pub fn build<'a>(
             fields,
         },
     }
+}
+
+/// The `created_at` of a JSON report, read from its first 4 KiB (the field comes second, after
+/// the PHI warning); `None` for reports written before the field existed.
+pub fn created_at(path: &Path) -> Result<Option<String>, crate::LinkError> {
+    use std::io::Read as _;
+    let io = |e: std::io::Error| crate::LinkError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(4096)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let text = String::from_utf8_lossy(&head);
+    const KEY: &str = "\"created_at\": \"";
+    Ok(text.find(KEY).and_then(|at| {
+        let rest = text.get(at + KEY.len()..)?;
+        let end = rest.find('"')?;
+        let t = rest.get(..end)?;
+        (t.len() == 20 && t.ends_with('Z')).then(|| t.to_string())
+    }))
 }
 
 /// Most clusters (or pairs, for `--against`) shown in the HTML page; the JSON has them all.
@@ -255,7 +286,7 @@ pub fn html(r: &Report<'_>) -> String {
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Ferry dedupe: snapshot {}</title>\
 <style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse;margin:.5em 0}}\
-td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}.phi{{background:#fee;border:1px solid #c00;padding:.5em}}\
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}.phi{{background:#fee;border:1px solid #c00;padding:.5em}}.warn{{background:#ffd;border:1px solid #a80;padding:.5em 2em}}\
 .pos{{color:#070}}.neg{{color:#a00}}section{{border-top:2px solid #888;margin-top:1.5em}}</style></head><body>",
         r.snapshot
     );
@@ -299,7 +330,17 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}.phi{{background:#
             b.largest_block
         );
     }
-    h.push_str("</table><h2>Model</h2><table><tr><th>field</th><th>level</th><th>m</th><th>u</th><th>weight (bits)</th></tr>");
+    h.push_str("</table><h2>Model</h2>");
+    if !r.warnings.is_empty() {
+        h.push_str("<ul class=\"warn\">");
+        for w in &r.warnings {
+            let _ = write!(h, "<li>{}</li>", esc(&w.message));
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str(
+        "<table><tr><th>field</th><th>level</th><th>m</th><th>u</th><th>weight (bits)</th></tr>",
+    );
     for f in &r.model.fields {
         for l in &f.levels {
             let _ = write!(

@@ -3,6 +3,7 @@
 
 use crate::LinkError;
 use crate::config::{DedupeConfig, Field};
+use crate::progress::Progress;
 use crate::record::{RawRecord, RecordSet};
 use ferry_core::ValueRef;
 use std::collections::HashMap;
@@ -34,6 +35,19 @@ pub fn read_snapshot(
     cfg: &DedupeConfig,
     names: &StagedNames,
     set: &mut RecordSet,
+) -> Result<u64, LinkError> {
+    read_snapshot_with_progress(reader, cfg, names, set, &Progress::none())
+}
+
+/// [`read_snapshot`] reporting a phase `reading records` (total: the table's rowid span, its
+/// rows for a staged table) and the rows read every 4,096 rows, where it also polls the cancel
+/// flag ([`LinkError::Cancelled`]).
+pub fn read_snapshot_with_progress(
+    reader: &ferry_store::SnapshotReader,
+    cfg: &DedupeConfig,
+    names: &StagedNames,
+    set: &mut RecordSet,
+    progress: &Progress<'_>,
 ) -> Result<u64, LinkError> {
     let staged = |c: &str| -> Result<String, LinkError> {
         names.columns.get(c).cloned().ok_or_else(|| {
@@ -76,11 +90,24 @@ pub fn read_snapshot(
         select.join(", "),
         quote(&names.table)
     );
+    let total = reader
+        .rowid_range(&names.table)?
+        .map_or(0, |(lo, hi)| (hi - lo + 1).max(0) as u64);
+    progress.phase("reading records", total);
     let mut first_side: Option<String> = None;
     let mut failure: Option<LinkError> = None;
     let mut raw = RawRecord::default();
     let mut missing_keys = 0u64;
+    let mut seen = 0u64;
     let (_, rows) = reader.query_rows(&sql, &mut |_, row| {
+        seen += 1;
+        if seen.is_multiple_of(4096) {
+            progress.position(seen);
+            if progress.cancelled() {
+                failure = Some(LinkError::Cancelled);
+                return false;
+            }
+        }
         let Some(k) = text(row.first()) else {
             missing_keys += 1;
             return true;
@@ -119,6 +146,7 @@ pub fn read_snapshot(
     if let Some(e) = failure {
         return Err(e);
     }
+    progress.position(seen);
     Ok(rows - missing_keys)
 }
 
@@ -271,6 +299,84 @@ pub fn read_fhir_patients(path: &Path, set: &mut RecordSet) -> Result<(u64, u64)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_core::{ColumnDef, Origin, Sink, TableDef, Value};
+
+    /// A workspace with one `patients` table of `n` rows (id, given, family).
+    fn staged(n: u64) -> (tempfile::TempDir, ferry_store::Workspace, StagedNames) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = ferry_store::Workspace::open(dir.path()).unwrap();
+        let mut w = ws.begin_snapshot(None).unwrap();
+        let cols = ["id", "given", "family"]
+            .iter()
+            .map(|c| ColumnDef::new(*c, None))
+            .collect();
+        let origin = Origin {
+            file: "p.csv".into(),
+            line: 1,
+        };
+        let t = w.table(TableDef::new("patients", cols, origin)).unwrap();
+        for i in 0..n {
+            let row = vec![
+                Value::Text(i.to_string()),
+                Value::Text(format!("given{}", i % 97)),
+                Value::Text(format!("family{}", i % 89)),
+            ];
+            w.row(t, row).unwrap();
+        }
+        w.commit().unwrap();
+        let info = ws.tables(1).unwrap().remove(0);
+        let names = StagedNames {
+            table: info.staged_name.clone(),
+            columns: info
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), c.staged_name.clone()))
+                .collect(),
+        };
+        (dir, ws, names)
+    }
+
+    #[test]
+    fn reading_records_reports_rows_and_stops_when_cancelled() {
+        let (_dir, ws, names) = staged(10_000);
+        let cfg = DedupeConfig {
+            key: Some("id".into()),
+            given: Some(crate::config::Columns::One("given".into())),
+            family: Some(crate::config::Columns::One("family".into())),
+            ..Default::default()
+        };
+        let reader = ws.open_snapshot(Some(1)).unwrap();
+        let events = std::sync::Mutex::new(Vec::new());
+        let on_event = |e: crate::LinkEvent<'_>| {
+            events.lock().unwrap().push(match e {
+                crate::LinkEvent::Phase { name, total } => format!("{name} {total}"),
+                crate::LinkEvent::Position(n) => n.to_string(),
+            })
+        };
+        let progress = Progress {
+            on_event: &on_event,
+            cancel: None,
+        };
+        let mut set = RecordSet::new();
+        let rows = read_snapshot_with_progress(&reader, &cfg, &names, &mut set, &progress).unwrap();
+        assert_eq!(rows, 10_000);
+        assert_eq!(set.len(), 10_000);
+        assert_eq!(
+            *events.lock().unwrap(),
+            ["reading records 10000", "4096", "8192", "10000"]
+        );
+        let cancel = ferry_core::Cancel::new();
+        cancel.cancel();
+        let progress = Progress {
+            on_event: &|_| {},
+            cancel: Some(&cancel),
+        };
+        let mut set = RecordSet::new();
+        let e =
+            read_snapshot_with_progress(&reader, &cfg, &names, &mut set, &progress).unwrap_err();
+        assert!(matches!(e, LinkError::Cancelled), "{e}");
+        assert_eq!(set.len(), 4095, "stopped at the first poll");
+    }
 
     #[test]
     fn fhir_patients_are_read_and_bad_lines_named_without_values() {

@@ -47,6 +47,8 @@ pub enum SignoffError {
     NoPatients { run: u64 },
     #[error("run {run} did not finish (status: {status}); sample a run that did (`ferry runs`)")]
     RunNotOk { run: u64, status: String },
+    #[error("sampling was cancelled; nothing was recorded")]
+    Cancelled,
     #[error("the verdict form `{path}` has {} problem(s); nothing was recorded. Fix them and record again:\n{}", .problems.len(), .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Form {
         path: PathBuf,

@@ -9,6 +9,10 @@
 //! form::read_form(path, packet)                  -> verdicts          (every problem with its line)
 //! ```
 //!
+//! `choose_with_progress` and `build_packet_with_progress` report [`SampleEvent`]s (a phase with
+//! its total, then positions) and stop with [`SignoffError::Cancelled`] when their optional
+//! `ferry_core::Cancel` is set.
+//!
 //! HTML is written with minijinja templates (`src/templates/`) with HTML autoescaping on, so
 //! every value from the workspace is escaped. The files open offline: inline CSS, no script,
 //! no fonts, no links.
@@ -25,4 +29,7 @@ pub use form::{FormContents, read_form, write_form};
 pub use report::{
     Decision, SignoffReport, VerificationInput, gather as gather_report, render as render_report,
 };
-pub use sample::{Chosen, ModuleSource, Packet, build_packet, choose, render_packet};
+pub use sample::{
+    Chosen, ModuleSource, Packet, Progress as SampleProgress, SampleEvent, build_packet,
+    build_packet_with_progress, choose, choose_with_progress, render_packet,
+};

@@ -78,6 +78,67 @@ pub struct Chosen {
     pub with_exceptions: usize,
 }
 
+/// Progress of [`choose_with_progress`] and [`build_packet_with_progress`], for a bar: a phase
+/// with its total, then positions within it (as `ferry_verify::VerifyEvent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleEvent<'a> {
+    /// A phase starts; `total` in its own unit: module queries for `choosing patients` and
+    /// `reading legacy rows`, bytes for `reading output files`.
+    Phase { name: &'a str, total: u64 },
+    /// Position within the phase (after each module query, after each output file).
+    Position(u64),
+}
+
+/// Where events go, and the flag that stops sampling ([`SignoffError::Cancelled`]), polled every
+/// 4,096 rows of a module query and between queries and files.
+#[derive(Clone, Copy)]
+pub struct Progress<'a> {
+    pub on_event: &'a (dyn Fn(SampleEvent<'_>) + Sync),
+    pub cancel: Option<&'a ferry_core::Cancel>,
+}
+
+fn ignore(_: SampleEvent<'_>) {}
+
+impl Progress<'static> {
+    /// No events, no cancelling.
+    pub fn none() -> Progress<'static> {
+        Progress {
+            on_event: &ignore,
+            cancel: None,
+        }
+    }
+}
+
+impl Progress<'_> {
+    fn phase(&self, name: &str, total: u64) {
+        (self.on_event)(SampleEvent::Phase { name, total });
+    }
+
+    fn position(&self, n: u64) {
+        (self.on_event)(SampleEvent::Position(n));
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(ferry_core::Cancel::is_cancelled)
+    }
+
+    fn check(&self) -> Result<(), SignoffError> {
+        if self.cancelled() {
+            Err(SignoffError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("cancel", &self.cancel)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A patient's rank for the seed: deterministic and uniform.
 pub(crate) fn rank(seed: u64, key: &str) -> u64 {
     let mut h = Sha256::new();
@@ -157,22 +218,26 @@ fn patient_of(names: &[String], values: &[ferry_core::ValueRef<'_>], col: &str) 
     key_text(values.get(i))
 }
 
+/// Streams module `m`'s query, polling `progress`'s cancel flag every 4,096 rows.
 fn stream(
     reader: &SnapshotReader,
     m: &ModuleSource,
+    progress: &Progress<'_>,
     on_row: &mut dyn FnMut(&[String], &[ferry_core::ValueRef<'_>]),
 ) -> Result<(), SignoffError> {
+    let mut n = 0u64;
     reader
         .query_rows(&m.query, &mut |names, values| {
             on_row(names, values);
-            true
+            n += 1;
+            !(n.is_multiple_of(4096) && progress.cancelled())
         })
         .map_err(|source| SignoffError::Query {
             module: m.module.clone(),
             snapshot: reader.id(),
             source,
         })?;
-    Ok(())
+    progress.check()
 }
 
 /// Chooses `n` patients of run `run` with `seed` (see the module documentation).
@@ -182,6 +247,19 @@ pub fn choose(
     sources: &[ModuleSource],
     n: usize,
     seed: u64,
+) -> Result<Chosen, SignoffError> {
+    choose_with_progress(ws, run, sources, n, seed, &Progress::none())
+}
+
+/// [`choose`] reporting a phase `choosing patients` (total: the module queries it runs) and a
+/// position after each query; stops with [`SignoffError::Cancelled`] when cancelled.
+pub fn choose_with_progress(
+    ws: &Workspace,
+    run: u64,
+    sources: &[ModuleSource],
+    n: usize,
+    seed: u64,
+    progress: &Progress<'_>,
 ) -> Result<Chosen, SignoffError> {
     let info = ws.run(Some(run))?;
     let reader = ws.open_snapshot(Some(info.snapshot))?;
@@ -198,14 +276,6 @@ pub fn choose(
     } else {
         &patient_modules
     };
-    for m in pool {
-        let col = m.patient.as_deref().unwrap_or_default();
-        stream(&reader, m, &mut |names, values| {
-            if let Some(p) = patient_of(names, values, col) {
-                all.offer(&p);
-            }
-        })?;
-    }
     // Patients with an exception: the rows of modules that have exceptions.
     let mut exception_rows: HashMap<String, HashSet<String>> = HashMap::new();
     ws.exception_rows(run, &mut |module, key| {
@@ -214,20 +284,42 @@ pub fn choose(
             .or_default()
             .insert(key.to_string());
     })?;
+    let with_exceptions: Vec<&ModuleSource> = with_patient
+        .iter()
+        .copied()
+        .filter(|m| exception_rows.contains_key(&m.module))
+        .collect();
+    progress.phase(
+        "choosing patients",
+        (pool.len() + with_exceptions.len()) as u64,
+    );
+    let mut queries = 0u64;
+    for m in pool {
+        let col = m.patient.as_deref().unwrap_or_default();
+        stream(&reader, m, progress, &mut |names, values| {
+            if let Some(p) = patient_of(names, values, col) {
+                all.offer(&p);
+            }
+        })?;
+        queries += 1;
+        progress.position(queries);
+    }
     let k_exc = n.div_ceil(2);
     let mut exc = BottomK::new(k_exc, seed);
-    for m in &with_patient {
+    for m in &with_exceptions {
         let Some(keys) = exception_rows.get(&m.module) else {
             continue;
         };
         let col = m.patient.as_deref().unwrap_or_default();
-        stream(&reader, m, &mut |names, values| {
+        stream(&reader, m, progress, &mut |names, values| {
             if keys.contains(&row_key(names, values, &m.key))
                 && let Some(p) = patient_of(names, values, col)
             {
                 exc.offer(&p);
             }
         })?;
+        queries += 1;
+        progress.position(queries);
     }
     let exc = exc.into_ranked();
     let mut picked: BTreeMap<u64, String> = BTreeMap::new();
@@ -451,6 +543,32 @@ pub fn build_packet(
     patients: &[String],
     seed: u64,
 ) -> Result<Packet, SignoffError> {
+    build_packet_with_progress(
+        ws,
+        project_root,
+        project,
+        run,
+        sources,
+        patients,
+        seed,
+        &Progress::none(),
+    )
+}
+
+/// [`build_packet`] reporting two phases: `reading legacy rows` (total: the module queries, a
+/// position after each) and `reading output files` (total: their bytes, a position after each
+/// file); stops with [`SignoffError::Cancelled`] when cancelled.
+#[allow(clippy::too_many_arguments)]
+pub fn build_packet_with_progress(
+    ws: &Workspace,
+    project_root: &Path,
+    project: &str,
+    run: u64,
+    sources: &[ModuleSource],
+    patients: &[String],
+    seed: u64,
+    progress: &Progress<'_>,
+) -> Result<Packet, SignoffError> {
     let info = ws.run(Some(run))?;
     let reader = ws.open_snapshot(Some(info.snapshot))?;
     let wanted: HashSet<&str> = patients.iter().map(String::as_str).collect();
@@ -462,11 +580,16 @@ pub fn build_packet(
         fields: Vec<Field>,
     }
     let mut rows: Vec<Row> = Vec::new();
+    progress.phase(
+        "reading legacy rows",
+        sources.iter().filter(|m| m.patient.is_some()).count() as u64,
+    );
+    let mut queries = 0u64;
     for (mi, m) in sources.iter().enumerate() {
         let Some(col) = m.patient.as_deref() else {
             continue;
         };
-        stream(&reader, m, &mut |names, values| {
+        stream(&reader, m, progress, &mut |names, values| {
             let Some(p) = patient_of(names, values, col) else {
                 return;
             };
@@ -487,6 +610,8 @@ pub fn build_packet(
                     .collect(),
             });
         })?;
+        queries += 1;
+        progress.position(queries);
     }
     // 2. What the run made of them.
     let row_ids: HashSet<(String, String)> = rows
@@ -525,11 +650,28 @@ pub fn build_packet(
     let outputs = ws.run_outputs(run)?;
     let out_dir = project_root.join(&info.output_dir);
     let mut resources: HashMap<String, serde_json::Value> = HashMap::new();
-    for (rtype, ids) in &ids_by_type {
-        let Some(o) = outputs.iter().find(|o| &o.resource_type == rtype) else {
-            continue;
-        };
+    let files: Vec<(&ferry_store::RunOutput, &HashSet<String>)> = ids_by_type
+        .iter()
+        .filter_map(|(rtype, ids)| {
+            outputs
+                .iter()
+                .find(|o| &o.resource_type == rtype)
+                .map(|o| (o, ids))
+        })
+        .collect();
+    let size = |o: &ferry_store::RunOutput| {
+        std::fs::metadata(out_dir.join(&o.file)).map_or(0, |m| m.len())
+    };
+    progress.phase(
+        "reading output files",
+        files.iter().map(|(o, _)| size(o)).sum(),
+    );
+    let mut bytes = 0u64;
+    for (o, ids) in files {
+        progress.check()?;
         read_resources(&out_dir.join(&o.file), &o.sha256, run, ids, &mut resources)?;
+        bytes += size(o);
+        progress.position(bytes);
     }
     // 4. Items per patient, grouped and in order.
     let mut sections = Vec::new();
@@ -786,6 +928,149 @@ mod tests {
         let v = serde_json::json!({"effectivePeriod": {"start": "2018-02-03"}});
         assert_eq!(resource_date(&v).as_deref(), Some("2018-02-03"));
         assert_eq!(resource_date(&serde_json::json!({})), None);
+    }
+
+    /// A project with a staged `patients` table of `n` rows and `visits` (two per patient for
+    /// the first 10), and an ok run: one Patient resource for patient 1, an exception on visit 3.
+    fn project_with_a_run(n: u64) -> (tempfile::TempDir, Workspace, Vec<ModuleSource>) {
+        use ferry_core::{ColumnDef, Origin, Sink, TableDef, Value};
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::open(dir.path()).unwrap();
+        let origin = Origin {
+            file: "c.sql".into(),
+            line: 1,
+        };
+        let cols = |names: &[&str]| names.iter().map(|c| ColumnDef::new(*c, None)).collect();
+        let mut w = ws.begin_snapshot(None).unwrap();
+        let p = w
+            .table(TableDef::new(
+                "patients",
+                cols(&["id", "name"]),
+                origin.clone(),
+            ))
+            .unwrap();
+        for i in 1..=n {
+            w.row(
+                p,
+                vec![Value::Text(i.to_string()), Value::Text(format!("n{i}"))],
+            )
+            .unwrap();
+        }
+        let v = w
+            .table(TableDef::new("visits", cols(&["id", "pid"]), origin))
+            .unwrap();
+        for i in 1..=20u64 {
+            w.row(
+                v,
+                vec![
+                    Value::Text(i.to_string()),
+                    Value::Text((i % 10 + 1).to_string()),
+                ],
+            )
+            .unwrap();
+        }
+        w.commit().unwrap();
+        let tables = ws.tables(1).unwrap();
+        let staged = |t: &str| {
+            tables
+                .iter()
+                .find(|x| x.name == t)
+                .unwrap()
+                .staged_name
+                .clone()
+        };
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let body = "{\"resourceType\":\"Patient\",\"id\":\"p1\"}\n";
+        std::fs::write(out.join("Patient.ndjson"), body).unwrap();
+        let mut run = ws
+            .begin_run(ferry_store::RunSpec {
+                id: None,
+                kind: "iteration".into(),
+                snapshot: 1,
+                files: Vec::new(),
+                output_dir: "out".into(),
+            })
+            .unwrap();
+        run.lineage("patients", "1", "Patient", "p1", "00").unwrap();
+        run.exception("visits", "3", None, None, "bad", None)
+            .unwrap();
+        run.output(ferry_store::RunOutput {
+            resource_type: "Patient".into(),
+            file: "Patient.ndjson".into(),
+            resources: 1,
+            sha256: hex::encode(Sha256::digest(body.as_bytes())),
+        });
+        run.commit("ok").unwrap();
+        let sources = vec![
+            ModuleSource {
+                module: "patients".into(),
+                query: format!("SELECT id, name FROM \"{}\"", staged("patients")),
+                key: vec!["id".into()],
+                patient: Some("id".into()),
+                resource_type: "Patient".into(),
+            },
+            ModuleSource {
+                module: "visits".into(),
+                query: format!("SELECT id, pid FROM \"{}\"", staged("visits")),
+                key: vec!["id".into()],
+                patient: Some("pid".into()),
+                resource_type: "Encounter".into(),
+            },
+        ];
+        (dir, ws, sources)
+    }
+
+    #[test]
+    fn sampling_reports_phases_with_totals_and_stops_when_cancelled() {
+        let (dir, ws, sources) = project_with_a_run(10_000);
+        let events = std::sync::Mutex::new(Vec::<String>::new());
+        let on_event = |e: SampleEvent<'_>| {
+            events.lock().unwrap().push(match e {
+                SampleEvent::Phase { name, total } => format!("{name} {total}"),
+                SampleEvent::Position(n) => n.to_string(),
+            })
+        };
+        let progress = Progress {
+            on_event: &on_event,
+            cancel: None,
+        };
+        let chosen = choose_with_progress(&ws, 1, &sources, 3, 5, &progress).unwrap();
+        assert_eq!(chosen, choose(&ws, 1, &sources, 3, 5).unwrap());
+        assert_eq!(chosen.with_exceptions, 1);
+        assert_eq!(*events.lock().unwrap(), ["choosing patients 2", "1", "2"]);
+        events.lock().unwrap().clear();
+        let keys = vec!["1".to_string(), "4".to_string()];
+        let packet =
+            build_packet_with_progress(&ws, dir.path(), "t", 1, &sources, &keys, 5, &progress)
+                .unwrap();
+        assert_eq!(packet.patients.len(), 2);
+        assert_eq!(
+            *events.lock().unwrap(),
+            [
+                "reading legacy rows 2",
+                "1",
+                "2",
+                "reading output files 37",
+                "37"
+            ]
+        );
+
+        let cancel = ferry_core::Cancel::new();
+        cancel.cancel();
+        let stop = Progress {
+            on_event: &|_| {},
+            cancel: Some(&cancel),
+        };
+        let e = choose_with_progress(&ws, 1, &sources, 3, 5, &stop).unwrap_err();
+        assert!(matches!(e, SignoffError::Cancelled), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "sampling was cancelled; nothing was recorded"
+        );
+        let e = build_packet_with_progress(&ws, dir.path(), "t", 1, &sources, &keys, 5, &stop)
+            .unwrap_err();
+        assert!(matches!(e, SignoffError::Cancelled), "{e}");
     }
 
     #[test]

@@ -6,11 +6,12 @@
 use crate::commands::Global;
 use crate::format;
 use anyhow::{Context, Result, bail};
-use ferry_link::report::{self, ReviewView};
-use ferry_link::{Decision, Decisions, Verdict};
+use ferry_link::report;
+use ferry_link::{Decisions, review};
 use ferry_ops::Project;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -43,7 +44,8 @@ pub enum Action {
 
 #[derive(Debug, clap::Args)]
 pub struct ReviewArgs {
-    /// The snapshot whose dedupe report to review (default: the latest).
+    /// The snapshot whose dedupe report to review (default: the report `ferry dedupe` wrote
+    /// last).
     #[arg(long)]
     pub snapshot: Option<u64>,
     /// List the clusters and their status (the default when nothing is accepted or rejected).
@@ -158,8 +160,32 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             .collect::<HashMap<_, _>>(),
     };
     let reader = ws.open_snapshot(Some(info.id))?;
+    let bar = if !global.quiet && !args.json && std::io::stderr().is_terminal() {
+        let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8));
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent}% ({eta}) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let on_event = |e: ferry_link::LinkEvent<'_>| match e {
+        ferry_link::LinkEvent::Phase { name, total } => {
+            bar.set_length(total);
+            bar.set_position(0);
+            bar.set_message(name.to_string());
+        }
+        ferry_link::LinkEvent::Position(n) => bar.set_position(n),
+    };
+    let progress = ferry_link::Progress {
+        on_event: &on_event,
+        cancel: None,
+    };
     let mut set = ferry_link::RecordSet::new();
-    let rows = ferry_link::read_snapshot(&reader, &cfg, &names, &mut set)
+    let rows = ferry_link::read_snapshot_with_progress(&reader, &cfg, &names, &mut set, &progress)
         .with_context(|| format!("cannot read table `{table_name}` of snapshot {}", info.id))?;
     let mut target_rows = 0;
     if let Some(path) = &args.against {
@@ -169,7 +195,9 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     }
     let opts = ferry_link::LinkOptions::from_config(&cfg, args.against.is_some())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let linkage = ferry_link::link(&set, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let linkage = ferry_link::link_with_progress(&set, &opts, &progress)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish_and_clear();
     let decisions = if args.against.is_some() {
         Decisions::default()
     } else {
@@ -182,6 +210,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     };
     let duration_ms = started.elapsed().as_millis() as u64;
     let fields = cfg.active_fields();
+    let warnings = linkage.model.warnings();
     let rep = report::build(
         &set,
         &linkage,
@@ -201,6 +230,12 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
 
+    if !global.quiet {
+        // On stderr, so `--json` keeps stdout for the summary (which lists them too).
+        for w in &warnings {
+            eprintln!("warning: {}", w.message);
+        }
+    }
     if args.json {
         let cluster_of: HashMap<usize, &str> = clusters
             .iter()
@@ -217,6 +252,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             duration_ms,
             memory_bytes: linkage.peak_bytes,
             blocking: &linkage.rules,
+            warnings: &warnings,
             pairs: linkage
                 .pairs
                 .iter()
@@ -336,6 +372,7 @@ struct Summary<'a> {
     duration_ms: u64,
     memory_bytes: usize,
     blocking: &'a [ferry_link::engine::RuleStats],
+    warnings: &'a [ferry_link::engine::ModelWarning],
     pairs: Vec<SummaryPair<'a>>,
     clusters: Vec<SummaryCluster<'a>>,
     report: &'a std::path::Path,
@@ -375,124 +412,120 @@ fn print_rows(rows: &[[String; 4]], total: usize) {
     }
 }
 
-fn print_clusters(clusters: &[report::ClusterReport]) {
-    let rows: Vec<[String; 4]> = clusters
-        .iter()
-        .take(30)
-        .map(|c| {
-            [
-                c.id.clone(),
-                c.status.clone(),
-                c.survivor.clone(),
-                c.members
-                    .iter()
-                    .map(|m| m.key.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ]
-        })
-        .collect();
-    print_rows(&rows, clusters.len());
-}
-
 fn review(args: ReviewArgs, global: &Global) -> Result<u8> {
     let project = Project::discover(global.project.as_deref())?;
-    let snapshot = match args.snapshot {
-        Some(s) => s,
-        None => project.open_workspace()?.snapshot(None)?.id,
-    };
-    let path = project
-        .reports_dir()
-        .join(format!("{}.json", report_stem(snapshot, false)));
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read `{}`; run `ferry dedupe --snapshot {snapshot}` first",
-            path.display()
-        )
-    })?;
-    let view: ReviewView = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "`{}` is not a dedupe report; run `ferry dedupe --snapshot {snapshot}` again",
-            path.display()
-        )
-    })?;
-    let mut decisions = Decisions::load(&project.root).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if args.accept.is_empty() && args.reject.is_empty() && !args.accept_all_pending || args.list {
-        if !global.quiet {
-            println!(
-                "Snapshot {snapshot}: {} clusters ({} pending review)",
-                view.clusters.len(),
-                view.clusters
-                    .iter()
-                    .filter(|c| c.status == "pending")
-                    .count()
-            );
-            print_clusters(&view.clusters);
-        }
-        if args.accept.is_empty() && args.reject.is_empty() && !args.accept_all_pending {
-            return Ok(crate::exit::OK);
-        }
-    }
-    let by = args
-        .by
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into());
-    let at = ferry_link::decisions::now_utc();
-    let find = |id: &str| {
-        view.clusters.iter().find(|c| c.id == id).ok_or_else(|| {
-            anyhow::anyhow!(
-                "no cluster `{id}` in the report of snapshot {snapshot}; `ferry dedupe review --list` shows the cluster ids"
-            )
-        })
-    };
-    let mut ids: Vec<(String, Verdict)> = Vec::new();
-    for id in &args.accept {
-        ids.push((id.clone(), Verdict::Accept));
-    }
-    for id in &args.reject {
-        if args.accept.contains(id) {
-            bail!("cluster `{id}` is both accepted and rejected; choose one");
-        }
-        ids.push((id.clone(), Verdict::Reject));
-    }
-    if args.accept_all_pending {
-        for c in view.clusters.iter().filter(|c| c.status == "pending") {
-            if !ids.iter().any(|(i, _)| i == &c.id) {
-                ids.push((c.id.clone(), Verdict::Accept));
+    let reports = project.reports_dir();
+    let path = match args.snapshot {
+        Some(s) => reports.join(format!("{}.json", report_stem(s, false))),
+        None => {
+            let found = review::latest_report(&reports)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}",
+                        ferry_link::LinkError::NoReport {
+                            dir: reports.clone()
+                        }
+                    )
+                })?;
+            if !global.quiet {
+                eprintln!(
+                    "Reviewing the dedupe report of snapshot {} (`{}`{}); `--snapshot N` reviews another",
+                    found.snapshot,
+                    found.path.display(),
+                    found
+                        .created_at
+                        .as_deref()
+                        .map(|t| format!(", written {t}"))
+                        .unwrap_or_default()
+                );
             }
+            found.path
         }
-    }
-    let mut counts = (0, 0);
-    for (id, verdict) in ids {
-        let c = find(&id)?;
-        decisions.record(Decision {
-            id: c.id.clone(),
-            decision: verdict,
-            members: c.members.iter().map(|m| m.key.clone()).collect(),
-            survivor: (verdict == Verdict::Accept).then(|| c.survivor.clone()),
-            by: by.clone(),
-            at: at.clone(),
-            snapshot: Some(snapshot),
-        });
-        if verdict == Verdict::Accept {
-            counts.0 += 1;
-        } else {
-            counts.1 += 1;
-        }
-    }
-    decisions.table = Some(view.table.clone());
-    decisions.key = Some(view.key.clone());
-    let saved = decisions
-        .save(&project.root)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if !global.quiet {
-        println!(
-            "Recorded {} accepted and {} rejected clusters in {}; `ferry run` merges accepted clusters into their survivors",
-            counts.0,
-            counts.1,
-            saved.display()
+    };
+    if !path.exists() {
+        let s = args.snapshot.unwrap_or_default();
+        bail!(
+            "no dedupe report `{}`; run `ferry dedupe --snapshot {s}` first",
+            path.display()
         );
     }
+    let view = review::load_view(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let decisions = Decisions::load(&project.root).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let deciding = !(args.accept.is_empty() && args.reject.is_empty() && !args.accept_all_pending);
+    let decisions = if deciding {
+        let req = review::ReviewRequest {
+            accept: args.accept.clone(),
+            reject: args.reject.clone(),
+            accept_all_pending: args.accept_all_pending,
+            by: args
+                .by
+                .clone()
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".into()),
+            at: ferry_link::decisions::now_utc(),
+        };
+        let (new, outcome) =
+            review::review(&view, &decisions, &req).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let saved = new
+            .save(&project.root)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !global.quiet {
+            for c in &outcome.changes {
+                println!("  {}", c.describe());
+            }
+            let (accepted, rejected) = outcome.counts();
+            println!(
+                "Recorded {accepted} accepted and {rejected} rejected clusters in {}{}; `ferry run` merges accepted clusters into their survivors",
+                saved.display(),
+                match outcome.kept_rejected {
+                    0 => String::new(),
+                    1 => " (1 rejected cluster left as it is)".to_string(),
+                    n => format!(" ({n} rejected clusters left as they are)"),
+                }
+            );
+        }
+        new
+    } else {
+        decisions
+    };
+    if (args.list || !deciding) && !global.quiet {
+        let rows = review::statuses(&view, &decisions);
+        println!(
+            "Snapshot {}: {} clusters ({} pending review)",
+            view.snapshot,
+            rows.len(),
+            rows.iter().filter(|c| c.status.decided().is_none()).count()
+        );
+        print_reviews(&rows);
+    }
     Ok(crate::exit::OK)
+}
+
+/// Clusters with their status from the decisions: who decided and when.
+fn print_reviews(rows: &[review::ClusterReview]) {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    t.set_header(["cluster", "status", "by", "on", "survivor", "member keys"]);
+    for c in rows.iter().take(30) {
+        let (by, on) = c
+            .status
+            .decided()
+            .map(|d| (d.by.clone(), d.at.clone()))
+            .unwrap_or_default();
+        t.add_row([
+            c.id.clone(),
+            c.status.name().to_string(),
+            by,
+            on,
+            c.survivor.clone(),
+            c.members.join(", "),
+        ]);
+    }
+    for line in t.to_string().lines() {
+        println!("  {}", line.trim_end());
+    }
+    if rows.len() > 30 {
+        println!("  ... and {} more (see the report)", rows.len() - 30);
+    }
 }

@@ -93,6 +93,61 @@ fn dedupe_finds_the_seeded_duplicates_of_a_generated_clinic_with_high_precision_
         + report["prior_weight"].as_f64().unwrap();
     assert!((sum - first["weight"].as_f64().unwrap()).abs() < 1e-6);
     assert!(wd.join("reports/dedupe-0001.html").exists());
+    // EM trains every comparison at clinic size (it trained none while duplicates' new phones
+    // and e-mails made every rule's estimate look implausible), so nothing is warned about.
+    let untrained: Vec<&str> = report["model"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["trained"] != true)
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(untrained, Vec::<&str>::new());
+    assert_eq!(out["warnings"], serde_json::json!([]));
+    let run = wd.run(&["dedupe"]);
+    run.ok();
+    assert!(!run.stderr().contains("warning"), "{}", run.stderr());
+}
+
+#[test]
+fn a_comparison_em_cannot_train_is_warned_about_with_what_to_do() {
+    let wd = Workdir::project();
+    wd.write("legacy/patients.csv", PATIENTS_CSV);
+    wd.run(&["stage", "legacy/patients.csv"]).ok();
+    let cfg = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    wd.write(
+        "ferry.toml",
+        format!(
+            "{cfg}\n[dedupe]\ngiven = \"first_name\"\nfamily = \"last_name\"\nbirth_date = \"dob\"\nblocking = [\"birth_date\"]\n"
+        ),
+    );
+    let run = wd.run(&["dedupe", "--json"]);
+    let out = json(&run.ok());
+    let warnings = out["warnings"].as_array().unwrap();
+    let fields: Vec<(&str, &str)> = warnings
+        .iter()
+        .map(|w| (w["field"].as_str().unwrap(), w["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            ("given", "too_few_pairs"),
+            ("family", "too_few_pairs"),
+            ("birth_date", "every_rule_blocks_on_it"),
+        ]
+    );
+    assert_eq!(warnings[0]["pairs"], 0);
+    let given = "EM could not train `given`: the blocking rules that leave it out found at most 0 candidate pairs (20 needed); its prior weights are used. Add a broader blocking rule that does not use `given`, or check the weights in the report before accepting clusters";
+    assert_eq!(warnings[0]["message"], given);
+    let stderr = run.stderr();
+    assert!(stderr.contains(&format!("warning: {given}\n")), "{stderr}");
+    assert!(
+        stderr.contains("warning: EM could not train `birth_date`: every blocking rule uses it"),
+        "{stderr}"
+    );
+    // The HTML report says it too.
+    let html = std::fs::read_to_string(wd.join("reports/dedupe-0001.html")).unwrap();
+    assert!(html.contains("EM could not train `family`"), "{html}");
 }
 
 #[test]
@@ -313,4 +368,151 @@ fn identity_columns_are_proposed_from_the_profile_s_phi_labels() {
     let after = run.stderr();
     assert!(after.contains("ssn = \"tax_ref\""), "{after}");
     assert!(after.contains("the profile's PHI labels"), "{after}");
+}
+
+/// Cluster ids of `ferry dedupe --json`, in output order.
+fn cluster_ids(summary: &serde_json::Value) -> Vec<String> {
+    summary["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `--list` line of one cluster, split on whitespace.
+fn list_row(list: &str, id: &str) -> Vec<String> {
+    let line = list
+        .lines()
+        .find(|l| l.trim_start().starts_with(id))
+        .unwrap_or_else(|| panic!("no row for {id}:\n{list}"));
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+// Regression: review read each cluster's status from the report (written before anyone
+// reviewed it), so `--accept-all-pending` accepted a cluster a reviewer had rejected, and
+// `--list` showed accepted clusters as pending.
+#[test]
+fn accept_all_pending_keeps_a_reviewer_s_rejection_and_list_shows_decisions() {
+    let wd = Workdir::project();
+    wd.run(&["generate", "legacy", "--patients", "300", "--csv-only"])
+        .ok();
+    wd.run(&["stage", "legacy/csv"]).ok();
+    let ids = cluster_ids(&json(&wd.run(&["dedupe", "--json"]).ok()));
+    assert!(ids.len() >= 3, "{ids:?}");
+    let rejected = ids[1].clone();
+    wd.run(&["dedupe", "review", "--reject", &rejected, "--by", "ana"])
+        .ok();
+    let out = wd
+        .run(&["dedupe", "review", "--accept-all-pending", "--by", "bob"])
+        .ok();
+    assert!(
+        out.contains(&format!(
+            "Recorded {} accepted and 0 rejected clusters",
+            ids.len() - 1
+        )),
+        "{out}"
+    );
+    assert!(out.contains("(1 rejected cluster left as it is)"), "{out}");
+    let decisions = ferry_link::Decisions::load(wd.path()).unwrap();
+    let by_id: BTreeMap<&str, &ferry_link::Decision> = decisions
+        .clusters
+        .iter()
+        .map(|d| (d.id.as_str(), d))
+        .collect();
+    assert_eq!(by_id.len(), ids.len());
+    let r = by_id[rejected.as_str()];
+    assert_eq!(r.decision, ferry_link::Verdict::Reject);
+    assert_eq!(r.by, "ana");
+    assert_eq!(r.survivor, None);
+    for id in ids.iter().filter(|i| **i != rejected) {
+        assert_eq!(by_id[id.as_str()].decision, ferry_link::Verdict::Accept);
+        assert_eq!(by_id[id.as_str()].by, "bob");
+    }
+    let list = wd.run(&["dedupe", "review", "--list"]).ok();
+    assert!(
+        list.contains(&format!(
+            "Snapshot 1: {} clusters (0 pending review)",
+            ids.len()
+        )),
+        "{list}"
+    );
+    let row = list_row(&list, &ids[0]);
+    assert_eq!(&row[1..3], ["accepted", "bob"], "{list}");
+    assert_eq!(row[3], by_id[ids[0].as_str()].at, "{list}");
+    let row = list_row(&list, &rejected);
+    assert_eq!(&row[1..3], ["rejected", "ana"], "{list}");
+    // An explicit accept may change a rejection, and says whose.
+    let out = wd
+        .run(&["dedupe", "review", "--accept", &rejected, "--by", "bob"])
+        .ok();
+    assert!(
+        out.contains(&format!(
+            "accepted {rejected} (changes a rejection by ana on {})",
+            &r.at[..10]
+        )),
+        "{out}"
+    );
+    let after = ferry_link::Decisions::load(wd.path()).unwrap();
+    let d = after.clusters.iter().find(|d| d.id == rejected).unwrap();
+    assert_eq!(
+        (d.decision, d.by.as_str()),
+        (ferry_link::Verdict::Accept, "bob")
+    );
+}
+
+// Regression: without `--snapshot`, review took the newest snapshot, whose report did not
+// exist when a later snapshot was staged after `ferry dedupe --snapshot 1`.
+#[test]
+fn review_without_snapshot_uses_the_report_dedupe_wrote_last() {
+    let wd = Workdir::project();
+    wd.run(&["generate", "legacy", "--patients", "300", "--csv-only"])
+        .ok();
+    wd.run(&["stage", "legacy/csv"]).ok();
+    let ids = cluster_ids(&json(
+        &wd.run(&["dedupe", "--snapshot", "1", "--json"]).ok(),
+    ));
+    wd.run(&["stage", "legacy/csv"]).ok();
+    let run = wd.run(&["dedupe", "review", "--list"]);
+    let list = run.ok();
+    assert!(
+        run.stderr()
+            .contains("Reviewing the dedupe report of snapshot 1 (`"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("dedupe-0001.json`, written 20"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        list.contains(&format!(
+            "Snapshot 1: {} clusters ({} pending review)",
+            ids.len(),
+            ids.len()
+        )),
+        "{list}"
+    );
+    wd.run(&["dedupe", "review", "--accept", &ids[0], "--by", "ana"])
+        .ok();
+    let d = ferry_link::Decisions::load(wd.path()).unwrap();
+    assert_eq!(d.clusters.len(), 1);
+    assert_eq!(d.clusters[0].snapshot, Some(1));
+    // Once snapshot 2 is deduplicated, its report is the newest.
+    wd.run(&["dedupe", "--snapshot", "2"]).ok();
+    let run = wd.run(&["dedupe", "review", "--list"]);
+    let list = run.ok();
+    assert!(
+        run.stderr()
+            .contains("Reviewing the dedupe report of snapshot 2"),
+        "{}",
+        run.stderr()
+    );
+    assert!(list.starts_with("Snapshot 2: "), "{list}");
+    assert_eq!(
+        &list_row(&list, &ids[0])[1..3],
+        ["accepted", "ana"],
+        "{list}"
+    );
 }
