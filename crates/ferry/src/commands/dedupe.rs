@@ -111,8 +111,10 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         return review(r, global);
     }
     let started = Instant::now();
-    let project = Project::discover(global.project.as_deref())?;
-    let ws = project.open_workspace()?;
+    // The writer's lock: the report and the decisions file must not race another dedupe.
+    let session = global.writer("dedupe", true)?;
+    let project = &session.project;
+    let ws = &session.ws;
     let info = ws.snapshot(args.snapshot)?;
     let mut cfg = project.config.dedupe.clone().unwrap_or_default();
     if let Some(t) = args.threshold {
@@ -120,7 +122,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     }
     cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let tables = ws.tables(info.id)?;
-    let labels = profile_phi_labels(&project, info.id);
+    let labels = profile_phi_labels(project, info.id);
     let table_columns: Vec<ferry_link::TableColumns> = tables
         .iter()
         .map(|t| ferry_link::TableColumns {
@@ -182,11 +184,22 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     };
     let progress = ferry_link::Progress {
         on_event: &on_event,
-        cancel: None,
+        cancel: Some(&global.cancel),
     };
     let mut set = ferry_link::RecordSet::new();
-    let rows = ferry_link::read_snapshot_with_progress(&reader, &cfg, &names, &mut set, &progress)
-        .with_context(|| format!("cannot read table `{table_name}` of snapshot {}", info.id))?;
+    let rows =
+        match ferry_link::read_snapshot_with_progress(&reader, &cfg, &names, &mut set, &progress) {
+            Ok(n) => n,
+            Err(ferry_link::LinkError::Cancelled) => {
+                return Err(crate::commands::Cancelled.into());
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot read table `{table_name}` of snapshot {}",
+                    info.id
+                )));
+            }
+        };
     let mut target_rows = 0;
     if let Some(path) = &args.against {
         let (n, _) = ferry_link::read_fhir_patients(path, &mut set)
@@ -195,8 +208,11 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     }
     let opts = ferry_link::LinkOptions::from_config(&cfg, args.against.is_some())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let linkage = ferry_link::link_with_progress(&set, &opts, &progress)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let linkage = match ferry_link::link_with_progress(&set, &opts, &progress) {
+        Ok(l) => l,
+        Err(ferry_link::LinkError::Cancelled) => return Err(crate::commands::Cancelled.into()),
+        Err(e) => anyhow::bail!("{e}"),
+    };
     bar.finish_and_clear();
     let decisions = if args.against.is_some() {
         Decisions::default()
@@ -413,7 +429,8 @@ fn print_rows(rows: &[[String; 4]], total: usize) {
 }
 
 fn review(args: ReviewArgs, global: &Global) -> Result<u8> {
-    let project = Project::discover(global.project.as_deref())?;
+    let session = global.writer("dedupe review", false)?;
+    let project = &session.project;
     let reports = project.reports_dir();
     let path = match args.snapshot {
         Some(s) => reports.join(format!("{}.json", report_stem(s, false))),
