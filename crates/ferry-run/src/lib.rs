@@ -8,7 +8,10 @@
 //! a module whose books do not balance fails the run.
 
 use ferry_core::{Value, ValueRef};
-use ferry_map::{Diagnostic, Evaluated, Module, ProjectOptions, RowOutcome, RowSchema, RowView};
+use ferry_map::{
+    Diagnostic, Evaluated, Merges, Module, RowOutcome, RowSchema, RowView, dependency_order,
+    reader_query,
+};
 use ferry_store::{ModuleBooks, RunOutput, RunSpec, StoreError, Workspace};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -122,79 +125,19 @@ fn render(diags: &[Diagnostic]) -> String {
         .join("\n")
 }
 
-/// Accepted duplicate-patient merges (from `ferry dedupe review`), applied by the run: in
-/// `module` (the patient module), a row whose key is a merged member goes into the survivor's
-/// resource instead of making its own, and every `ref(module, member)` points at the survivor.
-#[derive(Debug, Clone, Default)]
-pub struct Merges {
-    pub module: String,
-    /// Member key -> survivor key (the survivor maps to itself).
-    pub to_survivor: std::collections::HashMap<String, String>,
-}
-
-impl Merges {
-    /// The survivor a row of `module` with `key` is merged into, when it is a merged member
-    /// other than the survivor itself.
-    pub fn merged_into(&self, module: &str, key: &str) -> Option<&str> {
-        if module != self.module {
-            return None;
-        }
-        self.to_survivor
-            .get(key)
-            .map(String::as_str)
-            .filter(|s| *s != key)
-    }
-
-    /// For a merged row of `module`: (survivor key, resource type, id of the survivor's primary
-    /// resource), the resource the row went into.
-    pub fn merged_resource(
-        &self,
-        module: &Module,
-        key: &str,
-        namespace: uuid::Uuid,
-    ) -> Option<(String, String, String)> {
-        let survivor = self.merged_into(&module.name, key)?;
-        let primary = module.primary_resource()?;
-        let id_key = match &primary.name {
-            Some(n) => format!("{survivor}#{n}"),
-            None => survivor.to_string(),
-        };
-        let id = ferry_fhir::resource_id(namespace, &module.name, &primary.resource_type, &id_key);
-        Some((survivor.to_string(), primary.resource_type.clone(), id))
-    }
-}
-
-/// Loads the project's modules with the resource-id function of this namespace.
+/// Loads the project's modules with the resource ids of this namespace (`ferry_map::load_modules`
+/// with `ferry_fhir::id_fn`), for callers that have the project's namespace rather than an id
+/// function.
 pub fn load_modules(
     dirs: &ProjectDirs,
     namespace: uuid::Uuid,
     local_offset: Option<String>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
-    load_modules_with(dirs, namespace, local_offset, None)
-}
-
-/// [`load_modules`] with accepted merges, so that `ref` to a merged patient points at the
-/// survivor.
-pub fn load_modules_with(
-    dirs: &ProjectDirs,
-    namespace: uuid::Uuid,
-    local_offset: Option<String>,
-    merges: Option<&Merges>,
-) -> (Vec<Module>, Vec<Diagnostic>) {
-    let ids: Arc<ferry_map::IdFn> = Arc::new(move |module: &str, rtype: &str, key: &str| {
-        ferry_fhir::resource_id(namespace, module, rtype, key)
-    });
-    ferry_map::load_project(
+    ferry_map::load_modules(
         &dirs.mappings,
         &dirs.concept_maps,
-        ProjectOptions {
-            ids,
-            local_offset,
-            pivot: None,
-            merges: merges
-                .map(|m| std::iter::once((m.module.clone(), m.to_survivor.clone())).collect())
-                .unwrap_or_default(),
-        },
+        ferry_fhir::id_fn(namespace),
+        local_offset,
     )
 }
 
@@ -273,9 +216,10 @@ pub fn run(
     on_event: &dyn Fn(RunEvent<'_>),
 ) -> Result<RunSummary, RunError> {
     let started = std::time::Instant::now();
-    let (mut modules, diags) = load_modules_with(
-        dirs,
-        opts.namespace,
+    let (mut modules, diags) = ferry_map::load_modules_with(
+        &dirs.mappings,
+        &dirs.concept_maps,
+        ferry_fhir::id_fn(opts.namespace),
         opts.local_offset.clone(),
         opts.merges.as_ref(),
     );
@@ -363,7 +307,7 @@ pub fn run(
                 let worker = Worker {
                     module,
                     validator,
-                    merge: opts.merges.as_ref().map(|m| (m, opts.namespace)),
+                    merge: opts.merges.as_ref(),
                     checks: &checks,
                 };
                 scope.spawn(move || work(worker, &work_rx, &done_tx));
@@ -450,58 +394,6 @@ pub fn run(
         outputs,
         bundles,
     })
-}
-
-/// Modules ordered so that a module comes after the modules it `ref`s (patients before their
-/// observations), ties and cycles by name: the order resources are written in, so that bundles
-/// can be loaded one after another into a server that checks references.
-fn dependency_order(mut modules: Vec<Module>) -> Vec<Module> {
-    modules.sort_by(|a, b| a.name.cmp(&b.name));
-    let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
-    let deps: Vec<Vec<usize>> = modules
-        .iter()
-        .map(|m| {
-            m.references()
-                .iter()
-                .filter_map(|r| names.iter().position(|n| n == r))
-                .collect()
-        })
-        .collect();
-    let mut placed = vec![false; modules.len()];
-    let mut order = Vec::with_capacity(modules.len());
-    while order.len() < modules.len() {
-        // The first module (by name) whose dependencies are all placed; on a cycle, the first
-        // unplaced one.
-        let next = (0..modules.len())
-            .find(|&i| !placed[i] && deps[i].iter().all(|&d| placed[d] || d == i))
-            .or_else(|| (0..modules.len()).find(|&i| !placed[i]));
-        let Some(i) = next else { break };
-        placed[i] = true;
-        order.push(i);
-    }
-    let mut slots: Vec<Option<Module>> = modules.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect()
-}
-
-/// The module's query as the reader runs it: a summary module's rows ordered by patient (then
-/// its `order_by`, then the key), so that each patient's rows arrive together.
-pub fn reader_query(module: &Module) -> String {
-    if !module.is_summary() {
-        return module.source.query.clone();
-    }
-    let order: Vec<String> = module
-        .summary_order()
-        .iter()
-        .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
-        .collect();
-    format!(
-        "SELECT * FROM ({}\n) AS ferry_summary ORDER BY {}",
-        module.source.query.trim().trim_end_matches(';'),
-        order.join(", ")
-    )
 }
 
 /// Streams the module's query in batches of owned rows. Returns the number of source rows.
@@ -606,7 +498,7 @@ fn read_batches(
 struct Worker<'a> {
     module: &'a Module,
     validator: &'a ferry_fhir::Validator,
-    merge: Option<(&'a Merges, uuid::Uuid)>,
+    merge: Option<&'a Merges>,
     checks: &'a shape::LeafChecks,
 }
 
@@ -749,8 +641,8 @@ fn migrate_row(
     // A merged duplicate patient: its row goes into the survivor's resource (written by the
     // survivor's own row); the lineage keeps this source key. Its content hash is on the
     // survivor's lineage row.
-    if let (Evaluated::Migrated(_), Some((merges, namespace))) = (&outcome, merge)
-        && let Some((_, rtype, id)) = merges.merged_resource(module, &key, namespace)
+    if let (Evaluated::Migrated(_), Some(merges)) = (&outcome, merge)
+        && let Some((_, rtype, id)) = merges.merged_resource(module, &key)
     {
         return RowResult::Migrated {
             key,
@@ -936,54 +828,4 @@ fn hash_files(dirs: &[&Path]) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(dir: &Path, name: &str, refs: &[&str]) {
-        let fields: String = refs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!("\"note[{i}].text\" = \"ref('{r}', row.k)\"\n"))
-            .collect();
-        std::fs::write(
-            dir.join(format!("{name}.toml")),
-            format!(
-                "[module]\nname = \"{name}\"\n[source]\nquery = \"SELECT 1 AS k\"\nkey = \"k\"\n\
-                 [[resource]]\ntype = \"Basic\"\n[resource.fields]\n\"code.text\" = \"'x'\"\n{fields}"
-            ),
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn modules_come_after_the_modules_they_reference() {
-        let dir = tempfile::tempdir().unwrap();
-        let maps = dir.path().join("mappings");
-        std::fs::create_dir(&maps).unwrap();
-        // Alphabetically `allergies` < `patients` < `visits`, but allergies refs both.
-        write(&maps, "allergies", &["patients", "visits"]);
-        write(&maps, "patients", &[]);
-        write(&maps, "visits", &["patients"]);
-        // A cycle does not lose a module.
-        write(&maps, "x_cycle", &["y_cycle"]);
-        write(&maps, "y_cycle", &["x_cycle"]);
-        let dirs = ProjectDirs {
-            mappings: maps,
-            concept_maps: dir.path().join("concept-maps"),
-            output: dir.path().join("output"),
-        };
-        let (modules, diags) = load_modules(&dirs, uuid::Uuid::nil(), None);
-        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
-        let names: Vec<String> = dependency_order(modules)
-            .into_iter()
-            .map(|m| m.name)
-            .collect();
-        assert_eq!(
-            names,
-            ["patients", "visits", "allergies", "x_cycle", "y_cycle"]
-        );
-    }
 }

@@ -119,7 +119,7 @@ pub struct VerifyOptions {
     pub project_root: PathBuf,
     /// The accepted duplicate-patient merges the run applied (the binary reads them from
     /// `mappings/duplicates.toml`, as `ferry run` does).
-    pub merges: Option<ferry_run::Merges>,
+    pub merges: Option<ferry_map::Merges>,
 }
 
 /// Progress, for a bar.
@@ -292,13 +292,10 @@ pub fn verify(
     let books = ws.run_modules(run.id)?;
     let outputs = ws.run_outputs(run.id)?;
     let searches = load_searches(&opts.checks)?;
-    let (modules, diags) = ferry_run::load_modules_with(
-        &ferry_run::ProjectDirs {
-            mappings: opts.mappings.clone(),
-            concept_maps: opts.concept_maps.clone(),
-            output: opts.project_root.join(&run.output_dir),
-        },
-        opts.namespace,
+    let (modules, diags) = ferry_map::load_modules_with(
+        &opts.mappings,
+        &opts.concept_maps,
+        ferry_fhir::id_fn(opts.namespace),
         opts.local_offset.clone(),
         opts.merges.as_ref(),
     );
@@ -410,14 +407,14 @@ pub fn verify(
             problems: &mut roundtrip,
             show_values: opts.show_values,
             compared: 0,
-            merge: opts.merges.as_ref().map(|m| (m, opts.namespace)),
+            merge: opts.merges.as_ref(),
             group: Vec::new(),
             group_patient: None,
         };
         let mut failure: Option<VerifyError> = None;
         let mut schema: Option<Arc<RowSchema>> = None;
         // A summary module's rows come ordered by patient, as the run read them.
-        let query = ferry_run::reader_query(module);
+        let query = ferry_map::reader_query(module);
         let (_, rows) = reader
             .query_rows(&query, &mut |names, values| {
                 let schema = schema.get_or_insert_with(|| RowSchema::new(names.iter().cloned()));
@@ -814,8 +811,8 @@ struct RoundTrip<'a> {
     problems: &'a mut Problems,
     show_values: bool,
     compared: u64,
-    /// Accepted merges and the namespace of ids.
-    merge: Option<(&'a ferry_run::Merges, uuid::Uuid)>,
+    /// Accepted merges.
+    merge: Option<&'a ferry_map::Merges>,
     /// A summary module: the current patient's rows, and that patient.
     group: Vec<Vec<ferry_core::Value>>,
     group_patient: Option<Option<String>>,
@@ -911,9 +908,8 @@ impl RoundTrip<'_> {
         let ledger = self.index.ledger_outcome(m, &key)?;
         // A merged duplicate patient: the run wrote no resource of its own for it; its lineage
         // must name the survivor's resource.
-        if let (RowOutcome::Migrated(_), Some((merges, namespace))) = (&outcome, self.merge)
-            && let Some((survivor, rtype, id)) =
-                merges.merged_resource(self.module, &key, namespace)
+        if let (RowOutcome::Migrated(_), Some(merges)) = (&outcome, self.merge)
+            && let Some((survivor, rtype, id)) = merges.merged_resource(self.module, &key)
         {
             let ok = matches!(&ledger, LedgerOutcome::Migrated(ids)
                 if ids.iter().any(|(t, i)| *t == rtype && *i == id));

@@ -134,7 +134,7 @@ impl RunFolder {
 
 /// The accepted duplicate-patient merges of `mappings/duplicates.toml` (`ferry dedupe review`),
 /// for `ferry run` and `ferry verify`; `None` when nothing was accepted.
-pub fn merges(project: &Project) -> Result<Option<ferry_run::Merges>> {
+pub fn merges(project: &Project) -> Result<Option<ferry_map::Merges>> {
     let map = ferry_link::load_merges(&project.root)
         .context("reading the duplicate-patient decisions")?;
     if map.is_empty() {
@@ -157,7 +157,7 @@ pub fn merges(project: &Project) -> Result<Option<ferry_run::Merges>> {
             to_survivor.insert(m.clone(), s.to_string());
         }
     }
-    Ok(Some(ferry_run::Merges {
+    Ok(Some(ferry_map::Merges {
         module,
         to_survivor,
     }))
