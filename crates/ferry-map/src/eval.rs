@@ -311,7 +311,9 @@ impl Module {
         }
     }
 
-    /// The row's source key: its key columns' values joined with `|`.
+    /// The row's source key: its key columns' values joined with `|`. A NULL, empty or binary
+    /// key value is an error (the row becomes an exception). [`Module::duplicate_key_query`] is
+    /// the same equality in SQL: keep the two together.
     pub fn row_key(&self, row: &RowView<'_>) -> Result<String, String> {
         let mut parts = Vec::with_capacity(self.source.key.len());
         for k in &self.source.key {

@@ -12,7 +12,7 @@ use ferry_map::{
     Diagnostic, Evaluated, Merges, Module, RowOutcome, RowSchema, RowView, dependency_order,
     reader_query,
 };
-use ferry_store::{ModuleBooks, RunOutput, RunSpec, StoreError, Workspace};
+use ferry_store::{ModuleBooks, RunOutput, RunSpec, SnapshotReader, StoreError, Workspace};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -141,8 +141,9 @@ pub fn load_modules(
     )
 }
 
-/// `ferry check`: loads every module and checks its columns against the snapshot's staged
-/// schema; returns every diagnostic (errors and warnings), all at once.
+/// `ferry check`: loads every module and checks it against the snapshot ([`check_modules`]);
+/// returns the number of module files found (loaded or not) and every diagnostic (errors and
+/// warnings), all at once.
 pub fn check(
     ws: &Workspace,
     dirs: &ProjectDirs,
@@ -150,26 +151,96 @@ pub fn check(
     namespace: uuid::Uuid,
 ) -> Result<(usize, Vec<Diagnostic>), RunError> {
     let (modules, mut diags) = load_modules(dirs, namespace, None);
+    let found = ferry_map::module_files(&dirs.mappings)
+        .map(|f| f.len())
+        .unwrap_or(modules.len());
     let reader = ws.open_snapshot(snapshot)?;
+    diags.extend(check_modules(&reader, &modules));
+    Ok((found, diags))
+}
+
+/// The checks a loaded module must pass against a snapshot before any data moves; `ferry check`
+/// reports them and `ferry run` refuses to start on any error among them. Per module: its
+/// resource types are R4 resource types and every required element has a field; its query runs
+/// and returns every column the module names; and its key identifies one row
+/// ([`duplicate_key`]).
+pub fn check_modules(reader: &SnapshotReader, modules: &[Module]) -> Vec<Diagnostic> {
     let validator = ferry_fhir::Validator::r4();
     let required = |ty: &str| validator.knows(ty).then(|| validator.required_elements(ty));
-    for m in &modules {
+    let mut diags = Vec::new();
+    for m in modules {
         diags.extend(m.check_required(&required));
-        match reader.columns_of(&m.source.query) {
-            Ok(cols) => diags.extend(m.check_columns(&cols)),
-            Err(e) => diags.push(Diagnostic {
-                file: m.file.clone(),
-                line: 0,
-                column: 0,
-                severity: ferry_map::Severity::Error,
-                message: format!(
-                    "the source query does not run on snapshot {}: {e}",
-                    reader.id()
-                ),
-            }),
+        let cols = match reader.columns_of(&m.source.query) {
+            Ok(cols) => cols,
+            Err(e) => {
+                diags.push(Diagnostic {
+                    file: m.file.clone(),
+                    line: 0,
+                    column: 0,
+                    severity: ferry_map::Severity::Error,
+                    message: format!(
+                        "the source query does not run on snapshot {}: {e}",
+                        reader.id()
+                    ),
+                });
+                continue;
+            }
+        };
+        diags.extend(m.check_columns(&cols));
+        if m.source.key.iter().all(|k| cols.contains(k)) {
+            diags.extend(duplicate_key(reader, m));
         }
     }
-    Ok((modules.len(), diags))
+    diags
+}
+
+/// A key value two rows of the module's query share, as an error naming the module, the key
+/// and both rows' 1-based positions in the query; `None` when every key identifies one row.
+/// SQLite groups the query's keys (`Module::duplicate_key_query`, one pass); only when it finds
+/// a shared key does a second pass read the rows, in the query's order, through
+/// `Module::row_key` itself until two of them have it.
+pub fn duplicate_key(reader: &SnapshotReader, module: &Module) -> Option<Diagnostic> {
+    let mut candidates = Vec::new();
+    let sql = module.duplicate_key_query();
+    let grouped = reader.query_rows(&sql, &mut |_, row| {
+        if let Some(ValueRef::Text(k)) = row.first() {
+            candidates.push((*k).to_string());
+        }
+        // SQLite's text of a floating-point key can differ from `row_key`'s: keep a few
+        // candidates in case the first is not confirmed.
+        candidates.len() < 8
+    });
+    if let Err(e) = grouped {
+        return Some(module.key_error(format!(
+            "module `{}`: the check that its key identifies one row failed on snapshot {}: {e}",
+            module.name,
+            reader.id()
+        )));
+    }
+    for key in candidates {
+        let mut rows: Vec<u64> = Vec::with_capacity(2);
+        let mut schema: Option<Arc<RowSchema>> = None;
+        let mut n = 0u64;
+        let read = reader.query_rows(&module.source.query, &mut |names, values| {
+            n += 1;
+            let schema = schema.get_or_insert_with(|| RowSchema::new(names.iter().cloned()));
+            let view = RowView { schema, values };
+            if module.row_key(&view).is_ok_and(|k| k == key) {
+                rows.push(n);
+            }
+            rows.len() < 2
+        });
+        if read.is_err() {
+            continue;
+        }
+        if let [a, b] = rows[..] {
+            return Some(module.key_error(format!(
+                "module `{}`: key `{key}` is not unique: rows {a} and {b} of the module's query both have it. A module's key must identify one row; add a column to `key = [...]`",
+                module.name
+            )));
+        }
+    }
+    None
 }
 
 /// A batch of source rows on its way to the workers: (sequence number, columns, rows). For a
@@ -223,24 +294,26 @@ pub fn run(
         opts.local_offset.clone(),
         opts.merges.as_ref(),
     );
-    let errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
-    if !errors.is_empty() {
-        return Err(RunError::Diagnostics(errors));
-    }
-    if modules.is_empty() {
-        return Err(RunError::NoModules(dirs.mappings.clone()));
-    }
-    if let Some(wanted) = &opts.modules {
-        for w in wanted {
-            if !modules.iter().any(|m| &m.name == w) {
-                let all: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
-                return Err(RunError::UnknownModule(w.clone(), all.join(", ")));
+    let mut errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
+    if errors.is_empty() {
+        if modules.is_empty() {
+            return Err(RunError::NoModules(dirs.mappings.clone()));
+        }
+        if let Some(wanted) = &opts.modules {
+            for w in wanted {
+                if !modules.iter().any(|m| &m.name == w) {
+                    let all: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+                    return Err(RunError::UnknownModule(w.clone(), all.join(", ")));
+                }
             }
         }
+    }
+    if let Some(wanted) = &opts.modules {
         modules.retain(|m| wanted.contains(&m.name));
     }
     let modules = dependency_order(modules);
-    if let Some(m) = &opts.merges
+    if errors.is_empty()
+        && let Some(m) = &opts.merges
         && !m.to_survivor.is_empty()
         && !modules.iter().any(|x| x.name == m.module)
         && opts.modules.is_none()
@@ -254,7 +327,22 @@ pub fn run(
             all.join(", "),
         ));
     }
-    let snapshot = ws.snapshot(opts.snapshot)?;
+    // Exactly `ferry check`'s checks, before any data moves: every error at once.
+    let snapshot = match ws.snapshot(opts.snapshot) {
+        Ok(s) => s,
+        Err(_) if !errors.is_empty() => return Err(RunError::Diagnostics(errors)),
+        Err(e) => return Err(e.into()),
+    };
+    let checked = ws.open_snapshot(Some(snapshot.id))?;
+    errors.extend(
+        check_modules(&checked, &modules)
+            .into_iter()
+            .filter(|d| d.is_error()),
+    );
+    drop(checked);
+    if !errors.is_empty() {
+        return Err(RunError::Diagnostics(errors));
+    }
     let files = hash_files(&[&dirs.mappings, &dirs.concept_maps]);
     let mut readers = Vec::new();
     for _ in &modules {
@@ -829,3 +917,6 @@ fn hash_files(dirs: &[&Path]) -> Vec<(String, String)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
