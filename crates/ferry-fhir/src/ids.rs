@@ -31,6 +31,18 @@ pub fn resource_id(namespace: Uuid, module: &str, resource_type: &str, source_ke
         .to_owned()
 }
 
+/// A resource-id function of (module, resource type, source key).
+pub type IdFunction = dyn Fn(&str, &str, &str) -> String + Send + Sync;
+
+/// [`resource_id`] in `namespace` as a shareable function of (module, resource type, source key),
+/// the shape the mapping language takes its id function in (`ferry_map::IdFn`), so callers need
+/// not write the closure themselves.
+pub fn id_fn(namespace: Uuid) -> std::sync::Arc<IdFunction> {
+    std::sync::Arc::new(move |module: &str, resource_type: &str, source_key: &str| {
+        resource_id(namespace, module, resource_type, source_key)
+    })
+}
+
 /// Whether `id` is a valid FHIR id: 1 to 64 characters from `A-Z a-z 0-9 - .`.
 pub fn is_valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
@@ -52,6 +64,20 @@ mod tests {
         // Independently: python3 -c "import uuid; print(uuid.uuid5(uuid.UUID(
         //   '6ba7b810-9dad-11d1-80b4-00c04fd430c8'), 'patients\x1fPatient\x1fMRN-000123'))"
         assert_eq!(id, "aaf86730-49d7-5a88-af69-948475a14247");
+    }
+
+    #[test]
+    fn id_fn_is_resource_id_in_its_namespace() {
+        let ns = Uuid::from_u128(7);
+        let f = id_fn(ns);
+        assert_eq!(
+            f("patients", "Patient", "MRN-1"),
+            resource_id(ns, "patients", "Patient", "MRN-1")
+        );
+        assert_ne!(
+            f("patients", "Patient", "MRN-1"),
+            resource_id(Uuid::nil(), "patients", "Patient", "MRN-1")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! - [`Validator`]: structural validation against the official R4 JSON Schema (vendored), plus
 //!   a few cheap migration checks the schema misses; [`Issue`]s never echo values.
-//! - [`resource_id`]: deterministic UUID v5 resource ids.
+//! - [`resource_id`]: deterministic UUID v5 resource ids; [`id_fn`] the same as a shareable function.
 //! - [`NdjsonWriter`]: Bulk Data NDJSON, one file per type, atomic, byte-deterministic;
 //!   [`NdjsonReader`]: the one NDJSON reader (line numbers, offsets, sha256, bounded memory).
 //! - [`transaction_bundle`]: a `transaction` Bundle of `PUT Type/id` entries.
@@ -13,7 +13,7 @@ mod ndjson;
 mod validate;
 
 pub use bundle::{BundleError, transaction_bundle};
-pub use ids::{ID_SEPARATOR, is_valid_id, resource_id};
+pub use ids::{ID_SEPARATOR, IdFunction, id_fn, is_valid_id, resource_id};
 pub use ndjson::{
     BundleFile, Line, MAX_LINE, NdjsonError, NdjsonFile, NdjsonReader, NdjsonWriter, json_problem,
     write_canonical,

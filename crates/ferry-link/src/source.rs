@@ -7,7 +7,6 @@ use crate::progress::Progress;
 use crate::record::{RawRecord, RecordSet};
 use ferry_core::ValueRef;
 use std::collections::HashMap;
-use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// The staged names of the patient table and its columns (source name -> staged name).
@@ -165,52 +164,41 @@ fn str_at<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
 /// address (lines, city, postal code) and `meta.lastUpdated`. Other resource types are skipped.
 /// Returns (patients read, lines skipped).
 pub fn read_fhir_patients(path: &Path, set: &mut RecordSet) -> Result<(u64, u64), LinkError> {
-    let file = std::fs::File::open(path).map_err(|e| LinkError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut line = Vec::new();
-    let (mut read, mut skipped, mut line_no) = (0u64, 0u64, 0u64);
-    loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| LinkError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            })?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if n as u64 > MAX_LINE {
-            return Err(LinkError::Ndjson {
-                path: path.to_path_buf(),
-                line: line_no,
-                message: "the line is longer than 16 MB; each line must hold one Patient resource"
-                    .into(),
-            });
-        }
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() {
+    let error = |e: ferry_fhir::NdjsonError| match e {
+        ferry_fhir::NdjsonError::Io { path, source, .. } => LinkError::Io { path, source },
+        ferry_fhir::NdjsonError::LineTooLong { path, line, .. } => LinkError::Ndjson {
+            path,
+            line,
+            message: "the line is longer than 16 MB; each line must hold one Patient resource"
+                .into(),
+        },
+        ferry_fhir::NdjsonError::NotJson {
+            path,
+            line,
+            column,
+            problem,
+        } => LinkError::Ndjson {
+            path,
+            line,
+            message: format!(
+                "not JSON ({problem} at column {column}); the file must hold one FHIR resource per line"
+            ),
+        },
+        other => LinkError::Ndjson {
+            path: path.to_path_buf(),
+            line: 0,
+            message: other.to_string(),
+        },
+    };
+    let mut reader = ferry_fhir::NdjsonReader::open(path)
+        .map_err(error)?
+        .with_max_line(MAX_LINE);
+    let (mut read, mut skipped) = (0u64, 0u64);
+    while let Some(line) = reader.next_line().map_err(error)? {
+        if line.bytes.trim_ascii().is_empty() {
             continue;
         }
-        let v: serde_json::Value =
-            serde_json::from_slice(trimmed).map_err(|e| LinkError::Ndjson {
-                path: path.to_path_buf(),
-                line: line_no,
-                message: format!(
-                    "not JSON ({} at column {}); the file must hold one FHIR resource per line",
-                    match e.classify() {
-                        serde_json::error::Category::Eof => "unexpected end",
-                        serde_json::error::Category::Syntax => "syntax error",
-                        _ => "invalid data",
-                    },
-                    e.column()
-                ),
-            })?;
+        let v: serde_json::Value = line.parse().map_err(error)?;
         if str_at(&v, "resourceType") != Some("Patient") {
             skipped += 1;
             continue;

@@ -311,7 +311,9 @@ impl Module {
         }
     }
 
-    /// The row's source key: its key columns' values joined with `|`.
+    /// The row's source key: its key columns' values joined with `|`. A NULL, empty or binary
+    /// key value is an error (the row becomes an exception). [`Module::duplicate_key_query`] is
+    /// the same equality in SQL: keep the two together.
     pub fn row_key(&self, row: &RowView<'_>) -> Result<String, String> {
         let mut parts = Vec::with_capacity(self.source.key.len());
         for k in &self.source.key {
@@ -423,6 +425,18 @@ impl Module {
         }
     }
 
+    /// The id of `resource` (one of this module's `[[resource]]`s) made from the row with source
+    /// key `key`: the project's id function over (module, type, key, or `key#name` for a named
+    /// resource). The one place a discrete resource's id is computed.
+    pub fn resource_id(&self, resource: &crate::module::Resource, key: &str) -> String {
+        match &resource.name {
+            Some(n) => {
+                (self.shared.config.ids)(&self.name, &resource.resource_type, &format!("{key}#{n}"))
+            }
+            None => (self.shared.config.ids)(&self.name, &resource.resource_type, key),
+        }
+    }
+
     /// Maps one source row into each resource's id and field values, not yet assembled:
     /// [`Module::render`] writes a resource's canonical bytes from them, [`Module::assemble`]
     /// its JSON. [`Module::evaluate`] is this followed by `assemble`.
@@ -474,11 +488,7 @@ impl Module {
             if errors.len() > before {
                 continue;
             }
-            let id_key = match &r.name {
-                Some(n) => format!("{key}#{n}"),
-                None => key.clone(),
-            };
-            let id = (self.shared.config.ids)(&self.name, ty, &id_key);
+            let id = self.resource_id(r, &key);
             out.push(Built {
                 resource: index,
                 id,

@@ -4,14 +4,17 @@
 //!
 //! ```text
 //! load_project(mappings/, concept-maps/, options) -> (Vec<Module>, Vec<Diagnostic>)
+//! load_modules_with(mappings/, concept-maps/, ids, local_offset, Option<&Merges>)  (run, verify)
+//! dependency_order(modules); reader_query(&module)          (the order and query a run reads in)
 //! module.check_columns(&columns)                  -> Vec<Diagnostic>      (ferry check)
 //! module.evaluate(&RowView)                       -> RowOutcome           (tests, verify)
 //! module.evaluate_fields(&RowView) -> Evaluated; module.render(&Built, &mut bytes)  (ferry run)
 //! module.summarize(&[RowView]) (one patient's rows) -> Summarized         ([summary] modules)
 //! ```
 //!
-//! This crate knows no database and no FHIR validation: the run engine supplies rows and an id
-//! function, and validates what comes out. See `docs/mapping.md`.
+//! This crate knows no database, no runs and no FHIR validation or ids: its callers supply rows
+//! and an id function (`ferry_fhir::id_fn(namespace)`), and validate what comes out. See
+//! `docs/mapping.md`.
 
 mod concept;
 mod diag;
@@ -33,5 +36,8 @@ pub use engine::{Engine, EngineConfig, FERRY_FILTERS, FERRY_FUNCTIONS, IdFn, Ref
 pub use eval::{Built, Evaluated, FieldError, NO_RESOURCE_RULE, RowOutcome, RowSchema, RowView};
 pub use module::{Exclude, Field, Module, Resource, Source, Summary, parse_module};
 pub use path::{Segment, parse_path};
-pub use project::{ProjectOptions, REVIEW_FILES, load_project};
+pub use project::{
+    Merges, ProjectOptions, REVIEW_FILES, dependency_order, load_modules, load_modules_with,
+    load_project, module_files, reader_query,
+};
 pub use summary::{DEFAULT_SUMMARY_TEMPLATE, SUMMARY_RESOURCE_TYPE, Summarized};

@@ -251,6 +251,52 @@ impl Module {
         d.list
     }
 
+    /// An error diagnostic at the module's `key` (its first column) in the module file.
+    pub fn key_error(&self, message: impl Into<String>) -> Diagnostic {
+        let mut d = Diags::new(self.file.clone(), &self.text);
+        d.error(self.key_offsets.first().copied().unwrap_or(0), message);
+        d.list.pop().unwrap_or_else(|| Diagnostic {
+            file: self.file.clone(),
+            line: 0,
+            column: 0,
+            severity: crate::diag::Severity::Error,
+            message: String::new(),
+        })
+    }
+
+    /// SQL over the module's query that returns the row keys held by more than one row
+    /// (`ferry_key`, the key as [`Module::row_key`] makes it; `ferry_rows`, how many rows), so
+    /// that a non-unique key is found before any data moves. It mirrors `row_key` exactly
+    /// for the values a query gives: text as is (binary collation, whatever the column
+    /// declares), integers as their decimal text (a query's `12` and `'12'` are the same key),
+    /// several columns joined with `|` (so `('a|b', 'c')` and `('a', 'b|c')` are the same key);
+    /// rows with a NULL, empty or binary key value are left out (they are exceptions, not
+    /// keys). A floating-point value (only a query's own arithmetic makes one) is compared by
+    /// SQLite's text of it: the same shortest digits as `row_key`'s text, but SQLite writes
+    /// `-0.0` as `0.0` (so callers confirm each key with `row_key` before reporting it) and its
+    /// own exponent form (`1.0e+20` where `row_key` has `1e20`, for magnitudes from 1e16 or
+    /// below 1e-4), so such a real and a text spelling it `row_key`'s way are not found equal.
+    pub fn duplicate_key_query(&self) -> String {
+        let parts: Vec<String> = self
+            .source
+            .key
+            .iter()
+            .map(|c| {
+                let c = format!("\"{}\"", c.replace('"', "\"\""));
+                format!(
+                    "CASE typeof({c}) WHEN 'text' THEN CASE WHEN length({c}) > 0 THEN {c} END \
+                     WHEN 'integer' THEN CAST({c} AS TEXT) WHEN 'real' THEN CAST({c} AS TEXT) END"
+                )
+            })
+            .collect();
+        format!(
+            "SELECT ferry_key, count(*) AS ferry_rows FROM (SELECT {} AS ferry_key FROM ({}\n) AS ferry_module) \
+             WHERE ferry_key IS NOT NULL GROUP BY ferry_key COLLATE BINARY HAVING count(*) > 1",
+            parts.join(" || '|' || "),
+            self.source.query.trim().trim_end_matches(';'),
+        )
+    }
+
     /// The modules this one's expressions `ref(...)` (by literal name), sorted.
     pub fn references(&self) -> Vec<String> {
         let mut out: BTreeSet<String> = BTreeSet::new();

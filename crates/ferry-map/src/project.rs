@@ -1,6 +1,8 @@
-//! Loading a project's `mappings/` and `concept-maps/` folders.
+//! Loading a project's `mappings/` and `concept-maps/` folders, the accepted duplicate-patient
+//! merges the modules apply, and the order modules run in.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::concept;
@@ -23,9 +25,28 @@ pub struct ProjectOptions {
 /// Reviewers' decision files that live in `mappings/` but are not modules.
 pub const REVIEW_FILES: &[&str] = &["migration-map.toml", "duplicates.toml"];
 
-/// Loads every `*.toml` module in `mappings_dir` (sorted by file name; the reviewers' decision
-/// files [`REVIEW_FILES`] are skipped) and every concept map in `concept_maps_dir`.
-/// Returns the modules that loaded without errors and every diagnostic of every file.
+/// The module files of `mappings_dir`: every `*.toml` file, sorted by name, except the reviewers'
+/// decision files [`REVIEW_FILES`]. Whether each one loads is [`load_project`]'s business; `ferry
+/// check` counts them all.
+pub fn module_files(mappings_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(mappings_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let is_toml = p.extension().and_then(|e| e.to_str()) == Some("toml");
+            let is_decisions = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| REVIEW_FILES.contains(&n));
+            is_toml && !is_decisions
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Loads every module file in `mappings_dir` ([`module_files`]) and every concept map in
+/// `concept_maps_dir`. Returns the modules that loaded without errors and every diagnostic of
+/// every file.
 pub fn load_project(
     mappings_dir: &Path,
     concept_maps_dir: &Path,
@@ -36,19 +57,9 @@ pub fn load_project(
     diags.extend(d);
 
     let mut files = Vec::new();
-    match std::fs::read_dir(mappings_dir) {
-        Ok(rd) => {
-            let mut paths: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-            paths.sort();
+    match module_files(mappings_dir) {
+        Ok(paths) => {
             for p in paths {
-                let is_toml = p.extension().and_then(|e| e.to_str()) == Some("toml");
-                let is_decisions = p
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| REVIEW_FILES.contains(&n));
-                if !is_toml || is_decisions {
-                    continue;
-                }
                 match std::fs::read_to_string(&p) {
                     Ok(text) => files.push((p, text)),
                     Err(e) => diags.push(Diagnostic {
@@ -109,4 +120,280 @@ pub fn load_project(
         modules.extend(m);
     }
     (modules, diags)
+}
+
+/// Accepted duplicate-patient merges (from `ferry dedupe review`): in `module` (the patient
+/// module), a row whose key is a merged member goes into the survivor's resource instead of
+/// making its own, and every `ref(module, member)` points at the survivor. The run applies them;
+/// verification checks the run did.
+#[derive(Debug, Clone, Default)]
+pub struct Merges {
+    pub module: String,
+    /// Member key -> survivor key (the survivor maps to itself).
+    pub to_survivor: HashMap<String, String>,
+}
+
+impl Merges {
+    /// The survivor a row of `module` with `key` is merged into, when it is a merged member
+    /// other than the survivor itself.
+    pub fn merged_into(&self, module: &str, key: &str) -> Option<&str> {
+        if module != self.module {
+            return None;
+        }
+        self.to_survivor
+            .get(key)
+            .map(String::as_str)
+            .filter(|s| *s != key)
+    }
+
+    /// For a merged row of `module`: (survivor key, resource type, id of the survivor's primary
+    /// resource), the resource the row went into. The id comes from the module's own id
+    /// function, so it is the id the survivor's row gets.
+    pub fn merged_resource(&self, module: &Module, key: &str) -> Option<(String, String, String)> {
+        let survivor = self.merged_into(&module.name, key)?;
+        let primary = module.primary_resource()?;
+        let id = module.resource_id(primary, survivor);
+        Some((survivor.to_string(), primary.resource_type.clone(), id))
+    }
+
+    /// The merges as the expression engine takes them (`ref` to a member points at the survivor).
+    fn for_engine(&self) -> std::collections::BTreeMap<String, HashMap<String, String>> {
+        std::iter::once((self.module.clone(), self.to_survivor.clone())).collect()
+    }
+}
+
+/// Loads the project's modules ([`load_project`]) with this resource-id function (the run passes
+/// `ferry_fhir::id_fn(namespace)`) and offset for legacy local times.
+pub fn load_modules(
+    mappings_dir: &Path,
+    concept_maps_dir: &Path,
+    ids: Arc<IdFn>,
+    local_offset: Option<String>,
+) -> (Vec<Module>, Vec<Diagnostic>) {
+    load_modules_with(mappings_dir, concept_maps_dir, ids, local_offset, None)
+}
+
+/// [`load_modules`] with accepted merges, so that `ref` to a merged patient points at the
+/// survivor.
+pub fn load_modules_with(
+    mappings_dir: &Path,
+    concept_maps_dir: &Path,
+    ids: Arc<IdFn>,
+    local_offset: Option<String>,
+    merges: Option<&Merges>,
+) -> (Vec<Module>, Vec<Diagnostic>) {
+    load_project(
+        mappings_dir,
+        concept_maps_dir,
+        ProjectOptions {
+            ids,
+            local_offset,
+            pivot: None,
+            merges: merges.map(Merges::for_engine).unwrap_or_default(),
+        },
+    )
+}
+
+/// Modules ordered so that a module comes after the modules it `ref`s (patients before their
+/// observations), ties and cycles by name: the order a run writes resources in, so that bundles
+/// can be loaded one after another into a server that checks references.
+pub fn dependency_order(mut modules: Vec<Module>) -> Vec<Module> {
+    modules.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
+    let deps: Vec<Vec<usize>> = modules
+        .iter()
+        .map(|m| {
+            m.references()
+                .iter()
+                .filter_map(|r| names.iter().position(|n| n == r))
+                .collect()
+        })
+        .collect();
+    let mut placed = vec![false; modules.len()];
+    let mut order = Vec::with_capacity(modules.len());
+    while order.len() < modules.len() {
+        // The first module (by name) whose dependencies are all placed; on a cycle, the first
+        // unplaced one.
+        let next = (0..modules.len())
+            .find(|&i| !placed[i] && deps[i].iter().all(|&d| placed[d] || d == i))
+            .or_else(|| (0..modules.len()).find(|&i| !placed[i]));
+        let Some(i) = next else { break };
+        placed[i] = true;
+        order.push(i);
+    }
+    let mut slots: Vec<Option<Module>> = modules.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
+}
+
+/// The module's query as a run reads it: a summary module's rows ordered by patient (then its
+/// `order_by`, then the key), so that each patient's rows arrive together.
+pub fn reader_query(module: &Module) -> String {
+    if !module.is_summary() {
+        return module.source.query.clone();
+    }
+    let order: Vec<String> = module
+        .summary_order()
+        .iter()
+        .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+        .collect();
+    format!(
+        "SELECT * FROM ({}\n) AS ferry_summary ORDER BY {}",
+        module.source.query.trim().trim_end_matches(';'),
+        order.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, refs: &[&str]) {
+        let fields: String = refs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("\"note[{i}].text\" = \"ref('{r}', row.k)\"\n"))
+            .collect();
+        std::fs::write(
+            dir.join(format!("{name}.toml")),
+            format!(
+                "[module]\nname = \"{name}\"\n[source]\nquery = \"SELECT 1 AS k\"\nkey = \"k\"\n\
+                 [[resource]]\ntype = \"Basic\"\n[resource.fields]\n\"code.text\" = \"'x'\"\n{fields}"
+            ),
+        )
+        .unwrap();
+    }
+
+    fn ids() -> Arc<IdFn> {
+        Arc::new(|m: &str, t: &str, k: &str| format!("{m}.{t}.{k}"))
+    }
+
+    #[test]
+    fn modules_come_after_the_modules_they_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let maps = dir.path().join("mappings");
+        std::fs::create_dir(&maps).unwrap();
+        // Alphabetically `allergies` < `patients` < `visits`, but allergies refs both.
+        write(&maps, "allergies", &["patients", "visits"]);
+        write(&maps, "patients", &[]);
+        write(&maps, "visits", &["patients"]);
+        // A cycle does not lose a module.
+        write(&maps, "x_cycle", &["y_cycle"]);
+        write(&maps, "y_cycle", &["x_cycle"]);
+        let (modules, diags) = load_modules(&maps, &dir.path().join("concept-maps"), ids(), None);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        let names: Vec<String> = dependency_order(modules)
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["patients", "visits", "allergies", "x_cycle", "y_cycle"]
+        );
+    }
+
+    #[test]
+    fn module_files_skip_review_files_and_other_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "b.toml",
+            "a.toml",
+            "duplicates.toml",
+            "migration-map.toml",
+            "notes.md",
+        ] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let names: Vec<String> = module_files(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.toml", "b.toml"]);
+    }
+
+    /// A merged member's row goes into the survivor's resource: the id `merged_resource` names is
+    /// the one the survivor's own row gets from the module (the module's id function, a named
+    /// primary resource's `key#name` included), and `ref` to the member points at it too.
+    #[test]
+    fn a_merged_row_names_the_id_the_survivors_row_gets() {
+        let dir = tempfile::tempdir().unwrap();
+        let maps = dir.path().join("mappings");
+        std::fs::create_dir(&maps).unwrap();
+        std::fs::write(
+            maps.join("people.toml"),
+            "[module]\nname = \"people\"\n[source]\nquery = \"SELECT 1 AS k\"\nkey = \"k\"\n\
+             [[resource]]\ntype = \"Patient\"\nname = \"main\"\n[resource.fields]\n\"gender\" = \"'unknown'\"\n",
+        )
+        .unwrap();
+        write(&maps, "visits", &["people"]);
+        let merges = Merges {
+            module: "people".into(),
+            to_survivor: [("7", "3"), ("3", "3")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .into(),
+        };
+        let (modules, diags) = load_modules_with(
+            &maps,
+            &dir.path().join("concept-maps"),
+            ids(),
+            None,
+            Some(&merges),
+        );
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        let people = modules.iter().find(|m| m.name == "people").unwrap();
+        let schema = crate::RowSchema::new(["k"]);
+        let survivor_row = [ferry_core::ValueRef::Text("3")];
+        let crate::RowOutcome::Migrated(r) = people.evaluate(&crate::RowView {
+            schema: &schema,
+            values: &survivor_row,
+        }) else {
+            panic!("the survivor's row did not migrate");
+        };
+        let survivor_id = r[0]["id"].as_str().unwrap().to_string();
+        assert_eq!(survivor_id, "people.Patient.3#main");
+        assert_eq!(
+            merges.merged_resource(people, "7"),
+            Some(("3".into(), "Patient".into(), survivor_id.clone()))
+        );
+        assert_eq!(
+            merges.merged_resource(people, "3"),
+            None,
+            "the survivor itself"
+        );
+        assert_eq!(merges.merged_resource(people, "8"), None, "not merged");
+        let visits = modules.iter().find(|m| m.name == "visits").unwrap();
+        assert_eq!(merges.merged_resource(visits, "7"), None, "another module");
+        let member_row = [ferry_core::ValueRef::Text("7")];
+        let crate::RowOutcome::Migrated(v) = visits.evaluate(&crate::RowView {
+            schema: &schema,
+            values: &member_row,
+        }) else {
+            panic!("the visit did not migrate");
+        };
+        assert_eq!(v[0]["note"][0]["text"], format!("Patient/{survivor_id}"));
+    }
+
+    #[test]
+    fn a_summary_modules_reader_query_orders_by_patient_then_order_by_then_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let maps = dir.path().join("mappings");
+        std::fs::create_dir(&maps).unwrap();
+        std::fs::write(
+            maps.join("hist.toml"),
+            "[module]\nname = \"hist\"\n[source]\nquery = \"SELECT * FROM t;\"\nkey = \"k\"\npatient = \"p\"\n\
+             [summary]\ntitle = \"History\"\norder_by = [\"d\\\"x\"]\n[summary.fields]\n\"status\" = \"'current'\"\n",
+        )
+        .unwrap();
+        write(&maps, "plain", &[]);
+        let (modules, diags) = load_modules(&maps, &dir.path().join("concept-maps"), ids(), None);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        assert_eq!(
+            reader_query(&modules[0]),
+            "SELECT * FROM (SELECT * FROM t\n) AS ferry_summary ORDER BY \"p\", \"d\"\"x\", \"k\""
+        );
+        assert_eq!(reader_query(&modules[1]), "SELECT 1 AS k");
+    }
 }

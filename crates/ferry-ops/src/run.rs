@@ -79,7 +79,7 @@ pub fn run(
 
 /// The accepted duplicate-patient merges of `mappings/duplicates.toml` (`ferry dedupe review`),
 /// for `ferry run` and `ferry verify`; `None` when nothing was accepted.
-pub fn merges(project: &Project) -> Result<Option<ferry_run::Merges>, OpsError> {
+pub fn merges(project: &Project) -> Result<Option<ferry_map::Merges>, OpsError> {
     let decisions_error = |e: ferry_link::LinkError| {
         OpsError::Other(format!("reading the duplicate-patient decisions: {e}"))
     };
@@ -105,7 +105,7 @@ pub fn merges(project: &Project) -> Result<Option<ferry_run::Merges>, OpsError> 
             to_survivor.insert(m.clone(), s.to_string());
         }
     }
-    Ok(Some(ferry_run::Merges {
+    Ok(Some(ferry_map::Merges {
         module,
         to_survivor,
     }))

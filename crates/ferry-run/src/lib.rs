@@ -8,8 +8,11 @@
 //! a module whose books do not balance fails the run.
 
 use ferry_core::{Value, ValueRef};
-use ferry_map::{Diagnostic, Evaluated, Module, ProjectOptions, RowOutcome, RowSchema, RowView};
-use ferry_store::{ModuleBooks, RunOutput, RunSpec, StoreError, Workspace};
+use ferry_map::{
+    Diagnostic, Evaluated, Merges, Module, RowOutcome, RowSchema, RowView, dependency_order,
+    reader_query,
+};
+use ferry_store::{ModuleBooks, RunOutput, RunSpec, SnapshotReader, StoreError, Workspace};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -122,84 +125,25 @@ fn render(diags: &[Diagnostic]) -> String {
         .join("\n")
 }
 
-/// Accepted duplicate-patient merges (from `ferry dedupe review`), applied by the run: in
-/// `module` (the patient module), a row whose key is a merged member goes into the survivor's
-/// resource instead of making its own, and every `ref(module, member)` points at the survivor.
-#[derive(Debug, Clone, Default)]
-pub struct Merges {
-    pub module: String,
-    /// Member key -> survivor key (the survivor maps to itself).
-    pub to_survivor: std::collections::HashMap<String, String>,
-}
-
-impl Merges {
-    /// The survivor a row of `module` with `key` is merged into, when it is a merged member
-    /// other than the survivor itself.
-    pub fn merged_into(&self, module: &str, key: &str) -> Option<&str> {
-        if module != self.module {
-            return None;
-        }
-        self.to_survivor
-            .get(key)
-            .map(String::as_str)
-            .filter(|s| *s != key)
-    }
-
-    /// For a merged row of `module`: (survivor key, resource type, id of the survivor's primary
-    /// resource), the resource the row went into.
-    pub fn merged_resource(
-        &self,
-        module: &Module,
-        key: &str,
-        namespace: uuid::Uuid,
-    ) -> Option<(String, String, String)> {
-        let survivor = self.merged_into(&module.name, key)?;
-        let primary = module.primary_resource()?;
-        let id_key = match &primary.name {
-            Some(n) => format!("{survivor}#{n}"),
-            None => survivor.to_string(),
-        };
-        let id = ferry_fhir::resource_id(namespace, &module.name, &primary.resource_type, &id_key);
-        Some((survivor.to_string(), primary.resource_type.clone(), id))
-    }
-}
-
-/// Loads the project's modules with the resource-id function of this namespace.
+/// Loads the project's modules with the resource ids of this namespace (`ferry_map::load_modules`
+/// with `ferry_fhir::id_fn`), for callers that have the project's namespace rather than an id
+/// function.
 pub fn load_modules(
     dirs: &ProjectDirs,
     namespace: uuid::Uuid,
     local_offset: Option<String>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
-    load_modules_with(dirs, namespace, local_offset, None)
-}
-
-/// [`load_modules`] with accepted merges, so that `ref` to a merged patient points at the
-/// survivor.
-pub fn load_modules_with(
-    dirs: &ProjectDirs,
-    namespace: uuid::Uuid,
-    local_offset: Option<String>,
-    merges: Option<&Merges>,
-) -> (Vec<Module>, Vec<Diagnostic>) {
-    let ids: Arc<ferry_map::IdFn> = Arc::new(move |module: &str, rtype: &str, key: &str| {
-        ferry_fhir::resource_id(namespace, module, rtype, key)
-    });
-    ferry_map::load_project(
+    ferry_map::load_modules(
         &dirs.mappings,
         &dirs.concept_maps,
-        ProjectOptions {
-            ids,
-            local_offset,
-            pivot: None,
-            merges: merges
-                .map(|m| std::iter::once((m.module.clone(), m.to_survivor.clone())).collect())
-                .unwrap_or_default(),
-        },
+        ferry_fhir::id_fn(namespace),
+        local_offset,
     )
 }
 
-/// `ferry check`: loads every module and checks its columns against the snapshot's staged
-/// schema; returns every diagnostic (errors and warnings), all at once.
+/// `ferry check`: loads every module and checks it against the snapshot ([`check_modules`]);
+/// returns the number of module files found (loaded or not) and every diagnostic (errors and
+/// warnings), all at once.
 pub fn check(
     ws: &Workspace,
     dirs: &ProjectDirs,
@@ -207,26 +151,96 @@ pub fn check(
     namespace: uuid::Uuid,
 ) -> Result<(usize, Vec<Diagnostic>), RunError> {
     let (modules, mut diags) = load_modules(dirs, namespace, None);
+    let found = ferry_map::module_files(&dirs.mappings)
+        .map(|f| f.len())
+        .unwrap_or(modules.len());
     let reader = ws.open_snapshot(snapshot)?;
+    diags.extend(check_modules(&reader, &modules));
+    Ok((found, diags))
+}
+
+/// The checks a loaded module must pass against a snapshot before any data moves; `ferry check`
+/// reports them and `ferry run` refuses to start on any error among them. Per module: its
+/// resource types are R4 resource types and every required element has a field; its query runs
+/// and returns every column the module names; and its key identifies one row
+/// ([`duplicate_key`]).
+pub fn check_modules(reader: &SnapshotReader, modules: &[Module]) -> Vec<Diagnostic> {
     let validator = ferry_fhir::Validator::r4();
     let required = |ty: &str| validator.knows(ty).then(|| validator.required_elements(ty));
-    for m in &modules {
+    let mut diags = Vec::new();
+    for m in modules {
         diags.extend(m.check_required(&required));
-        match reader.columns_of(&m.source.query) {
-            Ok(cols) => diags.extend(m.check_columns(&cols)),
-            Err(e) => diags.push(Diagnostic {
-                file: m.file.clone(),
-                line: 0,
-                column: 0,
-                severity: ferry_map::Severity::Error,
-                message: format!(
-                    "the source query does not run on snapshot {}: {e}",
-                    reader.id()
-                ),
-            }),
+        let cols = match reader.columns_of(&m.source.query) {
+            Ok(cols) => cols,
+            Err(e) => {
+                diags.push(Diagnostic {
+                    file: m.file.clone(),
+                    line: 0,
+                    column: 0,
+                    severity: ferry_map::Severity::Error,
+                    message: format!(
+                        "the source query does not run on snapshot {}: {e}",
+                        reader.id()
+                    ),
+                });
+                continue;
+            }
+        };
+        diags.extend(m.check_columns(&cols));
+        if m.source.key.iter().all(|k| cols.contains(k)) {
+            diags.extend(duplicate_key(reader, m));
         }
     }
-    Ok((modules.len(), diags))
+    diags
+}
+
+/// A key value two rows of the module's query share, as an error naming the module, the key
+/// and both rows' 1-based positions in the query; `None` when every key identifies one row.
+/// SQLite groups the query's keys (`Module::duplicate_key_query`, one pass); only when it finds
+/// a shared key does a second pass read the rows, in the query's order, through
+/// `Module::row_key` itself until two of them have it.
+pub fn duplicate_key(reader: &SnapshotReader, module: &Module) -> Option<Diagnostic> {
+    let mut candidates = Vec::new();
+    let sql = module.duplicate_key_query();
+    let grouped = reader.query_rows(&sql, &mut |_, row| {
+        if let Some(ValueRef::Text(k)) = row.first() {
+            candidates.push((*k).to_string());
+        }
+        // SQLite's text of a floating-point key can differ from `row_key`'s: keep a few
+        // candidates in case the first is not confirmed.
+        candidates.len() < 8
+    });
+    if let Err(e) = grouped {
+        return Some(module.key_error(format!(
+            "module `{}`: the check that its key identifies one row failed on snapshot {}: {e}",
+            module.name,
+            reader.id()
+        )));
+    }
+    for key in candidates {
+        let mut rows: Vec<u64> = Vec::with_capacity(2);
+        let mut schema: Option<Arc<RowSchema>> = None;
+        let mut n = 0u64;
+        let read = reader.query_rows(&module.source.query, &mut |names, values| {
+            n += 1;
+            let schema = schema.get_or_insert_with(|| RowSchema::new(names.iter().cloned()));
+            let view = RowView { schema, values };
+            if module.row_key(&view).is_ok_and(|k| k == key) {
+                rows.push(n);
+            }
+            rows.len() < 2
+        });
+        if read.is_err() {
+            continue;
+        }
+        if let [a, b] = rows[..] {
+            return Some(module.key_error(format!(
+                "module `{}`: key `{key}` is not unique: rows {a} and {b} of the module's query both have it. A module's key must identify one row; add a column to `key = [...]`",
+                module.name
+            )));
+        }
+    }
+    None
 }
 
 /// A batch of source rows on its way to the workers: (sequence number, columns, rows). For a
@@ -273,30 +287,33 @@ pub fn run(
     on_event: &dyn Fn(RunEvent<'_>),
 ) -> Result<RunSummary, RunError> {
     let started = std::time::Instant::now();
-    let (mut modules, diags) = load_modules_with(
-        dirs,
-        opts.namespace,
+    let (mut modules, diags) = ferry_map::load_modules_with(
+        &dirs.mappings,
+        &dirs.concept_maps,
+        ferry_fhir::id_fn(opts.namespace),
         opts.local_offset.clone(),
         opts.merges.as_ref(),
     );
-    let errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
-    if !errors.is_empty() {
-        return Err(RunError::Diagnostics(errors));
-    }
-    if modules.is_empty() {
-        return Err(RunError::NoModules(dirs.mappings.clone()));
-    }
-    if let Some(wanted) = &opts.modules {
-        for w in wanted {
-            if !modules.iter().any(|m| &m.name == w) {
-                let all: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
-                return Err(RunError::UnknownModule(w.clone(), all.join(", ")));
+    let mut errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
+    if errors.is_empty() {
+        if modules.is_empty() {
+            return Err(RunError::NoModules(dirs.mappings.clone()));
+        }
+        if let Some(wanted) = &opts.modules {
+            for w in wanted {
+                if !modules.iter().any(|m| &m.name == w) {
+                    let all: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+                    return Err(RunError::UnknownModule(w.clone(), all.join(", ")));
+                }
             }
         }
+    }
+    if let Some(wanted) = &opts.modules {
         modules.retain(|m| wanted.contains(&m.name));
     }
     let modules = dependency_order(modules);
-    if let Some(m) = &opts.merges
+    if errors.is_empty()
+        && let Some(m) = &opts.merges
         && !m.to_survivor.is_empty()
         && !modules.iter().any(|x| x.name == m.module)
         && opts.modules.is_none()
@@ -310,7 +327,22 @@ pub fn run(
             all.join(", "),
         ));
     }
-    let snapshot = ws.snapshot(opts.snapshot)?;
+    // Exactly `ferry check`'s checks, before any data moves: every error at once.
+    let snapshot = match ws.snapshot(opts.snapshot) {
+        Ok(s) => s,
+        Err(_) if !errors.is_empty() => return Err(RunError::Diagnostics(errors)),
+        Err(e) => return Err(e.into()),
+    };
+    let checked = ws.open_snapshot(Some(snapshot.id))?;
+    errors.extend(
+        check_modules(&checked, &modules)
+            .into_iter()
+            .filter(|d| d.is_error()),
+    );
+    drop(checked);
+    if !errors.is_empty() {
+        return Err(RunError::Diagnostics(errors));
+    }
     let files = hash_files(&[&dirs.mappings, &dirs.concept_maps]);
     let mut readers = Vec::new();
     for _ in &modules {
@@ -363,7 +395,7 @@ pub fn run(
                 let worker = Worker {
                     module,
                     validator,
-                    merge: opts.merges.as_ref().map(|m| (m, opts.namespace)),
+                    merge: opts.merges.as_ref(),
                     checks: &checks,
                 };
                 scope.spawn(move || work(worker, &work_rx, &done_tx));
@@ -450,58 +482,6 @@ pub fn run(
         outputs,
         bundles,
     })
-}
-
-/// Modules ordered so that a module comes after the modules it `ref`s (patients before their
-/// observations), ties and cycles by name: the order resources are written in, so that bundles
-/// can be loaded one after another into a server that checks references.
-fn dependency_order(mut modules: Vec<Module>) -> Vec<Module> {
-    modules.sort_by(|a, b| a.name.cmp(&b.name));
-    let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
-    let deps: Vec<Vec<usize>> = modules
-        .iter()
-        .map(|m| {
-            m.references()
-                .iter()
-                .filter_map(|r| names.iter().position(|n| n == r))
-                .collect()
-        })
-        .collect();
-    let mut placed = vec![false; modules.len()];
-    let mut order = Vec::with_capacity(modules.len());
-    while order.len() < modules.len() {
-        // The first module (by name) whose dependencies are all placed; on a cycle, the first
-        // unplaced one.
-        let next = (0..modules.len())
-            .find(|&i| !placed[i] && deps[i].iter().all(|&d| placed[d] || d == i))
-            .or_else(|| (0..modules.len()).find(|&i| !placed[i]));
-        let Some(i) = next else { break };
-        placed[i] = true;
-        order.push(i);
-    }
-    let mut slots: Vec<Option<Module>> = modules.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect()
-}
-
-/// The module's query as the reader runs it: a summary module's rows ordered by patient (then
-/// its `order_by`, then the key), so that each patient's rows arrive together.
-pub fn reader_query(module: &Module) -> String {
-    if !module.is_summary() {
-        return module.source.query.clone();
-    }
-    let order: Vec<String> = module
-        .summary_order()
-        .iter()
-        .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
-        .collect();
-    format!(
-        "SELECT * FROM ({}\n) AS ferry_summary ORDER BY {}",
-        module.source.query.trim().trim_end_matches(';'),
-        order.join(", ")
-    )
 }
 
 /// Streams the module's query in batches of owned rows. Returns the number of source rows.
@@ -606,7 +586,7 @@ fn read_batches(
 struct Worker<'a> {
     module: &'a Module,
     validator: &'a ferry_fhir::Validator,
-    merge: Option<(&'a Merges, uuid::Uuid)>,
+    merge: Option<&'a Merges>,
     checks: &'a shape::LeafChecks,
 }
 
@@ -749,8 +729,8 @@ fn migrate_row(
     // A merged duplicate patient: its row goes into the survivor's resource (written by the
     // survivor's own row); the lineage keeps this source key. Its content hash is on the
     // survivor's lineage row.
-    if let (Evaluated::Migrated(_), Some((merges, namespace))) = (&outcome, merge)
-        && let Some((_, rtype, id)) = merges.merged_resource(module, &key, namespace)
+    if let (Evaluated::Migrated(_), Some(merges)) = (&outcome, merge)
+        && let Some((_, rtype, id)) = merges.merged_resource(module, &key)
     {
         return RowResult::Migrated {
             key,
@@ -939,51 +919,4 @@ fn hash_files(dirs: &[&Path]) -> Vec<(String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(dir: &Path, name: &str, refs: &[&str]) {
-        let fields: String = refs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!("\"note[{i}].text\" = \"ref('{r}', row.k)\"\n"))
-            .collect();
-        std::fs::write(
-            dir.join(format!("{name}.toml")),
-            format!(
-                "[module]\nname = \"{name}\"\n[source]\nquery = \"SELECT 1 AS k\"\nkey = \"k\"\n\
-                 [[resource]]\ntype = \"Basic\"\n[resource.fields]\n\"code.text\" = \"'x'\"\n{fields}"
-            ),
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn modules_come_after_the_modules_they_reference() {
-        let dir = tempfile::tempdir().unwrap();
-        let maps = dir.path().join("mappings");
-        std::fs::create_dir(&maps).unwrap();
-        // Alphabetically `allergies` < `patients` < `visits`, but allergies refs both.
-        write(&maps, "allergies", &["patients", "visits"]);
-        write(&maps, "patients", &[]);
-        write(&maps, "visits", &["patients"]);
-        // A cycle does not lose a module.
-        write(&maps, "x_cycle", &["y_cycle"]);
-        write(&maps, "y_cycle", &["x_cycle"]);
-        let dirs = ProjectDirs {
-            mappings: maps,
-            concept_maps: dir.path().join("concept-maps"),
-            output: dir.path().join("output"),
-        };
-        let (modules, diags) = load_modules(&dirs, uuid::Uuid::nil(), None);
-        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
-        let names: Vec<String> = dependency_order(modules)
-            .into_iter()
-            .map(|m| m.name)
-            .collect();
-        assert_eq!(
-            names,
-            ["patients", "visits", "allergies", "x_cycle", "y_cycle"]
-        );
-    }
-}
+mod tests;

@@ -16,7 +16,6 @@ use ferry_store::{RowFate, SnapshotReader, Workspace};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::BufRead;
 use std::path::Path;
 
 const TEMPLATE: &str = include_str!("templates/packet.html");
@@ -788,50 +787,59 @@ fn read_resources(
     ids: &HashSet<String>,
     out: &mut HashMap<String, serde_json::Value>,
 ) -> Result<(), SignoffError> {
-    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => SignoffError::OutputChanged {
-            path: path.to_path_buf(),
-            run,
-        },
-        _ => SignoffError::read(path, e),
-    })?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut hasher = Sha256::new();
-    let mut line = Vec::new();
-    let mut n = 0u64;
-    loop {
-        line.clear();
-        let got = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| SignoffError::read(path, e))?;
-        if got == 0 {
-            break;
+    let not_ferrys = |line: u64, message: String| SignoffError::Ndjson {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let read_error = |e: ferry_fhir::NdjsonError| match e {
+        ferry_fhir::NdjsonError::Io { source, .. } => SignoffError::read(path, source),
+        ferry_fhir::NdjsonError::LineTooLong { line, max, .. } => {
+            not_ferrys(line, format!("a line longer than {max} bytes"))
         }
-        n += 1;
-        hasher.update(&line);
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        if body.is_empty() {
+        ferry_fhir::NdjsonError::NotJson {
+            line,
+            column,
+            problem,
+            ..
+        } => not_ferrys(line, format!("not JSON: {problem} at column {column}")),
+        other => not_ferrys(0, other.to_string()),
+    };
+    let mut reader = match ferry_fhir::NdjsonReader::open(path) {
+        Ok(r) => r.with_sha256(),
+        Err(ferry_fhir::NdjsonError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Err(SignoffError::OutputChanged {
+                path: path.to_path_buf(),
+                run,
+            });
+        }
+        Err(e) => return Err(read_error(e)),
+    };
+    while let Some(line) = reader.next_line().map_err(read_error)? {
+        if line.bytes.is_empty() {
             continue;
         }
-        let head: IdOnly<'_> = serde_json::from_slice(body).map_err(|e| SignoffError::Ndjson {
-            path: path.to_path_buf(),
-            line: n,
-            message: e.to_string(),
+        let head: IdOnly<'_> = serde_json::from_slice(line.bytes).map_err(|e| {
+            not_ferrys(
+                line.number,
+                format!(
+                    "not JSON: {} at column {}",
+                    ferry_fhir::json_problem(&e),
+                    e.column()
+                ),
+            )
         })?;
         let Some(id) = head.id else {
             continue;
         };
         if ids.contains(id.as_ref()) {
-            let v: serde_json::Value =
-                serde_json::from_slice(body).map_err(|e| SignoffError::Ndjson {
-                    path: path.to_path_buf(),
-                    line: n,
-                    message: e.to_string(),
-                })?;
+            let v: serde_json::Value = line.parse().map_err(read_error)?;
             out.insert(id.into_owned(), v);
         }
     }
-    if hex::encode(hasher.finalize()) != sha256 {
+    if reader.sha256().as_deref() != Some(sha256) {
         return Err(SignoffError::OutputChanged {
             path: path.to_path_buf(),
             run,
@@ -1097,6 +1105,14 @@ mod tests {
         std::fs::write(&p, "{\"id\":\"a\"}\n{not json\n").unwrap();
         let e = read_resources(&p, "", 1, &HashSet::new(), &mut HashMap::new()).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+        // serde_json's own messages quote values ("invalid type: integer `987654321`"): only its
+        // category and column are shown.
+        std::fs::write(&p, "{\"id\":\"a\"}\n{\"id\":987654321}\n").unwrap();
+        let e = read_resources(&p, "", 1, &HashSet::new(), &mut HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("column"), "{e}");
+        assert!(!e.contains("987654321"), "{e}");
     }
 
     proptest! {

@@ -26,10 +26,9 @@ use ferry_map::{Module, RowOutcome, RowSchema, RowView};
 use ferry_store::{LedgerOutcome, QueryValue, StoreError, VerifyIndex, Workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -119,7 +118,7 @@ pub struct VerifyOptions {
     pub project_root: PathBuf,
     /// The accepted duplicate-patient merges the run applied (the binary reads them from
     /// `mappings/duplicates.toml`, as `ferry run` does).
-    pub merges: Option<ferry_run::Merges>,
+    pub merges: Option<ferry_map::Merges>,
 }
 
 /// Progress, for a bar.
@@ -214,6 +213,8 @@ pub enum VerifyError {
         #[source]
         source: StoreError,
     },
+    #[error(transparent)]
+    Ndjson(ferry_fhir::NdjsonError),
     #[error("{path}: {action} failed: {source}. Check that the file exists and is readable")]
     Io {
         path: PathBuf,
@@ -292,13 +293,10 @@ pub fn verify(
     let books = ws.run_modules(run.id)?;
     let outputs = ws.run_outputs(run.id)?;
     let searches = load_searches(&opts.checks)?;
-    let (modules, diags) = ferry_run::load_modules_with(
-        &ferry_run::ProjectDirs {
-            mappings: opts.mappings.clone(),
-            concept_maps: opts.concept_maps.clone(),
-            output: opts.project_root.join(&run.output_dir),
-        },
-        opts.namespace,
+    let (modules, diags) = ferry_map::load_modules_with(
+        &opts.mappings,
+        &opts.concept_maps,
+        ferry_fhir::id_fn(opts.namespace),
         opts.local_offset.clone(),
         opts.merges.as_ref(),
     );
@@ -410,14 +408,14 @@ pub fn verify(
             problems: &mut roundtrip,
             show_values: opts.show_values,
             compared: 0,
-            merge: opts.merges.as_ref().map(|m| (m, opts.namespace)),
+            merge: opts.merges.as_ref(),
             group: Vec::new(),
             group_patient: None,
         };
         let mut failure: Option<VerifyError> = None;
         let mut schema: Option<Arc<RowSchema>> = None;
         // A summary module's rows come ordered by patient, as the run read them.
-        let query = ferry_run::reader_query(module);
+        let query = ferry_map::reader_query(module);
         let (_, rows) = reader
             .query_rows(&query, &mut |names, values| {
                 let schema = schema.get_or_insert_with(|| RowSchema::new(names.iter().cloned()));
@@ -668,46 +666,48 @@ impl OutputPass<'_> {
             ));
             return Ok(());
         };
-        let file = match File::open(&f.path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let io = |e: ferry_fhir::NdjsonError, action: &'static str| match e {
+            ferry_fhir::NdjsonError::Io { path, source, .. } => VerifyError::Io {
+                path,
+                action,
+                source,
+            },
+            other => VerifyError::Ndjson(other),
+        };
+        let mut input = match ferry_fhir::NdjsonReader::open(&f.path) {
+            Ok(r) => r.with_sha256(),
+            Err(ferry_fhir::NdjsonError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 self.counts.add(format!(
                     "{}: in the ledger ({} resources) but missing from the output folder",
                     f.name, ledger_count
                 ));
                 return Ok(());
             }
-            Err(source) => {
-                return Err(VerifyError::Io {
-                    path: f.path.clone(),
-                    action: "opening the output file",
-                    source,
-                });
-            }
+            Err(e) => return Err(io(e, "opening the output file")),
         };
-        let mut input = BufReader::with_capacity(1 << 20, file);
-        let mut hasher = Sha256::new();
-        let mut buf = Vec::new();
-        let mut offset = 0u64;
         let mut lines = 0u64;
         loop {
-            buf.clear();
-            let n = input
-                .read_until(b'\n', &mut buf)
-                .map_err(|source| VerifyError::Io {
-                    path: f.path.clone(),
-                    action: "reading the output file",
-                    source,
-                })?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf);
+            let line = match input.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(ferry_fhir::NdjsonError::LineTooLong { line, max, .. }) => {
+                    // Not one resource Ferry writes; the rest of the file cannot be read line by
+                    // line, so its counts and sha256 are not compared either.
+                    self.validity.add(format!(
+                        "{} line {line}: longer than {max} bytes, not one resource; the rest of the file was not read",
+                        f.name
+                    ));
+                    on_event(VerifyEvent::Position(self.bytes_done));
+                    return Ok(());
+                }
+                Err(e) => return Err(io(e, "reading the output file")),
+            };
             lines += 1;
-            let content = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            self.line(number, f, content, offset, lines)?;
-            offset += n as u64;
-            self.bytes_done += n as u64;
+            let len = line.len;
+            self.line(number, f, &line)?;
+            self.bytes_done += len;
             if lines.is_multiple_of(2048) {
                 on_event(VerifyEvent::Position(self.bytes_done));
             }
@@ -719,7 +719,7 @@ impl OutputPass<'_> {
                 f.name, lines, ledger_count
             ));
         }
-        let sha = hex::encode(hasher.finalize());
+        let sha = input.sha256().unwrap_or_default();
         if sha != ledger_sha {
             self.counts.add(format!(
                 "{}: its sha256 differs from the ledger's (the file changed after the run)",
@@ -733,21 +733,20 @@ impl OutputPass<'_> {
         &mut self,
         number: u32,
         f: &OutputFile,
-        content: &[u8],
-        offset: u64,
-        line: u64,
+        line: &ferry_fhir::Line<'_>,
     ) -> Result<(), VerifyError> {
-        let at = format!("{} line {line}", f.name);
-        let resource: Value = match serde_json::from_slice(content) {
+        let at = format!("{} line {}", f.name, line.number);
+        let resource: Value = match line.parse() {
             Ok(v) => v,
-            Err(e) => {
+            Err(ferry_fhir::NdjsonError::NotJson {
+                column, problem, ..
+            }) => {
                 self.validity.add(format!(
-                    "{at}: not a JSON resource ({} at column {})",
-                    classify(&e),
-                    e.column()
+                    "{at}: not a JSON resource ({problem} at column {column})"
                 ));
                 return Ok(());
             }
+            Err(e) => return Err(VerifyError::Ndjson(e)),
         };
         let rtype = resource.get("resourceType").and_then(Value::as_str);
         let id = resource.get("id").and_then(Value::as_str);
@@ -763,8 +762,14 @@ impl OutputPass<'_> {
             ));
         }
         self.resources += 1;
-        self.index
-            .add_resource(rtype, id, number, offset, content.len() as u64, line)?;
+        self.index.add_resource(
+            rtype,
+            id,
+            number,
+            line.offset,
+            line.bytes.len() as u64,
+            line.number,
+        )?;
         let issues = self.validator.validate(&resource);
         if let Some(first) = issues.first() {
             self.validity.add(format!(
@@ -796,16 +801,6 @@ impl OutputPass<'_> {
     }
 }
 
-/// serde_json's error category, without the message (which could quote input).
-fn classify(e: &serde_json::Error) -> &'static str {
-    match e.classify() {
-        serde_json::error::Category::Io => "read error",
-        serde_json::error::Category::Syntax => "syntax error",
-        serde_json::error::Category::Data => "unexpected data",
-        serde_json::error::Category::Eof => "unexpected end",
-    }
-}
-
 struct RoundTrip<'a> {
     module: &'a Module,
     index: &'a VerifyIndex,
@@ -814,8 +809,8 @@ struct RoundTrip<'a> {
     problems: &'a mut Problems,
     show_values: bool,
     compared: u64,
-    /// Accepted merges and the namespace of ids.
-    merge: Option<(&'a ferry_run::Merges, uuid::Uuid)>,
+    /// Accepted merges.
+    merge: Option<&'a ferry_map::Merges>,
     /// A summary module: the current patient's rows, and that patient.
     group: Vec<Vec<ferry_core::Value>>,
     group_patient: Option<Option<String>>,
@@ -911,9 +906,8 @@ impl RoundTrip<'_> {
         let ledger = self.index.ledger_outcome(m, &key)?;
         // A merged duplicate patient: the run wrote no resource of its own for it; its lineage
         // must name the survivor's resource.
-        if let (RowOutcome::Migrated(_), Some((merges, namespace))) = (&outcome, self.merge)
-            && let Some((survivor, rtype, id)) =
-                merges.merged_resource(self.module, &key, namespace)
+        if let (RowOutcome::Migrated(_), Some(merges)) = (&outcome, self.merge)
+            && let Some((survivor, rtype, id)) = merges.merged_resource(self.module, &key)
         {
             let ok = matches!(&ledger, LedgerOutcome::Migrated(ids)
                 if ids.iter().any(|(t, i)| *t == rtype && *i == id));

@@ -345,3 +345,61 @@ fn ferry_date_lets_a_scope_rule_compare_dates_written_in_mixed_formats() {
     assert_eq!(m["migrated"], 1, "{m}");
     assert_eq!(m["exceptions"], 2, "{m}");
 }
+
+/// Regression: `ferry run` ran a module `ferry check` rejects when its query returned no rows
+/// (no row ever reached the misspelt column).
+#[test]
+fn run_refuses_a_module_check_rejects_even_when_its_query_returns_no_rows() {
+    let wd = project();
+    wd.write(
+        "mappings/immunizations.toml",
+        MODULE
+            .replace("SELECT * FROM imm", "SELECT * FROM imm WHERE 0")
+            .replace(
+                "\"vaccineCode.text\" = \"row.vaccine\"",
+                "\"vaccineCode.text\" = \"row.vacine\"",
+            ),
+    );
+    let check = wd.run(&["check"]).fails_with(1);
+    let diagnostic = check
+        .lines()
+        .find(|l| l.contains("unknown column `vacine`"))
+        .unwrap_or_else(|| panic!("{check}"))
+        .to_string();
+    let run = wd.run(&["run"]).fails_with(1);
+    assert!(run.contains("nothing was run"), "{run}");
+    assert!(run.contains(&diagnostic), "{run}\nwithout\n{diagnostic}");
+    assert!(!wd.join("output/latest").exists());
+}
+
+/// A key two rows share gave two resources one id, and the books said ok.
+#[test]
+fn a_key_two_rows_share_is_refused_by_check_and_run() {
+    let wd = project();
+    wd.write(
+        "mappings/immunizations.toml",
+        MODULE.replace(
+            "query = \"SELECT * FROM imm\"",
+            "query = \"SELECT * FROM imm UNION ALL SELECT * FROM imm WHERE imm_id = '3'\"",
+        ),
+    );
+    let check = wd.run(&["check"]).fails_with(1);
+    let expected = "module `immunizations`: key `3` is not unique: rows 3 and 6 of the module's query both have it. A module's key must identify one row; add a column to `key = [...]`";
+    assert!(check.contains("immunizations.toml:7:7: error: "), "{check}");
+    assert!(check.contains(expected), "{check}");
+    let run = wd.run(&["run"]).fails_with(1);
+    assert!(run.contains(expected), "{run}");
+    assert!(!wd.join("output/latest").exists());
+}
+
+#[test]
+fn check_counts_a_module_file_that_does_not_load() {
+    let wd = project();
+    wd.write("mappings/broken.toml", "[module\n");
+    let out = wd.run(&["check"]);
+    assert!(
+        out.stdout().contains("2 modules checked"),
+        "{}",
+        out.stdout()
+    );
+}
