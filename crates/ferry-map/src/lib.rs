@@ -34,7 +34,7 @@ pub use concept::{
 pub use diag::{Diagnostic, Severity};
 pub use engine::{Engine, EngineConfig, FERRY_FILTERS, FERRY_FUNCTIONS, IdFn, RefTarget};
 pub use eval::{Built, Evaluated, FieldError, NO_RESOURCE_RULE, RowOutcome, RowSchema, RowView};
-pub use module::{Exclude, Field, Module, Resource, Source, Summary, parse_module};
+pub use module::{Exclude, Field, Module, ModuleLimit, Resource, Source, Summary, parse_module};
 pub use path::{Segment, parse_path};
 pub use project::{
     Merges, ProjectOptions, REVIEW_FILES, dependency_order, load_modules, load_modules_with,

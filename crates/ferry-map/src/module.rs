@@ -112,6 +112,16 @@ self_cell::self_cell!(
     }
 );
 
+/// A module file's `[verify]`: the largest share of its rows that may be exceptions, and why
+/// (a library module whose exceptions are expected by design says so where it is written).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleLimit {
+    pub max_exception_rate: f64,
+    pub reason: String,
+    /// 1-based line of `max_exception_rate` in the module file.
+    pub line: usize,
+}
+
 /// A loaded, compiled module. Cheap to share across threads (`&Module` is `Sync`).
 pub struct Module {
     pub name: String,
@@ -123,6 +133,8 @@ pub struct Module {
     pub resources: Vec<Resource>,
     /// Set for a summary-document module (which then has no `[[resource]]`).
     pub summary: Option<Summary>,
+    /// The module's own go/no-go limit (`[verify]` in the module file), if it sets one.
+    pub verify: Option<ModuleLimit>,
     pub(crate) exprs: Vec<ExprInfo>,
     pub(crate) compiled: Compiled,
     pub(crate) shared: Arc<Shared>,
@@ -374,7 +386,10 @@ impl Module {
     }
 }
 
-const TOP_KEYS: &[&str] = &["module", "source", "exclude", "resource", "summary"];
+const TOP_KEYS: &[&str] = &[
+    "module", "source", "exclude", "resource", "summary", "verify",
+];
+const VERIFY_KEYS: &[&str] = &["max_exception_rate", "reason"];
 const MODULE_KEYS: &[&str] = &["name", "description", "fhir"];
 const SOURCE_KEYS: &[&str] = &["query", "key", "patient"];
 const EXCLUDE_KEYS: &[&str] = &["name", "when", "reason"];
@@ -832,6 +847,54 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
             });
         }
     }
+    // [verify]
+    let mut verify = None;
+    if let Some(v) = get(&doc, "verify")
+        && let Some(t) = table(v, "`[verify]`", &mut d)
+    {
+        unknown_keys(t, VERIFY_KEYS, "`[verify]`", &mut d);
+        let at = v.span().start;
+        let reason = string(t, "reason", "`[verify]`", true, at, &mut d);
+        let rate = match get(t, "max_exception_rate") {
+            Some(r) => {
+                let value = match r.get_ref() {
+                    DeValue::Float(f) => f.to_string().parse::<f64>().ok(),
+                    DeValue::Integer(i) => i.to_string().parse::<f64>().ok(),
+                    _ => None,
+                };
+                match value {
+                    Some(x) if x.is_finite() && (0.0..=1.0).contains(&x) => {
+                        Some((x, r.span().start))
+                    }
+                    _ => {
+                        d.error(
+                            r.span().start,
+                            "`max_exception_rate` must be a number between 0 and 1 (0.05 = 5%)",
+                        );
+                        None
+                    }
+                }
+            }
+            None => {
+                d.error(at, "`[verify]` needs `max_exception_rate` (0.05 = 5%)");
+                None
+            }
+        };
+        if let (Some((x, offset)), Some((reason, rspan))) = (rate, reason) {
+            if reason.trim().is_empty() {
+                d.error(
+                    rspan.start,
+                    "`reason` is empty: say why this module's exceptions are expected",
+                );
+            }
+            verify = Some(ModuleLimit {
+                max_exception_rate: x,
+                reason,
+                line: crate::diag::LineIndex::new(text).position(offset).0,
+            });
+        }
+    }
+
     // Ids must differ between resources of one row.
     let mut ids = BTreeSet::new();
     for r in &resources {
@@ -912,6 +975,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         excludes,
         resources,
         summary,
+        verify,
         exprs: b.exprs,
         compiled,
         shared: engine.shared.clone(),

@@ -250,3 +250,60 @@ name = "list"
     }
     assert_eq!(rendered, 5);
 }
+
+#[test]
+fn a_modules_own_verify_limit_is_read_with_its_line_and_bad_ones_are_diagnostics() {
+    let engine = common::engine();
+    let base =
+        std::fs::read_to_string(common::cases_dir().join("immunizations.module.toml")).unwrap();
+    let with = |extra: &str| format!("{base}\n{extra}");
+    let text = with("[verify]\nmax_exception_rate = 0.15\nreason = \"vaccine names wait\"\n");
+    let (m, d) = parse_module("immunizations.toml", &text, &engine);
+    let m = m.unwrap_or_else(|| panic!("{d:#?}"));
+    let limit = m.verify.expect("the [verify] limit");
+    assert_eq!(limit.max_exception_rate, 0.15);
+    assert_eq!(limit.reason, "vaccine names wait");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("max_exception_rate"))
+        .unwrap()
+        + 1;
+    assert_eq!(limit.line, line);
+    let (m, _) = parse_module("immunizations.toml", &base, &engine);
+    assert!(m.unwrap().verify.is_none());
+
+    for (extra, message) in [
+        (
+            "[verify]\nmax_exception_rate = 1.5\nreason = \"x\"\n",
+            "`max_exception_rate` must be a number between 0 and 1",
+        ),
+        (
+            "[verify]\nmax_exception_rate = \"5%\"\nreason = \"x\"\n",
+            "`max_exception_rate` must be a number between 0 and 1",
+        ),
+        (
+            "[verify]\nmax_exception_rate = 0.1\n",
+            "`[verify]` needs `reason`",
+        ),
+        (
+            "[verify]\nreason = \"x\"\n",
+            "`[verify]` needs `max_exception_rate`",
+        ),
+        (
+            "[verify]\nmax_exception_rate = 0.1\nreason = \" \"\n",
+            "`reason` is empty",
+        ),
+        (
+            "[verify]\nmax_exception_rate = 0.1\nreason = \"x\"\nmax_rate = 1\n",
+            "unknown key `max_rate` in `[verify]`",
+        ),
+    ] {
+        let (m, d) = parse_module("immunizations.toml", &with(extra), &engine);
+        assert!(m.is_none(), "{extra}");
+        assert!(
+            d.iter()
+                .any(|d| d.is_error() && d.message.starts_with(message)),
+            "{extra}: {d:#?}"
+        );
+    }
+}

@@ -71,19 +71,7 @@ pub fn exceptions(
     let mut groups = ws.exceptions(run.id, module, show_values)?;
     let mut withheld = Vec::new();
     if !show_values {
-        let labels = profile_labels(session, run.snapshot);
-        let modules = crate::check::load_modules(&session.project).unwrap_or_default();
-        for m in &modules {
-            for col in &m.source.key {
-                if let Some(kind) = phi_kind(col, &labels) {
-                    withheld.push(WithheldKey {
-                        module: m.name.clone(),
-                        column: col.clone(),
-                        kind,
-                    });
-                }
-            }
-        }
+        withheld = phi_keyed_modules(session, run.snapshot);
         for g in &mut groups {
             if withheld.iter().any(|w| w.module == g.module) {
                 for k in &mut g.keys {
@@ -97,6 +85,26 @@ pub fn exceptions(
         groups,
         withheld_keys: withheld,
     })
+}
+
+/// The modules whose key columns hold PHI (by the column's name, or by the profile's labels of
+/// `snapshot` when it was profiled): their keys are withheld from terminal output and reports.
+pub fn phi_keyed_modules(session: &Session, snapshot: u64) -> Vec<WithheldKey> {
+    let labels = profile_labels(session, snapshot);
+    let modules = crate::check::load_modules(&session.project).unwrap_or_default();
+    let mut withheld = Vec::new();
+    for m in &modules {
+        for col in &m.source.key {
+            if let Some(kind) = phi_kind(col, &labels) {
+                withheld.push(WithheldKey {
+                    module: m.name.clone(),
+                    column: col.clone(),
+                    kind,
+                });
+            }
+        }
+    }
+    withheld
 }
 
 /// The PHI kind of a column named `column`: by its name, else by the profile's label of a column

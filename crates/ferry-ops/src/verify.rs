@@ -51,6 +51,10 @@ pub fn verify(
         thresholds: project.config.verify.clone(),
         show_values: req.show_values,
         max_examples: req.examples,
+        withhold_keys: crate::ledger::phi_keyed_modules(session, run.snapshot)
+            .into_iter()
+            .map(|w| w.module)
+            .collect(),
         merges: crate::run::merges(&project)?,
         project_root: project.root.clone(),
     };

@@ -234,8 +234,24 @@ pub fn duplicate_key(reader: &SnapshotReader, module: &Module) -> Option<Diagnos
             continue;
         }
         if let [a, b] = rows[..] {
+            // Never a PHI value (an SSN, an MRN) in an error: the rows' positions say which.
+            let phi = module.source.key.iter().find(|c| {
+                ferry_profile::phi::classify(&ferry_profile::phi::PhiInput {
+                    table: "",
+                    column: c,
+                    inferred: ferry_profile::model::InferredType::Text,
+                    formats: &[],
+                    mean_len: None,
+                    person_table: false,
+                })
+                .is_some()
+            });
+            let shown = match phi {
+                Some(c) => format!("(withheld: `{c}` holds PHI)"),
+                None => format!("`{key}`"),
+            };
             return Some(module.key_error(format!(
-                "module `{}`: key `{key}` is not unique: rows {a} and {b} of the module's query both have it. A module's key must identify one row; add a column to `key = [...]`",
+                "module `{}`: key {shown} is not unique: rows {a} and {b} of the module's query both have it. A module's key must identify one row; add a column to `key = [...]`",
                 module.name
             )));
         }

@@ -374,3 +374,25 @@ proptest! {
         }
     }
 }
+
+/// A shared key value of a PHI column (an SSN) is never quoted; the rows' positions say which.
+#[test]
+fn a_shared_phi_key_is_withheld_from_the_error() {
+    let people = module("people", "SELECT * FROM t", "\"ssn\"", "");
+    let rows: Vec<Vec<Value>> = ["078-05-1120", "219-09-9999", "219-09-9999"]
+        .iter()
+        .map(|k| vec![text(k)])
+        .collect();
+    let f = fixture(&["ssn"], &rows, &[("people", &people)]);
+    let (_, diags) = check(&f.ws, &f.dirs, None, uuid::Uuid::nil()).unwrap();
+    let diags = errors(diags);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(!diags[0].message.contains("219-09-9999"), "{}", diags[0]);
+    assert!(
+        diags[0].message.starts_with(
+            "module `people`: key (withheld: `ssn` holds PHI) is not unique: rows 2 and 3"
+        ),
+        "{}",
+        diags[0]
+    );
+}

@@ -128,6 +128,8 @@ pub struct ThresholdView {
     pub limit: String,
     pub actual: String,
     pub ok: bool,
+    /// Where the limit was set (empty for older verifications).
+    pub set_by: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -398,6 +400,7 @@ fn verification_view(v: &VerificationInput) -> VerificationView {
                 limit: t.get("limit").map(text).unwrap_or_default(),
                 actual: t.get("actual").map(text).unwrap_or_default(),
                 ok: t.get("ok").and_then(|o| o.as_bool()).unwrap_or(false),
+                set_by: t.get("set_by").map(text).unwrap_or_default(),
             });
         }
     }

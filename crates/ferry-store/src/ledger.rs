@@ -139,6 +139,8 @@ pub struct ExceptionGroup {
     pub module: String,
     pub reason: String,
     pub count: u64,
+    /// The distinct source rows among them (a row can fail several fields for one reason).
+    pub rows: u64,
     /// The first source keys (at most 10).
     pub keys: Vec<String>,
     /// The first raw values, only when asked (PHI).
@@ -324,7 +326,7 @@ impl Workspace {
         {
             let mut stmt = conn
                 .prepare(
-                    "SELECT module, reason, count(*) AS n FROM exception
+                    "SELECT module, reason, count(*) AS n, count(DISTINCT source_key) FROM exception
                      WHERE ?1 IS NULL OR module = ?1
                      GROUP BY module, reason ORDER BY n DESC, module, reason",
                 )
@@ -335,15 +337,17 @@ impl Workspace {
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, i64>(2)? as u64,
+                        r.get::<_, i64>(3)? as u64,
                     ))
                 })
                 .map_err(err)?;
             for row in rows {
-                let (module, reason, count) = row.map_err(err)?;
+                let (module, reason, count, distinct) = row.map_err(err)?;
                 groups.push(ExceptionGroup {
                     module,
                     reason,
                     count,
+                    rows: distinct,
                     keys: Vec::new(),
                     raw_values: Vec::new(),
                 });

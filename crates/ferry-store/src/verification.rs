@@ -396,7 +396,8 @@ impl VerifyIndex {
         )
     }
 
-    /// Lineage entries whose resource is not in the output (detail: `module key`).
+    /// Lineage entries whose resource is not in the output (detail: the module, U+001F, the
+    /// source key; the caller decides whether the key may be shown).
     pub fn lineage_not_in_output(
         &self,
         limit: usize,
@@ -407,7 +408,7 @@ impl VerifyIndex {
         self.findings(
             &format!("SELECT count(*) {WHERE}"),
             &format!(
-                "SELECT lin.resource_type, lin.resource_id, 'module ' || lin.module || ', key ' || lin.source_key {WHERE}
+                "SELECT lin.resource_type, lin.resource_id, lin.module || char(31) || lin.source_key {WHERE}
                  ORDER BY lin.rowid LIMIT ?1"
             ),
             limit,

@@ -89,11 +89,28 @@ impl Thresholds {
         Ok(())
     }
 
-    fn exception_rate_for(&self, module: &str) -> f64 {
-        self.modules
-            .get(module)
-            .and_then(|m| m.max_exception_rate)
-            .unwrap_or(self.max_exception_rate)
+    /// A module's exception-rate limit and where it was set: ferry.toml's
+    /// `[verify.modules.NAME]` first, then the module file's own `[verify]` (with its reason),
+    /// then ferry.toml's `[verify] max_exception_rate`.
+    pub fn exception_rate_for(
+        &self,
+        module: &str,
+        own: Option<&ferry_map::ModuleLimit>,
+        file: &str,
+    ) -> (f64, String) {
+        if let Some(r) = self.modules.get(module).and_then(|m| m.max_exception_rate) {
+            return (r, format!("ferry.toml [verify.modules.{module}]"));
+        }
+        if let Some(l) = own {
+            return (
+                l.max_exception_rate,
+                format!("{file}:{} [verify]: {}", l.line, l.reason),
+            );
+        }
+        (
+            self.max_exception_rate,
+            "ferry.toml [verify] (the project's default)".into(),
+        )
     }
 }
 
@@ -114,6 +131,9 @@ pub struct VerifyOptions {
     pub show_values: bool,
     /// Examples kept per check.
     pub max_examples: usize,
+    /// Modules whose key columns hold PHI: their examples withhold the key (unless
+    /// `show_values`).
+    pub withhold_keys: std::collections::BTreeSet<String>,
     /// The project folder: recorded output folders are relative to it.
     pub project_root: PathBuf,
     /// The accepted duplicate-patient merges the run applied (the binary reads them from
@@ -160,6 +180,9 @@ pub struct ThresholdResult {
     pub limit: String,
     pub actual: String,
     pub ok: bool,
+    /// Where the limit was set (exception rates: ferry.toml or the module file, with its reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_by: Option<String>,
 }
 
 /// A verification: the summary recorded in the ledger (see docs/verify.md).
@@ -367,9 +390,13 @@ pub fn verify(
     }
     let (missing, examples) = index.lineage_not_in_output(max)?;
     add_findings(&mut counts, missing, examples, |f| {
+        let (m, key) = f.detail.split_once('\u{1f}').unwrap_or((&f.detail, ""));
+        let withhold = !opts.show_values && opts.withhold_keys.contains(m);
         format!(
-            "{}/{} ({}): in the ledger's lineage, not in the output",
-            f.resource_type, f.resource_id, f.detail
+            "{}/{} (module `{m}` key {}): in the ledger's lineage, not in the output",
+            f.resource_type,
+            f.resource_id,
+            shown(withhold, key)
         )
     });
 
@@ -407,6 +434,7 @@ pub fn verify(
             open: &mut files_open,
             problems: &mut roundtrip,
             show_values: opts.show_values,
+            withhold_key: !opts.show_values && opts.withhold_keys.contains(&module.name),
             compared: 0,
             merge: opts.merges.as_ref(),
             group: Vec::new(),
@@ -483,9 +511,20 @@ pub fn verify(
         limit: "0 mismatches".into(),
         actual: counts.count.to_string(),
         ok: counts.count == 0,
+        set_by: None,
     }];
     for b in &books {
-        let limit = t.exception_rate_for(&b.module);
+        let own = modules.iter().find(|m| m.name == b.module);
+        let file = own
+            .map(|m| {
+                Path::new(&m.file)
+                    .strip_prefix(&opts.project_root)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| m.file.clone())
+            })
+            .unwrap_or_default();
+        let (limit, set_by) =
+            t.exception_rate_for(&b.module, own.and_then(|m| m.verify.as_ref()), &file);
         let rate = if b.source_rows == 0 {
             0.0
         } else {
@@ -501,6 +540,7 @@ pub fn verify(
                 b.source_rows
             ),
             ok: rate <= limit + 1e-12,
+            set_by: Some(set_by),
         });
     }
     let limit_of = |name: &str, limit: u64, actual: u64| ThresholdResult {
@@ -508,6 +548,7 @@ pub fn verify(
         limit: limit.to_string(),
         actual: actual.to_string(),
         ok: actual <= limit,
+        set_by: None,
     };
     thresholds.push(limit_of(
         "round-trip mismatches",
@@ -530,6 +571,7 @@ pub fn verify(
             limit: "all within tolerance".into(),
             actual: format!("{failed_searches} of {} failed", search_results.len()),
             ok: failed_searches == 0,
+            set_by: None,
         });
     }
 
@@ -808,6 +850,8 @@ struct RoundTrip<'a> {
     open: &'a mut Vec<Option<File>>,
     problems: &'a mut Problems,
     show_values: bool,
+    /// The module's key columns hold PHI: examples say so in place of the key.
+    withhold_key: bool,
     compared: u64,
     /// Accepted merges.
     merge: Option<&'a ferry_map::Merges>,
@@ -815,6 +859,14 @@ struct RoundTrip<'a> {
     group: Vec<Vec<ferry_core::Value>>,
     group_patient: Option<Option<String>>,
 }
+
+/// A row key as an example shows it: withheld when the module's key columns hold PHI.
+fn shown(withhold: bool, key: &str) -> &str {
+    if withhold { WITHHELD_KEY } else { key }
+}
+
+/// What examples show in place of a key whose columns hold PHI.
+pub const WITHHELD_KEY: &str = "(withheld: PHI key; --show-values shows it)";
 
 fn outcome_name(o: &LedgerOutcome) -> &'static str {
     match o {
@@ -869,7 +921,8 @@ impl RoundTrip<'_> {
                             let id = doc.get("id").and_then(Value::as_str).unwrap_or("");
                             if !ids.iter().any(|(_, i)| i == id) {
                                 self.problems.add(format!(
-                                    "module `{m}` key {key}: its lineage does not name the patient's summary document {id}"
+                                    "module `{m}` key {k}: its lineage does not name the patient's summary document {id}",
+                                    k = shown(self.withhold_key, &key)
                                 ));
                             }
                         } else {
@@ -882,13 +935,14 @@ impl RoundTrip<'_> {
                 | (RowOutcome::Excluded { .. }, LedgerOutcome::Excluded)
                 | (RowOutcome::Exception(_), LedgerOutcome::Exception) => {}
                 (o, ledger) => self.problems.add(format!(
-                    "module `{m}` key {key}: the run recorded it as {}, re-evaluation gives {}",
+                    "module `{m}` key {k}: the run recorded it as {}, re-evaluation gives {}",
                     outcome_name(ledger),
                     match o {
                         RowOutcome::Migrated(_) => "migrated",
                         RowOutcome::Excluded { .. } => "excluded",
                         RowOutcome::Exception(_) => "an exception",
-                    }
+                    },
+                    k = shown(self.withhold_key, &key)
                 )),
             }
         }
@@ -913,7 +967,9 @@ impl RoundTrip<'_> {
                 if ids.iter().any(|(t, i)| *t == rtype && *i == id));
             if !ok {
                 self.problems.add(format!(
-                    "module `{m}` key {key}: merged into {survivor}, but its lineage does not name the survivor's {rtype}/{id}"
+                    "module `{m}` key {k}: merged into {s}, but its lineage does not name the survivor's {rtype}/{id}",
+                    k = shown(self.withhold_key, &key),
+                    s = shown(self.withhold_key, &survivor)
                 ));
             }
             return Ok(());
@@ -934,8 +990,9 @@ impl RoundTrip<'_> {
             | (RowOutcome::Excluded { .. }, LedgerOutcome::Excluded)
             | (RowOutcome::Exception(_), LedgerOutcome::Exception) => {}
             (_, ledger) => self.problems.add(format!(
-                "module `{m}` key {key}: the run recorded it as {}, re-evaluation gives {now}",
-                outcome_name(ledger)
+                "module `{m}` key {k}: the run recorded it as {}, re-evaluation gives {now}",
+                outcome_name(ledger),
+                k = shown(self.withhold_key, &key)
             )),
         }
         Ok(())
@@ -955,12 +1012,14 @@ impl RoundTrip<'_> {
         let id = expected.get("id").and_then(Value::as_str).unwrap_or("");
         if !ids.iter().any(|(t, i)| t == rtype && i == id) {
             self.problems.add(format!(
-                "{rtype}/{id} (module `{m}` key {key}): re-evaluation gives this resource, the ledger's lineage does not list it"
+                "{rtype}/{id} (module `{m}` key {k}): re-evaluation gives this resource, the ledger's lineage does not list it",
+                k = shown(self.withhold_key, key)
             ));
         }
         let Some(loc) = self.index.locate(rtype, id)? else {
             self.problems.add(format!(
-                "{rtype}/{id} (module `{m}` key {key}): missing from the output"
+                "{rtype}/{id} (module `{m}` key {k}): missing from the output",
+                k = shown(self.withhold_key, key)
             ));
             return Ok(());
         };
@@ -984,7 +1043,10 @@ impl RoundTrip<'_> {
                 )
             });
             self.problems.add_with_values(
-                format!("{rtype}/{id} {path} (module `{m}` key {key}): differs from the mapping"),
+                format!(
+                    "{rtype}/{id} {path} (module `{m}` key {k}): differs from the mapping",
+                    k = shown(self.withhold_key, key)
+                ),
                 values,
             );
         }

@@ -287,7 +287,6 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
 
     // 9. Run: the module library for this clinic, staged rows -> validated FHIR R4 NDJSON.
     let installed = ferry_ops::init::install_library(&session.project, "clinic")?;
-    install_demo_thresholds(&dir)?;
     drop(session);
     let mut session = Session::writer(Project::load(&dir)?, Actor::from_env(), "demo")?;
     let summary = ferry_ops::run::run(
@@ -385,31 +384,6 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         );
     }
     Ok(crate::exit::OK)
-}
-
-/// Go/no-go limits for the demo: the clinic's free-text problem lists and unmapped legacy codes
-/// are exceptions by design (a reviewer decides them), above the default 5% in three modules.
-const DEMO_THRESHOLDS: &str = "
-# Added by `ferry demo`: modules whose exceptions are expected (free-text problems, unmapped
-# local lab codes and vaccine names wait for a reviewer's decision).
-[verify.modules.problems]
-max_exception_rate = 0.15
-[verify.modules.lab_results]
-max_exception_rate = 0.15
-[verify.modules.immunizations]
-max_exception_rate = 0.15
-";
-
-/// Interim: appends [`DEMO_THRESHOLDS`] to the demo project's ferry.toml.
-fn install_demo_thresholds(dir: &std::path::Path) -> Result<()> {
-    let config = dir.join(ferry_ops::project::CONFIG_FILE);
-    let text = std::fs::read_to_string(&config)?;
-    ferry_core::atomic::write(
-        &config,
-        ferry_core::atomic::Contents::Project,
-        (text + DEMO_THRESHOLDS).as_bytes(),
-    )?;
-    Ok(())
 }
 
 fn summary(m: &ferry_gen::Manifest, key: &str) -> String {

@@ -37,17 +37,18 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     }
     let total: u64 = ex.groups.iter().map(|g| g.count).sum();
     outln!(
-        "Run {}: {} exception records in {} groups",
+        "Run {}: {} exception records in {} groups (a row can fail several fields)",
         ex.run,
         format::thousands(total),
         ex.groups.len()
     )?;
     for g in &ex.groups {
         outln!(
-            "  {} x {}: {}",
+            "  {} x {}: {} ({} rows)",
             format::thousands(g.count),
             g.module,
-            g.reason
+            g.reason,
+            format::thousands(g.rows)
         )?;
         outln!("      keys: {}", g.keys.join(", "))?;
         if !g.raw_values.is_empty() {

@@ -73,13 +73,29 @@ pub fn print(v: &ferry_verify::Verification, global: &Global) -> Result<()> {
             outln!("          {val}")?;
         }
     }
+    // Limits other than the project's default, and where each was set (a module's own reason).
+    for t in &v.thresholds {
+        if let Some(by) = &t.set_by
+            && !by.starts_with("ferry.toml [verify] ")
+        {
+            outln!("  Limit {}: {} (set in {by})", t.name, t.limit)?;
+        }
+    }
     let failing: Vec<_> = v.thresholds.iter().filter(|t| !t.ok).collect();
     if failing.is_empty() {
         outln!("  Every threshold holds ({} checked).", v.thresholds.len())?;
     } else {
         outln!("  Failing thresholds:")?;
         for t in failing {
-            outln!("    {}: {} (limit {})", t.name, t.actual, t.limit)?;
+            match &t.set_by {
+                Some(by) => outln!(
+                    "    {}: {} (limit {}, set in {by})",
+                    t.name,
+                    t.actual,
+                    t.limit
+                )?,
+                None => outln!("    {}: {} (limit {})", t.name, t.actual, t.limit)?,
+            }
         }
     }
     Ok(())

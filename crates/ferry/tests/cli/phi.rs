@@ -241,3 +241,28 @@ fn exceptions_withhold_keys_of_a_phi_key_column() {
     let asked = wd.run(&["exceptions", "--show-values"]).ok();
     assert!(asked.contains(CANARY_SSN), "{asked}");
 }
+
+/// `ferry verify` names the rows behind a NO-GO by module and key; a PHI key is withheld.
+#[test]
+fn verify_withholds_keys_of_a_phi_key_column() {
+    let wd = Workdir::project();
+    wd.write(
+        "legacy.sql",
+        "CREATE TABLE `people` (`ssn` varchar(11), `dob` varchar(10));\n\
+         INSERT INTO `people` VALUES ('078-05-1120','1970-01-01'),('219-09-9999','1971-02-03');\n",
+    );
+    wd.run(&["stage", "legacy.sql"]).ok();
+    wd.write("mappings/people.toml", SSN_MODULE);
+    wd.run(&["run", "-q"]).ok();
+    // Drop the first resource from the output: verify must name the row it came from.
+    let out = wd.join("output/latest/Patient.ndjson");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rest: Vec<&str> = text.lines().skip(1).collect();
+    std::fs::write(&out, format!("{}\n", rest.join("\n"))).unwrap();
+    let run = wd.run(&["verify", "--examples", "50"]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    let shown = format!("{}{}", run.stdout(), run.stderr());
+    assert!(shown.contains("module `people` key (withheld"), "{shown}");
+    assert!(!shown.contains("078-05-1120"), "{shown}");
+    assert!(!shown.contains(CANARY_SSN), "{shown}");
+}

@@ -29,7 +29,8 @@ fn clinic(patients: u32) -> Workdir {
     let config = std::fs::read_to_string(wd.join("p/ferry.toml")).unwrap();
     std::fs::write(
         wd.join("p/ferry.toml"),
-        config.replace("# max_exception_rate = 0.05", "max_exception_rate = 0.25"),
+        config.replace("# max_exception_rate = 0.05", "max_exception_rate = 0.25")
+            + "\n[verify.modules.problems]\nmax_exception_rate = 0.25\n",
     )
     .unwrap();
     wd

@@ -410,3 +410,54 @@ fn accepted_duplicate_merges_apply_in_the_run_and_verify_still_says_go() {
         "{search}"
     );
 }
+
+/// A module file's `[verify]` limit applies over the project's default and says where it was
+/// set (with its reason); ferry.toml's `[verify.modules.NAME]` overrides the module file.
+#[test]
+fn a_module_files_own_limit_applies_and_ferry_toml_overrides_it() {
+    let wd = clinic();
+    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    // The project's default at 0%: only modules with their own limit can pass with exceptions.
+    wd.write(
+        "ferry.toml",
+        config.replace("max_exception_rate = 0.25", "max_exception_rate = 0.0"),
+    );
+    let limit_of = |v: &Value, module: &str| -> (bool, String) {
+        let t = v["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == format!("exception rate: {module}"))
+            .unwrap_or_else(|| panic!("no threshold for {module}: {v:#}"))
+            .clone();
+        (
+            t["ok"].as_bool().unwrap(),
+            t["set_by"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let (_, v) = verify_json(&wd, &[]);
+    let (ok, by) = limit_of(&v, "problems");
+    assert!(ok, "{v:#}");
+    assert!(
+        by.starts_with("mappings/problems.toml:") && by.contains("[verify]: free-text problems"),
+        "{by}"
+    );
+    let (_, by) = limit_of(&v, "patients");
+    assert_eq!(by, "ferry.toml [verify] (the project's default)");
+    let text = wd.run(&["verify"]).stdout();
+    assert!(
+        text.contains("Limit exception rate: problems: 10.0% (set in mappings/problems.toml:"),
+        "{text}"
+    );
+
+    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    wd.write(
+        "ferry.toml",
+        format!("{config}\n[verify.modules.problems]\nmax_exception_rate = 0.0\n"),
+    );
+    let (run, v) = verify_json(&wd, &[]);
+    let (ok, by) = limit_of(&v, "problems");
+    assert!(!ok, "{v:#}");
+    assert_eq!(by, "ferry.toml [verify.modules.problems]");
+    assert_eq!(run.code(), NO_GO);
+}
