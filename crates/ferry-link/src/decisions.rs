@@ -150,14 +150,14 @@ impl Decisions {
                 source: e,
             })?;
         }
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(|e| LinkError::Io {
-            path: tmp.clone(),
-            source: e,
-        })?;
-        std::fs::rename(&tmp, &path).map_err(|e| LinkError::Io {
-            path: path.clone(),
-            source: e,
+        ferry_core::atomic::write(
+            &path,
+            ferry_core::atomic::Contents::Project,
+            text.as_bytes(),
+        )
+        .map_err(|e| LinkError::Io {
+            path: e.path,
+            source: e.source,
         })?;
         Ok(path)
     }

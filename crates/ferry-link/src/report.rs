@@ -446,19 +446,23 @@ pub fn write(
     dir: &Path,
     stem: &str,
 ) -> Result<(std::path::PathBuf, std::path::PathBuf), crate::LinkError> {
-    use std::io::Write as _;
-    let io = |path: &Path, e: std::io::Error| crate::LinkError::Io {
-        path: path.to_path_buf(),
-        source: e,
+    use ferry_core::atomic::{self, Contents};
+    let io = |e: atomic::FileError| crate::LinkError::Io {
+        path: e.path,
+        source: e.source,
     };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| crate::LinkError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
     let json = dir.join(format!("{stem}.json"));
     let page = dir.join(format!("{stem}.html"));
-    let file = std::fs::File::create(&json).map_err(|e| io(&json, e))?;
-    let mut w = std::io::BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut w, r).map_err(|e| io(&json, std::io::Error::other(e)))?;
-    w.flush().map_err(|e| io(&json, e))?;
-    std::fs::write(&page, html(r)).map_err(|e| io(&page, e))?;
+    // Atomic (a kill leaves the old report or the new one) and owner-only: the reports hold PHI.
+    atomic::write_with(&json, Contents::Phi, |w| {
+        serde_json::to_writer_pretty(&mut *w, r).map_err(std::io::Error::other)
+    })
+    .map_err(io)?;
+    atomic::write(&page, Contents::Phi, html(r).as_bytes()).map_err(io)?;
     Ok((json, page))
 }
 

@@ -38,7 +38,8 @@ impl Drop for Bar {
 
 impl ferry_ops::Progress for Bar {
     fn phase(&self, name: &str, total: Option<u64>) {
-        let bytes = name.contains("reading") || name == "staging";
+        // Staging and reading the output are counted in bytes; everything else in its own unit.
+        let bytes = name == "staging" || name == "reading the output";
         self.bytes
             .store(bytes, std::sync::atomic::Ordering::Relaxed);
         let template = match (total, bytes) {

@@ -4,16 +4,12 @@
 //! The terminal shows source keys only; values are in the JSON and HTML reports (PHI).
 
 use crate::commands::Global;
-use crate::format;
-use anyhow::{Context, Result, bail};
-use ferry_link::report;
-use ferry_link::{Decisions, review};
-use ferry_ops::Project;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::{format, outln};
+use anyhow::Result;
+use ferry_link::{report, review};
+use ferry_ops::dedupe::DedupeOutcome;
 use std::collections::HashMap;
-use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -65,211 +61,68 @@ pub struct ReviewArgs {
     pub by: Option<String>,
 }
 
-fn report_stem(snapshot: u64, against: bool) -> String {
-    if against {
-        format!("dedupe-against-{snapshot:04}")
-    } else {
-        format!("dedupe-{snapshot:04}")
-    }
-}
-
-/// The likely-PHI labels of `ferry profile`'s report of this snapshot (`reports/profile-NNNN.json`),
-/// table -> column -> kind; empty when the snapshot was not profiled (or the report is unreadable:
-/// the proposals then go by column names alone).
-fn profile_phi_labels(
-    project: &Project,
-    snapshot: u64,
-) -> HashMap<String, std::collections::BTreeMap<String, ferry_profile::model::PhiKind>> {
-    let path = project
-        .reports_dir()
-        .join(format!("profile-{snapshot:04}.json"));
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return HashMap::new();
-    };
-    let Ok(profile) = serde_json::from_str::<ferry_profile::model::SnapshotProfile>(&text) else {
-        return HashMap::new();
-    };
-    if profile.snapshot != snapshot {
-        return HashMap::new();
-    }
-    profile
-        .tables
-        .iter()
-        .map(|t| {
-            let labels = t
-                .columns
-                .iter()
-                .filter_map(|c| c.phi.map(|k| (c.name.clone(), k)))
-                .collect();
-            (t.name.clone(), labels)
-        })
-        .collect()
-}
-
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
     if let Some(Action::Review(r)) = args.action {
         return review(r, global);
     }
-    let started = Instant::now();
     // The writer's lock: the report and the decisions file must not race another dedupe.
-    let session = global.writer("dedupe", true)?;
-    let project = &session.project;
-    let ws = &session.ws;
-    let info = ws.snapshot(args.snapshot)?;
-    let mut cfg = project.config.dedupe.clone().unwrap_or_default();
-    if let Some(t) = args.threshold {
-        cfg.threshold = t;
-    }
-    cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let tables = ws.tables(info.id)?;
-    let labels = profile_phi_labels(project, info.id);
-    let table_columns: Vec<ferry_link::TableColumns> = tables
-        .iter()
-        .map(|t| ferry_link::TableColumns {
-            name: t.name.clone(),
-            primary_key: t.primary_key.clone(),
-            columns: t.columns.iter().map(|c| c.name.clone()).collect(),
-            phi: labels.get(&t.name).cloned().unwrap_or_default(),
-        })
-        .collect();
-    let chosen = cfg
-        .fill_defaults(&table_columns)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if !chosen.is_empty() && !global.quiet {
-        eprintln!(
-            "No [dedupe] columns in ferry.toml; chose from column names{} (add a [dedupe] section to change):",
-            if labels.is_empty() {
-                " (run `ferry profile` first to use its PHI labels too)"
-            } else {
-                " and the profile's PHI labels"
-            }
-        );
-        for c in &chosen {
-            eprintln!("  {c}");
-        }
-    }
-    let table_name = cfg.table.clone().unwrap_or_default();
-    let key_name = cfg.key.clone().unwrap_or_default();
-    let Some(t) = tables.iter().find(|t| t.name == table_name) else {
-        bail!("table `{table_name}` is not in snapshot {}", info.id);
+    let mut session = global.writer("dedupe", true)?;
+    let bar = global.bar(args.json);
+    let req = ferry_ops::dedupe::DedupeRequest {
+        snapshot: args.snapshot,
+        threshold: args.threshold,
+        against: args.against.clone(),
+        cancel: global.cancel.clone(),
     };
-    let names = ferry_link::StagedNames {
-        table: t.staged_name.clone(),
-        columns: t
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), c.staged_name.clone()))
-            .collect::<HashMap<_, _>>(),
-    };
-    let reader = ws.open_snapshot(Some(info.id))?;
-    let bar = if !global.quiet && !args.json && std::io::stderr().is_terminal() {
-        let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8));
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {percent}% ({eta}) {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-    let on_event = |e: ferry_link::LinkEvent<'_>| match e {
-        ferry_link::LinkEvent::Phase { name, total } => {
-            bar.set_length(total);
-            bar.set_position(0);
-            bar.set_message(name.to_string());
-        }
-        ferry_link::LinkEvent::Position(n) => bar.set_position(n),
-    };
-    let progress = ferry_link::Progress {
-        on_event: &on_event,
-        cancel: Some(&global.cancel),
-    };
-    let mut set = ferry_link::RecordSet::new();
-    let rows =
-        match ferry_link::read_snapshot_with_progress(&reader, &cfg, &names, &mut set, &progress) {
-            Ok(n) => n,
-            Err(ferry_link::LinkError::Cancelled) => {
-                return Err(crate::commands::Cancelled.into());
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "cannot read table `{table_name}` of snapshot {}",
-                    info.id
-                )));
-            }
-        };
-    let mut target_rows = 0;
-    if let Some(path) = &args.against {
-        let (n, _) = ferry_link::read_fhir_patients(path, &mut set)
-            .with_context(|| format!("cannot read the target export `{}`", path.display()))?;
-        target_rows = n;
-    }
-    let opts = ferry_link::LinkOptions::from_config(&cfg, args.against.is_some())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let linkage = match ferry_link::link_with_progress(&set, &opts, &progress) {
-        Ok(l) => l,
-        Err(ferry_link::LinkError::Cancelled) => return Err(crate::commands::Cancelled.into()),
-        Err(e) => anyhow::bail!("{e}"),
-    };
-    bar.finish_and_clear();
-    let decisions = if args.against.is_some() {
-        Decisions::default()
-    } else {
-        Decisions::load(&project.root).map_err(|e| anyhow::anyhow!("{e}"))?
-    };
-    let clusters = if args.against.is_some() {
-        Vec::new()
-    } else {
-        ferry_link::clusters(&set, &linkage, &decisions, &table_name)
-    };
-    let duration_ms = started.elapsed().as_millis() as u64;
-    let fields = cfg.active_fields();
-    let warnings = linkage.model.warnings();
-    let rep = report::build(
-        &set,
-        &linkage,
-        &clusters,
-        &fields,
-        info.id,
-        args.against.as_ref().map(|p| p.display().to_string()),
-        &table_name,
-        &key_name,
-        cfg.threshold,
-        duration_ms,
-    );
-    let (json_path, html_path) = report::write(
-        &rep,
-        &project.reports_dir(),
-        &report_stem(info.id, args.against.is_some()),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let o = ferry_ops::dedupe::dedupe(&mut session, &req, &bar)?;
+    bar.finish();
+    print_outcome(&o, args.json, global.quiet)?;
+    Ok(crate::exit::OK)
+}
 
-    if !global.quiet {
+/// Prints a dedupe's outcome: the chosen comparisons and warnings on stderr, then the JSON
+/// summary or the terminal summary (source keys only) on stdout. `ferry demo` prints it too.
+pub fn print_outcome(o: &DedupeOutcome, json: bool, quiet: bool) -> Result<()> {
+    if !quiet {
         // On stderr, so `--json` keeps stdout for the summary (which lists them too).
-        for w in &warnings {
+        if !o.chosen.is_empty() {
+            eprintln!(
+                "No [dedupe] columns in ferry.toml; chose from column names{} (add a [dedupe] section to change):",
+                if o.used_profile {
+                    " and the profile's PHI labels"
+                } else {
+                    " (run `ferry profile` first to use its PHI labels too)"
+                }
+            );
+            for c in &o.chosen {
+                eprintln!("  {c}");
+            }
+        }
+        for w in &o.warnings {
             eprintln!("warning: {}", w.message);
         }
     }
-    if args.json {
-        let cluster_of: HashMap<usize, &str> = clusters
+    let set = &o.set;
+    if json {
+        let cluster_of: HashMap<usize, &str> = o
+            .clusters
             .iter()
             .flat_map(|c| c.pairs.iter().map(move |&p| (p, c.id.as_str())))
             .collect();
         let summary = Summary {
-            snapshot: info.id,
-            table: &table_name,
-            key: &key_name,
-            records: rows,
-            target_records: target_rows,
-            compared: linkage.compared,
-            threshold: cfg.threshold,
-            duration_ms,
-            memory_bytes: linkage.peak_bytes,
-            blocking: &linkage.rules,
-            warnings: &warnings,
-            pairs: linkage
+            snapshot: o.snapshot,
+            table: &o.table,
+            key: &o.key,
+            records: o.records,
+            target_records: o.target_records,
+            compared: o.linkage.compared,
+            threshold: o.threshold,
+            duration_ms: o.duration_ms,
+            memory_bytes: o.linkage.peak_bytes,
+            blocking: &o.linkage.rules,
+            warnings: &o.warnings,
+            pairs: o
+                .linkage
                 .pairs
                 .iter()
                 .enumerate()
@@ -280,7 +133,8 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                     cluster: cluster_of.get(&k).copied(),
                 })
                 .collect(),
-            clusters: clusters
+            clusters: o
+                .clusters
                 .iter()
                 .map(|c| SummaryCluster {
                     id: &c.id,
@@ -290,61 +144,55 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                     extends: c.extends.as_deref(),
                 })
                 .collect(),
-            report: &json_path,
-            html: &html_path,
+            report: &o.json,
+            html: &o.html,
         };
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
-        serde_json::to_writer_pretty(&mut out, &summary)?;
-        writeln!(out)?;
-        out.flush()?;
-        return Ok(crate::exit::OK);
+        return crate::out::json("dedupe", &summary);
     }
-    if global.quiet {
-        return Ok(crate::exit::OK);
+    if quiet {
+        return Ok(());
     }
-    let accepted = clusters
-        .iter()
-        .filter(|c| c.status == ferry_link::Status::Accepted)
-        .count();
-    println!(
-        "Linked {} records of `{table_name}`{} in {}: {} pairs compared, {} at or above {}, {} clusters ({} accepted, {} pending review)",
-        format::thousands(rows),
-        if args.against.is_some() {
+    let accepted = o.accepted();
+    let clusters = &o.clusters;
+    outln!(
+        "Linked {} records of `{}`{} in {}: {} pairs compared, {} at or above {}, {} clusters ({} accepted, {} pending review)",
+        format::thousands(o.records),
+        o.table,
+        if o.against {
             format!(
                 " against {} target Patients",
-                format::thousands(target_rows)
+                format::thousands(o.target_records)
             )
         } else {
             String::new()
         },
-        format::seconds(duration_ms),
-        format::thousands(linkage.compared),
-        format::thousands(linkage.pairs.len() as u64),
-        cfg.threshold,
+        format::seconds(o.duration_ms),
+        format::thousands(o.linkage.compared),
+        format::thousands(o.linkage.pairs.len() as u64),
+        o.threshold,
         clusters.len(),
         accepted,
         clusters.len() - accepted
-    );
-    for r in &linkage.rules {
+    )?;
+    for r in &o.linkage.rules {
         if r.capped_blocks > 0 {
-            println!(
+            outln!(
                 "  warning: rule `{}` skipped {} blocks larger than {} ({} records); pairs only in them were not compared. Add a narrower rule or raise `max_block`",
                 r.rule,
                 r.capped_blocks,
-                cfg.max_block,
+                o.max_block,
                 format::thousands(r.capped_records)
-            );
+            )?;
         }
     }
-    if args.against.is_some() {
-        for p in linkage.pairs.iter().take(20) {
-            println!(
+    if o.against {
+        for p in o.linkage.pairs.iter().take(20) {
+            outln!(
                 "  {} ~ {}  p={:.3}",
                 set.key(p.a),
                 set.key(p.b),
                 p.probability
-            );
+            )?;
         }
     } else {
         let rows: Vec<[String; 4]> = clusters
@@ -363,17 +211,17 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                 ]
             })
             .collect();
-        print_rows(&rows, clusters.len());
+        print_rows(&rows, clusters.len())?;
     }
-    println!(
+    outln!(
         "  report (PHI): {}\n  JSON (PHI):   {}",
-        html_path.display(),
-        json_path.display()
-    );
-    if args.against.is_none() && accepted < clusters.len() {
-        println!("Next: ferry dedupe review --accept CLUSTER_ID (or --reject)");
+        o.html.display(),
+        o.json.display()
+    )?;
+    if !o.against && accepted < clusters.len() {
+        outln!("Next: ferry dedupe review --accept CLUSTER_ID (or --reject)")?;
     }
-    Ok(crate::exit::OK)
+    Ok(())
 }
 
 #[derive(serde::Serialize)]
@@ -413,7 +261,7 @@ struct SummaryCluster<'a> {
 }
 
 /// Clusters as (id, status, survivor, member keys), the first 30 of `total`.
-fn print_rows(rows: &[[String; 4]], total: usize) {
+fn print_rows(rows: &[[String; 4]], total: usize) -> std::io::Result<()> {
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::NOTHING);
     t.set_header(["cluster", "status", "survivor", "member keys"]);
@@ -421,106 +269,68 @@ fn print_rows(rows: &[[String; 4]], total: usize) {
         t.add_row(r.clone());
     }
     for line in t.to_string().lines() {
-        println!("  {}", line.trim_end());
+        outln!("  {}", line.trim_end())?;
     }
     if total > 30 {
-        println!("  ... and {} more (see the report)", total - 30);
+        outln!("  ... and {} more (see the report)", total - 30)?;
     }
+    Ok(())
 }
 
 fn review(args: ReviewArgs, global: &Global) -> Result<u8> {
-    let session = global.writer("dedupe review", false)?;
-    let project = &session.project;
-    let reports = project.reports_dir();
-    let path = match args.snapshot {
-        Some(s) => reports.join(format!("{}.json", report_stem(s, false))),
-        None => {
-            let found = review::latest_report(&reports)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{}",
-                        ferry_link::LinkError::NoReport {
-                            dir: reports.clone()
-                        }
-                    )
-                })?;
-            if !global.quiet {
-                eprintln!(
-                    "Reviewing the dedupe report of snapshot {} (`{}`{}); `--snapshot N` reviews another",
-                    found.snapshot,
-                    found.path.display(),
-                    found
-                        .created_at
-                        .as_deref()
-                        .map(|t| format!(", written {t}"))
-                        .unwrap_or_default()
-                );
-            }
-            found.path
-        }
+    let mut session = global.writer("dedupe review", false)?;
+    let req = ferry_ops::dedupe::ReviewRequest {
+        snapshot: args.snapshot,
+        accept: args.accept,
+        reject: args.reject,
+        accept_all_pending: args.accept_all_pending,
+        by: args.by,
     };
-    if !path.exists() {
-        let s = args.snapshot.unwrap_or_default();
-        bail!(
-            "no dedupe report `{}`; run `ferry dedupe --snapshot {s}` first",
-            path.display()
+    let o = ferry_ops::dedupe::review(&mut session, &req)?;
+    if global.quiet {
+        return Ok(crate::exit::OK);
+    }
+    if o.found_latest {
+        eprintln!(
+            "Reviewing the dedupe report of snapshot {} (`{}`{}); `--snapshot N` reviews another",
+            o.snapshot,
+            o.report.display(),
+            o.report_written
+                .as_deref()
+                .map(|t| format!(", written {t}"))
+                .unwrap_or_default()
         );
     }
-    let view = review::load_view(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let decisions = Decisions::load(&project.root).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let deciding = !(args.accept.is_empty() && args.reject.is_empty() && !args.accept_all_pending);
-    let decisions = if deciding {
-        let req = review::ReviewRequest {
-            accept: args.accept.clone(),
-            reject: args.reject.clone(),
-            accept_all_pending: args.accept_all_pending,
-            by: args
-                .by
-                .clone()
-                .or_else(|| std::env::var("USER").ok())
-                .unwrap_or_else(|| "unknown".into()),
-            at: ferry_link::decisions::now_utc(),
-        };
-        let (new, outcome) =
-            review::review(&view, &decisions, &req).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let saved = new
-            .save(&project.root)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        if !global.quiet {
-            for c in &outcome.changes {
-                println!("  {}", c.describe());
-            }
-            let (accepted, rejected) = outcome.counts();
-            println!(
-                "Recorded {accepted} accepted and {rejected} rejected clusters in {}{}; `ferry run` merges accepted clusters into their survivors",
-                saved.display(),
-                match outcome.kept_rejected {
-                    0 => String::new(),
-                    1 => " (1 rejected cluster left as it is)".to_string(),
-                    n => format!(" ({n} rejected clusters left as they are)"),
-                }
-            );
+    if let Some((outcome, saved)) = &o.recorded {
+        for c in &outcome.changes {
+            outln!("  {}", c.describe())?;
         }
-        new
-    } else {
-        decisions
-    };
-    if (args.list || !deciding) && !global.quiet {
-        let rows = review::statuses(&view, &decisions);
-        println!(
+        let (accepted, rejected) = outcome.counts();
+        outln!(
+            "Recorded {accepted} accepted and {rejected} rejected clusters in {}{}; `ferry run` merges accepted clusters into their survivors",
+            saved.display(),
+            match outcome.kept_rejected {
+                0 => String::new(),
+                1 => " (1 rejected cluster left as it is)".to_string(),
+                n => format!(" ({n} rejected clusters left as they are)"),
+            }
+        )?;
+    }
+    if args.list || o.recorded.is_none() {
+        let rows = &o.statuses;
+        outln!(
             "Snapshot {}: {} clusters ({} pending review)",
-            view.snapshot,
+            o.snapshot,
             rows.len(),
             rows.iter().filter(|c| c.status.decided().is_none()).count()
-        );
-        print_reviews(&rows);
+        )?;
+        print_reviews(rows)?;
     }
     Ok(crate::exit::OK)
 }
 
 /// Clusters with their status from the decisions: who decided and when.
-fn print_reviews(rows: &[review::ClusterReview]) {
+fn print_reviews(rows: &[review::ClusterReview]) -> std::io::Result<()> {
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::NOTHING);
     t.set_header(["cluster", "status", "by", "on", "survivor", "member keys"]);
@@ -540,9 +350,10 @@ fn print_reviews(rows: &[review::ClusterReview]) {
         ]);
     }
     for line in t.to_string().lines() {
-        println!("  {}", line.trim_end());
+        outln!("  {}", line.trim_end())?;
     }
     if rows.len() > 30 {
-        println!("  ... and {} more (see the report)", rows.len() - 30);
+        outln!("  ... and {} more (see the report)", rows.len() - 30)?;
     }
+    Ok(())
 }

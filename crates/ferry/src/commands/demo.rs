@@ -347,28 +347,21 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         report.decided_run,
         crate::out::verdict(report.go, global.color)
     ))?;
-    drop(session);
-    let here = Global {
-        project: Some(dir.clone()),
-        quiet,
-        color: global.color,
-        cancel: global.cancel.clone(),
-    };
-
     say(
         "\n12. Looked for duplicate patients by probabilistic record linkage (Fellegi-Sunter, EM); accepted clusters merge in later runs (`ferry dedupe review`):"
             .to_string(),
     )?;
-    crate::commands::dedupe::exec(
-        crate::commands::dedupe::Args {
-            action: None,
+    let deduped = ferry_ops::dedupe::dedupe(
+        &mut session,
+        &ferry_ops::dedupe::DedupeRequest {
             snapshot: Some(from_dump.snapshot),
-            threshold: None,
-            against: None,
-            json: false,
+            cancel: global.cancel.clone(),
+            ..Default::default()
         },
-        &here,
+        &bar,
     )?;
+    crate::commands::dedupe::print_outcome(&deduped, false, quiet)?;
+    drop(session);
 
     say(format!(
         "\nDone in {}. Explore the project:\n   ferry -C {} snapshots 1\n   ferry -C {} sql \"SELECT * FROM patients LIMIT 5\"",
