@@ -2,7 +2,6 @@
 //! so it opens offline; every text is HTML-escaped.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use crate::{AuditError, AuditReport, Severity};
@@ -108,15 +107,19 @@ pub fn render_html(report: &AuditReport) -> String {
     h
 }
 
-/// Writes the report as one self-contained HTML file.
-pub fn write_audit_html(report: &AuditReport, path: &Path) -> Result<(), AuditError> {
-    let io = |e| AuditError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut f = std::fs::File::create(path).map_err(io)?;
-    f.write_all(render_html(report).as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)
+/// Writes the report as one self-contained HTML file, atomically (`Contents::Phi` when it shows
+/// values).
+pub fn write_audit_html(
+    report: &AuditReport,
+    path: &Path,
+    contents: ferry_core::atomic::Contents,
+) -> Result<(), AuditError> {
+    ferry_core::atomic::write(path, contents, render_html(report).as_bytes()).map_err(|e| {
+        AuditError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -251,7 +251,7 @@ fn json_has_no_values_unless_asked() {
 
     // The HTML report is self-contained and carries no values either.
     let html = dir.path().join("audit.html");
-    ferry_audit::write_audit_html(&r, &html).unwrap();
+    ferry_audit::write_audit_html(&r, &html, ferry_core::atomic::Contents::Project).unwrap();
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("duplicate_patient"));
     assert!(!page.contains("<script") && !page.contains("http"));

@@ -119,7 +119,7 @@ pub fn audit(
     let json = reports.join(format!("audit-{:04}.json", info.id));
     let html = reports.join(format!("audit-{:04}.html", info.id));
     write_json(&json, &report, phi_contents(options.show_values))?;
-    ferry_audit::write_audit_html(&report, &html)
+    ferry_audit::write_audit_html(&report, &html, phi_contents(options.show_values))
         .map_err(|e| OpsError::Other(format!("cannot write `{}`: {e}", html.display())))?;
     Ok(AuditOutcome { json, html, report })
 }

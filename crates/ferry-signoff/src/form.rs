@@ -41,7 +41,7 @@ pub fn write_form(packet: &SamplePacket, path: &Path) -> Result<(), SignoffError
     let bytes = w
         .into_inner()
         .map_err(|x| SignoffError::write(path, std::io::Error::other(x.to_string())))?;
-    crate::fsutil::write_atomic(path, &bytes)
+    crate::fsutil::write_atomic(path, &bytes, ferry_core::atomic::Contents::Phi)
 }
 
 /// Reads and checks a filled form. `packet(id)` looks a packet up in the workspace.

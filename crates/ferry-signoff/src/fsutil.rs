@@ -2,31 +2,17 @@
 //! reader never sees half a file and a failed write leaves the old one in place.
 
 use crate::SignoffError;
-use std::io::Write;
+use ferry_core::atomic::{self, Contents};
 use std::path::Path;
 
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SignoffError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| SignoffError::write(&dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(SignoffError::write(path, e));
-    }
-    Ok(())
+/// Through the project's one atomic-file helper (`ferry_core::atomic`): the temporary file is
+/// named for this process, so a kill leaves nothing the next command's sweep does not remove.
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    contents: Contents,
+) -> Result<(), SignoffError> {
+    atomic::write(path, contents, bytes).map_err(|e| SignoffError::write(e.path, e.source))
 }
 
 #[cfg(test)]
@@ -37,8 +23,8 @@ mod tests {
     fn writes_the_file_and_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub").join("a.html");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
+        write_atomic(&p, b"one", Contents::Phi).unwrap();
+        write_atomic(&p, b"two", Contents::Phi).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
             .unwrap()
@@ -46,5 +32,8 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a PHI file is owner-only");
     }
 }

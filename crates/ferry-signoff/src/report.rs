@@ -611,7 +611,7 @@ pub fn render(report: &SignoffReport) -> Result<String, SignoffError> {
 /// Writes the report's HTML to `path` atomically.
 pub fn write(report: &SignoffReport, path: &Path) -> Result<(), SignoffError> {
     let html = render(report)?;
-    crate::fsutil::write_atomic(path, html.as_bytes())
+    crate::fsutil::write_atomic(path, html.as_bytes(), ferry_core::atomic::Contents::Project)
 }
 
 /// `signoff-0003.html`, `signoff-0002-0003.html`.

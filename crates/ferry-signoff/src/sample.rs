@@ -856,7 +856,7 @@ pub fn render_packet(packet: &Packet) -> Result<String, SignoffError> {
 /// Writes the packet's HTML to `path` atomically.
 pub fn write_packet(packet: &Packet, path: &Path) -> Result<(), SignoffError> {
     let html = render_packet(packet)?;
-    crate::fsutil::write_atomic(path, html.as_bytes())
+    crate::fsutil::write_atomic(path, html.as_bytes(), ferry_core::atomic::Contents::Phi)
 }
 
 #[cfg(test)]
