@@ -29,6 +29,9 @@ pub struct Config {
     /// columns, blocking rules and threshold. Absent: proposed from column names.
     #[serde(default)]
     pub dedupe: Option<ferry_link::DedupeConfig>,
+    /// Where `ferry load` sends a run (docs/load.md): `[targets.NAME]`.
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, ferry_load::TargetConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

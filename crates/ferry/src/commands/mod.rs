@@ -10,6 +10,7 @@ pub mod exceptions;
 pub mod generate;
 pub mod init;
 pub mod library;
+pub mod load;
 pub mod map;
 pub mod profile;
 pub mod report;
@@ -72,6 +73,12 @@ pub enum Command {
     /// Verify a run's output independently (counts, round trip, references, FHIR validity,
     /// comparative searches) and decide go (exit 0) or no-go (exit 3).
     Verify(verify::Args),
+    /// Load a verified run into a live FHIR server (`[targets.NAME]`): exactly once, resumable,
+    /// every write's pre-image recorded for `ferry rollback`.
+    Load(load::Args),
+    /// Undo a load: restore what the target held before it (stops, changing nothing, if someone
+    /// edited a loaded resource since).
+    Rollback(load::RollbackArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
     /// Print the man page (or write one per command into a folder).
@@ -182,6 +189,8 @@ pub fn exec(cli: Cli, cancel: ferry_core::Cancel) -> anyhow::Result<u8> {
         Command::Report(args) => report::exec(args, &global),
         Command::Sample(args) => sample::exec(args, &global),
         Command::Verify(args) => verify::exec(args, &global),
+        Command::Load(args) => load::exec(args, &global),
+        Command::Rollback(args) => load::rollback(args, &global),
         Command::Completions(args) => completions::exec(args, &global),
         Command::Man(args) => completions::man(args, &global),
     }

@@ -17,12 +17,19 @@ pub struct Args {
     /// Problems listed per check.
     #[arg(long, default_value_t = 20)]
     pub examples: usize,
+    /// Verify on a target instead of the files: counts by tag, every resource read back and
+    /// compared, references resolved on the server (`[targets.NAME]` in ferry.toml).
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
     /// Print the verification as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
+    if let Some(t) = &args.target {
+        return on_target(t, &args, global);
+    }
     let mut session = global.writer("verify", false)?;
     let req = ferry_ops::verify::VerifyRequest {
         run: args.run,
@@ -99,4 +106,55 @@ pub fn print(v: &ferry_verify::Verification, global: &Global) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn on_target(target: &str, args: &Args, global: &Global) -> Result<u8> {
+    let mut session = global.writer("verify --target", true)?;
+    let bar = global.bar(args.json);
+    let v = ferry_ops::load::verify_target(&mut session, target, args.run, &global.cancel, &bar)?;
+    bar.finish();
+    if args.json {
+        crate::out::json("verify-target", &v)?;
+    } else if !global.quiet {
+        outln!(
+            "Verification of run {} on `{}` in {}: {}",
+            v.run,
+            v.target,
+            format::seconds(v.duration_ms),
+            crate::out::verdict(v.go, global.color)
+        )?;
+        let off: Vec<_> = v.counts.iter().filter(|c| c.run != c.server).collect();
+        let total_run: u64 = v.counts.iter().map(|c| c.run).sum();
+        let total_server: u64 = v.counts.iter().map(|c| c.server).sum();
+        outln!(
+            "  {}  counts: {} types, run {}, server {} (this project's resources, by tag)",
+            if off.is_empty() { "pass" } else { "FAIL" },
+            v.counts.len(),
+            format::thousands(total_run),
+            format::thousands(total_server)
+        )?;
+        for c in &off {
+            outln!(
+                "        {}: run {}, server {}",
+                c.resource_type,
+                format::thousands(c.run),
+                format::thousands(c.server)
+            )?;
+        }
+        outln!(
+            "  {}  read back: {} resources compared with the run's output (server meta ignored), {} references resolved; {} problems",
+            if v.problem_count == 0 { "pass" } else { "FAIL" },
+            format::thousands(v.read_back),
+            format::thousands(v.references_checked),
+            format::thousands(v.problem_count)
+        )?;
+        for p in v.problems.iter().take(args.examples) {
+            outln!("        {}/{}: {}", p.resource_type, p.id, p.problem)?;
+        }
+    }
+    Ok(if v.go {
+        crate::exit::OK
+    } else {
+        crate::exit::NO_GO
+    })
 }

@@ -1,0 +1,239 @@
+//! The FHIR pieces a loader needs: content hashes (server-added `meta` ignored), tags, Bundle
+//! requests and batch-response entries, and exchanges retried by the field's rules.
+
+use crate::http::{Response, backoff, retryable};
+use crate::target::Target;
+use crate::{LoadError, Stats};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use std::time::Instant;
+
+/// The tag system naming the project (every resource Ferry loads carries it).
+pub const PROJECT_TAG: &str = "urn:ferry:project";
+/// The tag system naming the run a resource came from.
+pub const RUN_TAG: &str = "urn:ferry:run";
+
+/// SHA-256 of the canonical JSON of `resource` without `meta` (which servers rewrite).
+pub fn content_hash(resource: &Value) -> String {
+    let mut out = Vec::with_capacity(1024);
+    match resource {
+        Value::Object(map) if map.contains_key("meta") => {
+            let mut m = map.clone();
+            m.remove("meta");
+            ferry_fhir::write_canonical(&mut out, &Value::Object(m));
+        }
+        other => ferry_fhir::write_canonical(&mut out, other),
+    }
+    hex::encode(Sha256::digest(&out))
+}
+
+/// Adds the project and run tags to `meta.tag` (replacing earlier Ferry tags).
+pub fn tag(resource: &mut Value, project: &str, run: &str) {
+    let Some(obj) = resource.as_object_mut() else {
+        return;
+    };
+    let meta = obj
+        .entry("meta")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    let tags = meta
+        .entry("tag")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Some(arr) = tags.as_array_mut() {
+        arr.retain(|t| {
+            let s = t.get("system").and_then(Value::as_str);
+            s != Some(PROJECT_TAG) && s != Some(RUN_TAG)
+        });
+        arr.push(json!({"system": PROJECT_TAG, "code": project}));
+        arr.push(json!({"system": RUN_TAG, "code": run}));
+    }
+}
+
+/// The version in an ETag (`W/"3"` -> `3`) or a `.../_history/3` location.
+pub fn version_of(etag: Option<&str>, location: Option<&str>) -> Option<String> {
+    if let Some(e) = etag {
+        let v = e.trim().trim_start_matches("W/").trim_matches('"');
+        if !v.is_empty() {
+            return Some(v.to_string());
+        }
+    }
+    let loc = location?;
+    let i = loc.find("/_history/")?;
+    let v = loc[i + "/_history/".len()..].split('/').next()?;
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// The status code at the start of a batch-response entry's `response.status` ("201 Created").
+pub fn entry_status(entry: &Value) -> Option<u16> {
+    let s = entry.pointer("/response/status")?.as_str()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// The per-entry answer of a batch response.
+#[derive(Debug, Clone)]
+pub struct EntryAnswer {
+    pub status: u16,
+    pub version: Option<String>,
+    pub resource: Option<Value>,
+    pub outcome: Option<Value>,
+}
+
+/// Posts a batch Bundle of `entries` (request objects with optional resources) and returns one
+/// answer per entry, in order; `None` where the server's answer did not say (resent later).
+/// Retries the whole Bundle on transport errors, 408/429/5xx and unreadable answers until the
+/// deadline. Any other status of the Bundle itself is an error naming it.
+pub fn batch(
+    target: &Target,
+    entries: Vec<Value>,
+    deadline: Instant,
+    stats: &Stats,
+    cancel: &ferry_core::Cancel,
+) -> Result<Vec<Option<EntryAnswer>>, LoadError> {
+    let n = entries.len();
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
+    let body = serde_json::to_vec(&bundle).map_err(|e| LoadError::Other(e.to_string()))?;
+    let resp = exchange(
+        target,
+        "POST",
+        "",
+        Some(&body),
+        None,
+        deadline,
+        stats,
+        cancel,
+    )?;
+    let parsed: Option<Value> = serde_json::from_slice(&resp.body).ok();
+    let answers = parsed
+        .as_ref()
+        .and_then(|b| b.get("entry"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out: Vec<Option<EntryAnswer>> = Vec::with_capacity(n);
+    for i in 0..n {
+        out.push(answers.get(i).and_then(|e| {
+            let status = entry_status(e)?;
+            Some(EntryAnswer {
+                status,
+                version: version_of(
+                    e.pointer("/response/etag").and_then(Value::as_str),
+                    e.pointer("/response/location").and_then(Value::as_str),
+                ),
+                resource: e.get("resource").cloned(),
+                outcome: e.pointer("/response/outcome").cloned(),
+            })
+        }));
+    }
+    Ok(out)
+}
+
+/// One request, retried on transport errors and 408/429/5xx with backoff and jitter (or the
+/// server's `Retry-After`) until `deadline`; the first other answer is returned as it is, and a
+/// 401/403 is an error at once.
+#[allow(clippy::too_many_arguments)]
+pub fn exchange(
+    target: &Target,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    if_match: Option<&str>,
+    deadline: Instant,
+    stats: &Stats,
+    cancel: &ferry_core::Cancel,
+) -> Result<Response, LoadError> {
+    let url = target.url(path);
+    let mut attempt = 0u32;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(LoadError::Cancelled);
+        }
+        stats
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (why, wait_hint) = match target.client.send(method, &url, body, if_match) {
+            Ok(r) if r.status == 401 || r.status == 403 => {
+                return Err(LoadError::Refused {
+                    target: target.name.clone(),
+                    status: r.status,
+                });
+            }
+            Ok(r) if retryable(r.status) => (format!("HTTP {}", r.status), r.retry_after),
+            Ok(r) => return Ok(r),
+            Err(t) => (t.0, None),
+        };
+        attempt += 1;
+        stats
+            .retries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let wait = backoff(attempt, wait_hint);
+        if Instant::now() + wait > deadline {
+            return Err(LoadError::GaveUp {
+                target: target.name.clone(),
+                last: why,
+                attempts: attempt,
+            });
+        }
+        sleep_unless_cancelled(wait, cancel)?;
+    }
+}
+
+/// Sleeps, waking every 100 ms to honour a cancel.
+pub fn sleep_unless_cancelled(
+    d: std::time::Duration,
+    cancel: &ferry_core::Cancel,
+) -> Result<(), LoadError> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if cancel.is_cancelled() {
+            return Err(LoadError::Cancelled);
+        }
+        std::thread::sleep((end - Instant::now()).min(std::time::Duration::from_millis(100)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_ignores_meta_and_key_order() {
+        let a = json!({"resourceType": "Patient", "id": "x", "gender": "female", "meta": {"versionId": "1"}});
+        let b = json!({"gender": "female", "id": "x", "resourceType": "Patient"});
+        assert_eq!(content_hash(&a), content_hash(&b));
+        let c = json!({"gender": "male", "id": "x", "resourceType": "Patient"});
+        assert_ne!(content_hash(&a), content_hash(&c));
+    }
+
+    #[test]
+    fn tags_replace_earlier_ferry_tags_and_keep_others() {
+        let mut r = json!({"resourceType": "Patient", "meta": {"tag": [
+            {"system": "urn:other", "code": "k"}, {"system": RUN_TAG, "code": "old"}]}});
+        tag(&mut r, "p1", "p1-run-0002");
+        let tags = r.pointer("/meta/tag").unwrap().as_array().unwrap();
+        assert_eq!(tags.len(), 3);
+        assert!(tags.iter().any(|t| t["code"] == "p1-run-0002"));
+        assert!(!tags.iter().any(|t| t["code"] == "old"));
+    }
+
+    #[test]
+    fn versions_come_from_etags_or_locations_and_statuses_from_their_first_word() {
+        assert_eq!(version_of(Some("W/\"3\""), None).as_deref(), Some("3"));
+        assert_eq!(
+            version_of(None, Some("Patient/a/_history/7")).as_deref(),
+            Some("7")
+        );
+        assert_eq!(version_of(None, None), None);
+        assert_eq!(
+            entry_status(&json!({"response": {"status": "201 Created"}})),
+            Some(201)
+        );
+        assert_eq!(
+            entry_status(&json!({"response": {"status": "429"}})),
+            Some(429)
+        );
+        assert_eq!(entry_status(&json!({})), None);
+    }
+}

@@ -1,0 +1,669 @@
+//! The load: the run's NDJSON files, type by type with referenced types first, in batch
+//! Bundles of `PUT Type/id`, through the journal (see [`crate::journal`]).
+//!
+//! Per Bundle: ids new to the journal get their pre-image read from the server first (a batch of
+//! `GET`s); a resource whose content the server already holds is recorded `unchanged` and not
+//! sent; the rest are marked sent (committed), sent, and their answers recorded. Entries answered
+//! 429/5xx inside a 200 batch response are resent alone; other 4xx are recorded as failed with
+//! the server's OperationOutcome and never resent unchanged. Types go one after the other (so a
+//! reference's target lands first); Bundles of one type go `concurrency` at a time.
+
+use crate::fhir::{self, EntryAnswer};
+use crate::http::retryable;
+use crate::journal::{Journal, PreImage, State};
+use crate::{LoadError, LoadEvent, Stats, Target};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// What to load.
+pub struct LoadPlan {
+    /// The load's number (its journal is `load-NNNN.db`).
+    pub load: u64,
+    /// The run's NDJSON files: (resource type, path).
+    pub files: Vec<(String, PathBuf)>,
+    /// Journal file.
+    pub journal: PathBuf,
+    /// Code of the project tag (the project's namespace, shortened).
+    pub project_tag: String,
+    /// Code of the run tag (`PROJECT-run-NNNN`).
+    pub run_tag: String,
+    pub run: u64,
+    pub snapshot: u64,
+    /// Who loads (the Provenance's agent).
+    pub actor: String,
+    /// When (UTC, RFC 3339), the Provenance's `recorded`.
+    pub recorded: String,
+    pub cancel: ferry_core::Cancel,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadSummary {
+    pub load: u64,
+    pub run: u64,
+    pub target: String,
+    /// Resources in the run (the Provenance not included).
+    pub resources: u64,
+    /// Written by this invocation.
+    pub sent: u64,
+    /// The server already held the same content.
+    pub unchanged: u64,
+    /// Done by an earlier invocation of this load (a resume).
+    pub already_done: u64,
+    /// Refused by the server (see the journal's outcomes).
+    pub failed: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub entry_retries: u64,
+    pub duration_ms: u64,
+    pub journal: PathBuf,
+    /// Refused resources: type, id, status (no values).
+    pub failures: Vec<(String, String, u16)>,
+    pub provenance: String,
+    /// Resources per type in loading order.
+    pub types: Vec<(String, u64)>,
+}
+
+struct Item {
+    resource_type: String,
+    id: String,
+    hash: String,
+    body: Value,
+}
+
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    unchanged: u64,
+    already: u64,
+    failed: u64,
+}
+
+/// The order to load types in: a type after the types it references (cycles broken by name).
+pub fn type_order(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let mut done: Vec<String> = Vec::new();
+    let mut left: BTreeSet<String> = edges.keys().cloned().collect();
+    while !left.is_empty() {
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|t| {
+                edges
+                    .get(*t)
+                    .is_none_or(|deps| deps.iter().all(|d| d == *t || !left.contains(d)))
+            })
+            .cloned()
+            .collect();
+        let next = if ready.is_empty() {
+            // A cycle: take the type with the fewest unmet references.
+            let t = left
+                .iter()
+                .min_by_key(|t| {
+                    edges
+                        .get(*t)
+                        .map(|d| d.iter().filter(|x| left.contains(*x)).count())
+                        .unwrap_or(0)
+                })
+                .cloned();
+            t.into_iter().collect()
+        } else {
+            ready
+        };
+        for t in next {
+            left.remove(&t);
+            done.push(t);
+        }
+    }
+    done
+}
+
+/// Relative references (`Type/id`) anywhere in `v`.
+pub fn references(v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "reference" {
+                    if let Some(s) = x.as_str() {
+                        let mut parts = s.split('/');
+                        if let (Some(t), Some(id), None) =
+                            (parts.next(), parts.next(), parts.next())
+                            && t.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                        {
+                            out.push((t.to_string(), id.to_string()));
+                        }
+                    }
+                } else {
+                    references(x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| references(x, out)),
+        _ => {}
+    }
+}
+
+fn read_lines(
+    path: &PathBuf,
+    f: &mut dyn FnMut(Value) -> Result<(), LoadError>,
+) -> Result<(), LoadError> {
+    let bad = |message: String| LoadError::Output {
+        path: path.clone(),
+        message,
+    };
+    let mut r = ferry_fhir::NdjsonReader::open(path).map_err(|e| bad(e.to_string()))?;
+    while let Some(line) = r.next_line().map_err(|e| bad(e.to_string()))? {
+        let v: Value = line.parse().map_err(|e| bad(e.to_string()))?;
+        f(v)?;
+    }
+    Ok(())
+}
+
+/// Loads the plan's files into `target`; see the module docs. Resumable: run again with the
+/// same journal and it sends only what has no recorded answer.
+pub fn load(
+    target: &Target,
+    plan: &LoadPlan,
+    on_event: &(dyn Fn(LoadEvent<'_>) + Sync),
+) -> Result<LoadSummary, LoadError> {
+    let started = Instant::now();
+    let journal = Journal::open(&plan.journal)?;
+    journal.set_info("run", &plan.run.to_string())?;
+    journal.set_info("target", &target.name)?;
+    journal.set_info("base", &target.base)?;
+    journal.set_info("run_tag", &plan.run_tag)?;
+    journal.set_info("project_tag", &plan.project_tag)?;
+    if journal.info("started_at")?.is_none() {
+        journal.set_info("started_at", &plan.recorded)?;
+    }
+    journal.set_info("status", "loading")?;
+
+    // Pass 1: counts and which types reference which.
+    on_event(LoadEvent::Phase {
+        name: "reading the run",
+        total: None,
+    });
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut files_of: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for (t, path) in &plan.files {
+        files_of.entry(t.clone()).or_default().push(path.clone());
+        edges.entry(t.clone()).or_default();
+        let mut refs = Vec::new();
+        read_lines(path, &mut |v| {
+            *counts.entry(t.clone()).or_default() += 1;
+            refs.clear();
+            references(&v, &mut refs);
+            let e = edges.entry(t.clone()).or_default();
+            for (rt, _) in &refs {
+                if rt != t {
+                    e.insert(rt.clone());
+                }
+            }
+            Ok(())
+        })?;
+    }
+    // Only references to types in the run order the load.
+    let known: BTreeSet<String> = edges.keys().cloned().collect();
+    for deps in edges.values_mut() {
+        deps.retain(|d| known.contains(d));
+    }
+    let order = type_order(&edges);
+    let total: u64 = counts.values().sum();
+    journal.set_info("resources", &total.to_string())?;
+
+    let stats = Stats::default();
+    let deadline = Instant::now() + Duration::from_secs(target.config.retry_for_secs);
+    let journal = Mutex::new(journal);
+    let tally = Mutex::new(Tally::default());
+    let mut patients: Vec<String> = Vec::new();
+    on_event(LoadEvent::Phase {
+        name: "loading",
+        total: Some(total + 1),
+    });
+    let size = target.config.bundle_size;
+    for t in &order {
+        on_event(LoadEvent::Message(t));
+        let failed: Mutex<Option<LoadError>> = Mutex::new(None);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(target.config.concurrency);
+        let rx = Mutex::new(rx);
+        std::thread::scope(|scope| -> Result<(), LoadError> {
+            for _ in 0..target.config.concurrency {
+                let (rx, journal, tally, stats, failed) = (&rx, &journal, &tally, &stats, &failed);
+                scope.spawn(move || {
+                    loop {
+                        let chunk = match rx.lock() {
+                            Ok(r) => match r.recv() {
+                                Ok(c) => c,
+                                Err(_) => break,
+                            },
+                            Err(_) => break,
+                        };
+                        if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                            continue; // drain: a worker failed, the load stops
+                        }
+                        let n = chunk.len() as u64;
+                        if let Err(e) =
+                            load_chunk(target, journal, chunk, deadline, stats, tally, &plan.cancel)
+                        {
+                            if let Ok(mut f) = failed.lock() {
+                                f.get_or_insert(e);
+                            }
+                            continue;
+                        }
+                        let done = stats.done.fetch_add(n, Ordering::Relaxed) + n;
+                        on_event(LoadEvent::Position(done));
+                    }
+                });
+            }
+            let mut chunk = Vec::with_capacity(size);
+            for path in files_of.get(t).into_iter().flatten() {
+                read_lines(path, &mut |mut v| {
+                    let id = v
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    if id.is_empty() {
+                        return Err(LoadError::Output {
+                            path: path.clone(),
+                            message: format!("a {t} without an id; re-run `ferry run`"),
+                        });
+                    }
+                    if t == "Patient" {
+                        patients.push(id.clone());
+                    }
+                    fhir::tag(&mut v, &plan.project_tag, &plan.run_tag);
+                    let hash = fhir::content_hash(&v);
+                    chunk.push(Item {
+                        resource_type: t.clone(),
+                        id,
+                        hash,
+                        body: v,
+                    });
+                    if chunk.len() >= size {
+                        if failed.lock().map(|f| f.is_some()).unwrap_or(true)
+                            || plan.cancel.is_cancelled()
+                        {
+                            return Err(LoadError::Cancelled);
+                        }
+                        tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(size)))
+                            .map_err(|_| LoadError::Other("a loading worker stopped".into()))?;
+                    }
+                    Ok(())
+                })?;
+            }
+            if !chunk.is_empty() {
+                tx.send(chunk)
+                    .map_err(|_| LoadError::Other("a loading worker stopped".into()))?;
+            }
+            drop(tx);
+            Ok(())
+        })
+        .or_else(|e| match e {
+            // A worker's error is the one to report; `Cancelled` here only stopped the reader.
+            LoadError::Cancelled => Ok(()),
+            other => Err(other),
+        })?;
+        if let Some(e) = failed.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        if plan.cancel.is_cancelled() {
+            return Err(LoadError::Cancelled);
+        }
+    }
+
+    // The Provenance of this load: who, when, which run and snapshot, and its Patients.
+    let provenance_id = format!("ferry-load-{}-{:04}", plan.project_tag, plan.load);
+    let mut targets: Vec<Value> = patients
+        .iter()
+        .map(|id| json!({"reference": format!("Patient/{id}")}))
+        .collect();
+    if targets.is_empty()
+        && let Some(t) = order.first()
+    {
+        // No Patients: the Provenance points at the first resource type's first resource.
+        let mut first = None;
+        if let Some(path) = files_of.get(t).and_then(|f| f.first()) {
+            let _ = read_lines(path, &mut |v| {
+                if first.is_none() {
+                    first = v.get("id").and_then(Value::as_str).map(str::to_string);
+                }
+                Ok(())
+            });
+        }
+        if let Some(id) = first {
+            targets.push(json!({"reference": format!("{t}/{id}")}));
+        }
+    }
+    let mut prov = json!({
+        "resourceType": "Provenance",
+        "id": provenance_id,
+        "target": targets,
+        "recorded": plan.recorded,
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "CREATE", "display": "create"}]},
+        "agent": [{
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "performer"}]},
+            "who": {"display": plan.actor}
+        }, {
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "assembler"}]},
+            "who": {"display": format!("Ferry {}", env!("CARGO_PKG_VERSION"))}
+        }],
+        "entity": [{
+            "role": "source",
+            "what": {
+                "identifier": {"system": fhir::RUN_TAG, "value": plan.run_tag},
+                "display": format!("Ferry run {} of snapshot {}", plan.run, plan.snapshot)
+            }
+        }]
+    });
+    fhir::tag(&mut prov, &plan.project_tag, &plan.run_tag);
+    let hash = fhir::content_hash(&prov);
+    load_chunk(
+        target,
+        &journal,
+        vec![Item {
+            resource_type: "Provenance".into(),
+            id: provenance_id.clone(),
+            hash,
+            body: prov,
+        }],
+        deadline,
+        &stats,
+        &tally,
+        &plan.cancel,
+    )?;
+    on_event(LoadEvent::Position(total + 1));
+
+    let journal = journal
+        .into_inner()
+        .map_err(|_| LoadError::Other("the journal lock was poisoned".into()))?;
+    let failures: Vec<(String, String, u16)> = journal
+        .failures()?
+        .into_iter()
+        .map(|(t, id, s, _)| (t, id, s))
+        .collect();
+    journal.set_info(
+        "status",
+        if failures.is_empty() {
+            "loaded"
+        } else {
+            "loaded-with-failures"
+        },
+    )?;
+    let tally = tally.into_inner().unwrap_or_default();
+    Ok(LoadSummary {
+        load: plan.load,
+        run: plan.run,
+        target: target.name.clone(),
+        resources: total,
+        sent: tally.sent,
+        unchanged: tally.unchanged,
+        already_done: tally.already,
+        failed: failures.len() as u64,
+        requests: stats.requests.load(Ordering::Relaxed),
+        retries: stats.retries.load(Ordering::Relaxed),
+        entry_retries: stats.entry_retries.load(Ordering::Relaxed),
+        duration_ms: started.elapsed().as_millis() as u64,
+        journal: plan.journal.clone(),
+        failures,
+        provenance: provenance_id,
+        types: order
+            .iter()
+            .map(|t| (t.clone(), counts.get(t).copied().unwrap_or(0)))
+            .collect(),
+    })
+}
+
+fn lock<'a>(j: &'a Mutex<Journal>) -> Result<std::sync::MutexGuard<'a, Journal>, LoadError> {
+    j.lock()
+        .map_err(|_| LoadError::Other("the journal lock was poisoned".into()))
+}
+
+/// Reads the pre-images of `items` (batch of GETs, entries answered 429/5xx asked again).
+fn pre_images(
+    target: &Target,
+    items: &[&Item],
+    deadline: Instant,
+    stats: &Stats,
+    cancel: &ferry_core::Cancel,
+) -> Result<Vec<PreImage>, LoadError> {
+    let mut out: Vec<Option<PreImage>> = vec![None; items.len()];
+    let mut attempt = 0u32;
+    loop {
+        let ask: Vec<usize> = (0..items.len()).filter(|&i| out[i].is_none()).collect();
+        if ask.is_empty() {
+            break;
+        }
+        let entries = ask
+            .iter()
+            .map(|&i| {
+                json!({"request": {"method": "GET", "url": format!("{}/{}", items[i].resource_type, items[i].id)}})
+            })
+            .collect();
+        let answers = fhir::batch(target, entries, deadline, stats, cancel)?;
+        let mut again = false;
+        for (k, &i) in ask.iter().enumerate() {
+            match answers.get(k).cloned().flatten() {
+                Some(EntryAnswer {
+                    status: 200,
+                    resource: Some(r),
+                    ..
+                }) => {
+                    let version = r
+                        .pointer("/meta/versionId")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    let json = serde_json::to_vec(&r).unwrap_or_default();
+                    out[i] = Some(PreImage::Present {
+                        version,
+                        hash: fhir::content_hash(&r),
+                        json,
+                    });
+                }
+                Some(EntryAnswer { status: 404, .. }) => out[i] = Some(PreImage::Absent),
+                Some(EntryAnswer { status: 410, .. }) => out[i] = Some(PreImage::Deleted),
+                Some(a) if !retryable(a.status) => {
+                    return Err(LoadError::Server {
+                        target: target.name.clone(),
+                        status: a.status,
+                        what: format!("reading {}/{}", items[i].resource_type, items[i].id),
+                        hint: "; Ferry reads each id before its first write, to be able to roll the load back",
+                    });
+                }
+                _ => again = true,
+            }
+        }
+        if again {
+            attempt += 1;
+            stats.entry_retries.fetch_add(1, Ordering::Relaxed);
+            let wait = crate::http::backoff(attempt, None);
+            if Instant::now() + wait > deadline {
+                return Err(LoadError::GaveUp {
+                    target: target.name.clone(),
+                    last: "reads answered 429/5xx".into(),
+                    attempts: attempt,
+                });
+            }
+            fhir::sleep_unless_cancelled(wait, cancel)?;
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|p| p.unwrap_or(PreImage::Absent))
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_chunk(
+    target: &Target,
+    journal: &Mutex<Journal>,
+    chunk: Vec<Item>,
+    deadline: Instant,
+    stats: &Stats,
+    tally: &Mutex<Tally>,
+    cancel: &ferry_core::Cancel,
+) -> Result<(), LoadError> {
+    if cancel.is_cancelled() {
+        return Err(LoadError::Cancelled);
+    }
+    let mut send: Vec<&Item> = Vec::new();
+    let mut new: Vec<&Item> = Vec::new();
+    let (mut already, mut failed_before) = (0u64, 0u64);
+    {
+        let j = lock(journal)?;
+        for item in &chunk {
+            match j.get(&item.resource_type, &item.id)? {
+                Some(e)
+                    if e.hash == item.hash && matches!(e.state, State::Done | State::Unchanged) =>
+                {
+                    already += 1
+                }
+                // Refused before, and unchanged since: never resent unchanged.
+                Some(e) if e.hash == item.hash && e.state == State::Failed => failed_before += 1,
+                Some(_) => send.push(item),
+                None => new.push(item),
+            }
+        }
+    }
+    let mut unchanged = 0u64;
+    if !new.is_empty() {
+        let pres = pre_images(target, &new, deadline, stats, cancel)?;
+        let mut rows = Vec::with_capacity(new.len());
+        for (item, pre) in new.iter().zip(pres) {
+            let same = matches!(&pre, PreImage::Present { hash, .. } if *hash == item.hash);
+            let state = if same {
+                unchanged += 1;
+                State::Unchanged
+            } else {
+                send.push(item);
+                State::Pending
+            };
+            rows.push((
+                item.resource_type.as_str(),
+                item.id.as_str(),
+                item.hash.as_str(),
+                pre,
+                state,
+            ));
+        }
+        lock(journal)?.record_pre_images(&rows)?;
+    }
+    let sent = send.len() as u64;
+    let mut failed = 0u64;
+    let mut attempt = 0u32;
+    while !send.is_empty() {
+        let intents: Vec<(&str, &str, &str)> = send
+            .iter()
+            .map(|i| (i.resource_type.as_str(), i.id.as_str(), i.hash.as_str()))
+            .collect();
+        lock(journal)?.mark_intent(&intents)?;
+        let entries = send
+            .iter()
+            .map(|i| {
+                json!({
+                    "fullUrl": format!("{}/{}", i.resource_type, i.id),
+                    "resource": i.body,
+                    "request": {"method": "PUT", "url": format!("{}/{}", i.resource_type, i.id)}
+                })
+            })
+            .collect();
+        let answers = fhir::batch(target, entries, deadline, stats, cancel)?;
+        let mut outcomes = Vec::new();
+        let mut again: Vec<&Item> = Vec::new();
+        for (k, item) in send.iter().enumerate() {
+            match answers.get(k).cloned().flatten() {
+                Some(a) if (200..300).contains(&a.status) => outcomes.push((
+                    item.resource_type.as_str(),
+                    item.id.as_str(),
+                    State::Done,
+                    a.status,
+                    a.version,
+                    None,
+                )),
+                Some(a) if !retryable(a.status) => {
+                    failed += 1;
+                    outcomes.push((
+                        item.resource_type.as_str(),
+                        item.id.as_str(),
+                        State::Failed,
+                        a.status,
+                        None,
+                        a.outcome.map(|o| o.to_string()),
+                    ))
+                }
+                _ => again.push(item),
+            }
+        }
+        lock(journal)?.record_outcomes(&outcomes)?;
+        if again.is_empty() {
+            break;
+        }
+        attempt += 1;
+        stats
+            .entry_retries
+            .fetch_add(again.len() as u64, Ordering::Relaxed);
+        let wait = crate::http::backoff(attempt, None);
+        if Instant::now() + wait > deadline {
+            return Err(LoadError::GaveUp {
+                target: target.name.clone(),
+                last: format!("{} entries answered 429/5xx", again.len()),
+                attempts: attempt,
+            });
+        }
+        fhir::sleep_unless_cancelled(wait, cancel)?;
+        send = again;
+    }
+    if let Ok(mut t) = tally.lock() {
+        t.sent += sent - failed;
+        t.unchanged += unchanged;
+        t.already += already;
+        t.failed += failed + failed_before;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn referenced_types_come_first_and_cycles_do_not_hang() {
+        let mut e: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut add = |a: &str, b: &[&str]| {
+            e.insert(a.into(), b.iter().map(|s| s.to_string()).collect());
+        };
+        add("Observation", &["Patient", "Encounter"]);
+        add("Encounter", &["Patient", "Practitioner"]);
+        add("Patient", &["Organization"]);
+        add("Organization", &["Organization"]);
+        add("Practitioner", &[]);
+        add("A", &["B"]);
+        add("B", &["A"]);
+        let order = type_order(&e);
+        let pos = |t: &str| order.iter().position(|x| x == t).unwrap();
+        assert!(pos("Organization") < pos("Patient"));
+        assert!(pos("Patient") < pos("Encounter"));
+        assert!(pos("Practitioner") < pos("Encounter"));
+        assert!(pos("Encounter") < pos("Observation"));
+        assert_eq!(order.len(), 7);
+    }
+
+    #[test]
+    fn references_are_found_anywhere_and_only_relative_ones() {
+        let v = json!({"subject": {"reference": "Patient/1"}, "x": [{"y": {"reference": "Encounter/2"}}],
+            "z": {"reference": "http://other/Patient/3"}, "w": {"reference": "#contained"}});
+        let mut out = Vec::new();
+        references(&v, &mut out);
+        out.sort();
+        assert_eq!(
+            out,
+            vec![
+                ("Encounter".to_string(), "2".to_string()),
+                ("Patient".to_string(), "1".to_string())
+            ]
+        );
+    }
+}

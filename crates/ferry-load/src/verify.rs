@@ -1,0 +1,270 @@
+//! `ferry verify --target NAME`: the server's copy of a run checked against the run's output.
+//!
+//! - counts per resource type of this project's resources on the server (by the project tag,
+//!   `_summary=count`) against the run's counts;
+//! - every resource of the run read back by id (batches of `GET`) and compared with the run's
+//!   output by content hash (canonical JSON, server-written `meta` ignored);
+//! - every relative reference resolved: to a resource of the run that read back, or read from
+//!   the server.
+//!
+//! GO when every count matches and nothing is missing, different or dangling.
+
+use crate::fhir::{self, EntryAnswer};
+use crate::http::retryable;
+use crate::load::references;
+use crate::{LoadError, LoadEvent, Stats, Target};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The counts of one type.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TypeCount {
+    pub resource_type: String,
+    pub run: u64,
+    pub server: u64,
+}
+
+/// A resource that did not read back as the run wrote it (type, id, problem).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Problem {
+    pub resource_type: String,
+    pub id: String,
+    pub problem: &'static str,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetVerification {
+    pub target: String,
+    pub run: u64,
+    pub counts: Vec<TypeCount>,
+    pub read_back: u64,
+    pub references_checked: u64,
+    /// The first 100 problems (ids only), and how many there were.
+    pub problems: Vec<Problem>,
+    pub problem_count: u64,
+    pub requests: u64,
+    pub duration_ms: u64,
+    pub go: bool,
+}
+
+/// Verifies the run's `files` on `target`; `project_tag` is the code of the project tag.
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    target: &Target,
+    run: u64,
+    files: &[(String, PathBuf)],
+    project_tag: &str,
+    extra: &BTreeMap<String, u64>,
+    cancel: &ferry_core::Cancel,
+    on_event: &(dyn Fn(LoadEvent<'_>) + Sync),
+) -> Result<TargetVerification, LoadError> {
+    let started = Instant::now();
+    let stats = Stats::default();
+    let deadline = Instant::now() + Duration::from_secs(target.config.retry_for_secs);
+    let mut run_counts: BTreeMap<String, u64> = BTreeMap::new();
+    for (t, n) in extra {
+        *run_counts.entry(t.clone()).or_default() += n;
+    }
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut problem_count = 0u64;
+    let mut note = |p: Problem| {
+        problem_count += 1;
+        if problems.len() < 100 {
+            problems.push(p);
+        }
+    };
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut wanted: HashSet<(String, String)> = HashSet::new();
+    let size = target.config.bundle_size;
+    let mut read_back = 0u64;
+    on_event(LoadEvent::Phase {
+        name: "reading back",
+        total: None,
+    });
+    for (t, path) in files {
+        let bad = |message: String| LoadError::Output {
+            path: path.clone(),
+            message,
+        };
+        let mut r = ferry_fhir::NdjsonReader::open(path).map_err(|e| bad(e.to_string()))?;
+        let mut chunk: Vec<(String, String)> = Vec::with_capacity(size);
+        loop {
+            let line = r.next_line().map_err(|e| bad(e.to_string()))?;
+            let end = line.is_none();
+            if let Some(line) = line {
+                let v: Value = line.parse().map_err(|e| bad(e.to_string()))?;
+                let id = v
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                *run_counts.entry(t.clone()).or_default() += 1;
+                let mut refs = Vec::new();
+                references(&v, &mut refs);
+                wanted.extend(refs);
+                seen.insert((t.clone(), id.clone()));
+                chunk.push((id, fhir::content_hash(&v)));
+            }
+            if chunk.len() >= size || (end && !chunk.is_empty()) {
+                let got = read(target, t, &chunk, deadline, &stats, cancel)?;
+                for ((id, hash), server) in chunk.iter().zip(got) {
+                    match server {
+                        None => note(Problem {
+                            resource_type: t.clone(),
+                            id: id.clone(),
+                            problem: "missing on the server",
+                        }),
+                        Some(h) if h != *hash => note(Problem {
+                            resource_type: t.clone(),
+                            id: id.clone(),
+                            problem: "differs from the run's output",
+                        }),
+                        Some(_) => {}
+                    }
+                }
+                read_back += chunk.len() as u64;
+                on_event(LoadEvent::Position(read_back));
+                chunk.clear();
+            }
+            if end {
+                break;
+            }
+        }
+    }
+    // References to resources outside the run must exist on the server.
+    let outside: Vec<(String, String)> = wanted
+        .iter()
+        .filter(|r| !seen.contains(*r))
+        .cloned()
+        .collect();
+    let references_checked = wanted.len() as u64;
+    let mut by_type: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (t, id) in outside {
+        by_type.entry(t).or_default().push((id, String::new()));
+    }
+    for (t, ids) in &by_type {
+        for group in ids.chunks(size) {
+            let got = read(target, t, group, deadline, &stats, cancel)?;
+            for ((id, _), server) in group.iter().zip(got) {
+                if server.is_none() {
+                    note(Problem {
+                        resource_type: t.clone(),
+                        id: id.clone(),
+                        problem: "referenced but not on the server",
+                    });
+                }
+            }
+        }
+    }
+    // Counts of this project's resources on the server.
+    on_event(LoadEvent::Phase {
+        name: "counting on the server",
+        total: Some(run_counts.len() as u64),
+    });
+    let mut counts = Vec::new();
+    for (i, (t, n)) in run_counts.iter().enumerate() {
+        let path = format!(
+            "{t}?_tag={}|{project_tag}&_summary=count",
+            fhir::PROJECT_TAG
+        );
+        let resp = fhir::exchange(target, "GET", &path, None, None, deadline, &stats, cancel)?;
+        if resp.status != 200 {
+            return Err(LoadError::Server {
+                target: target.name.clone(),
+                status: resp.status,
+                what: format!("counting {t} by tag"),
+                hint: "; the server must support _tag and _summary=count searches",
+            });
+        }
+        let total = serde_json::from_slice::<Value>(&resp.body)
+            .ok()
+            .and_then(|b| b.get("total").and_then(Value::as_u64))
+            .ok_or_else(|| LoadError::Server {
+                target: target.name.clone(),
+                status: resp.status,
+                what: format!("counting {t} by tag"),
+                hint: " without a `total`",
+            })?;
+        counts.push(TypeCount {
+            resource_type: t.clone(),
+            run: *n,
+            server: total,
+        });
+        on_event(LoadEvent::Position(i as u64 + 1));
+    }
+    let go = problem_count == 0 && counts.iter().all(|c| c.run == c.server);
+    Ok(TargetVerification {
+        target: target.name.clone(),
+        run,
+        counts,
+        read_back,
+        references_checked,
+        problems,
+        problem_count,
+        requests: stats.requests.load(Ordering::Relaxed),
+        duration_ms: started.elapsed().as_millis() as u64,
+        go,
+    })
+}
+
+/// The content hash of each id of type `t` on the server (`None`: absent or deleted).
+fn read(
+    target: &Target,
+    t: &str,
+    ids: &[(String, String)],
+    deadline: Instant,
+    stats: &Stats,
+    cancel: &ferry_core::Cancel,
+) -> Result<Vec<Option<String>>, LoadError> {
+    let mut out: Vec<Option<Option<String>>> = vec![None; ids.len()];
+    let mut attempt = 0;
+    loop {
+        let ask: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
+        if ask.is_empty() {
+            break;
+        }
+        let entries = ask
+            .iter()
+            .map(|&i| json!({"request": {"method": "GET", "url": format!("{t}/{}", ids[i].0)}}))
+            .collect();
+        let answers = fhir::batch(target, entries, deadline, stats, cancel)?;
+        let mut again = false;
+        for (k, &i) in ask.iter().enumerate() {
+            match answers.get(k).cloned().flatten() {
+                Some(EntryAnswer {
+                    status: 200,
+                    resource: Some(r),
+                    ..
+                }) => out[i] = Some(Some(fhir::content_hash(&r))),
+                Some(EntryAnswer {
+                    status: 404 | 410, ..
+                }) => out[i] = Some(None),
+                Some(a) if !retryable(a.status) => {
+                    return Err(LoadError::Server {
+                        target: target.name.clone(),
+                        status: a.status,
+                        what: format!("reading {t}/{}", ids[i].0),
+                        hint: "",
+                    });
+                }
+                _ => again = true,
+            }
+        }
+        if again {
+            attempt += 1;
+            let wait = crate::http::backoff(attempt, None);
+            if Instant::now() + wait > deadline {
+                return Err(LoadError::GaveUp {
+                    target: target.name.clone(),
+                    last: "reads answered 429/5xx".into(),
+                    attempts: attempt,
+                });
+            }
+            fhir::sleep_unless_cancelled(wait, cancel)?;
+        }
+    }
+    Ok(out.into_iter().map(Option::flatten).collect())
+}

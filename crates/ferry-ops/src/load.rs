@@ -1,0 +1,243 @@
+//! `ferry load`, `ferry rollback` and `ferry verify --target`: a verified run into a live FHIR
+//! server exactly once, undone from recorded pre-images, and checked on the server
+//! (see `ferry_load`). Journals live in the workspace (`.ferry/loads/load-NNNN.db`: pre-images
+//! are patient data).
+
+use crate::{OpsError, Progress, Session};
+use ferry_load::journal::{self, Journal};
+use ferry_load::{LoadError, LoadEvent, Target};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What to load where.
+#[derive(Debug, Clone, Default)]
+pub struct LoadRequest {
+    /// `[targets.NAME]` in ferry.toml.
+    pub target: String,
+    /// The run (default: the latest).
+    pub run: Option<u64>,
+    /// Continue the last unfinished load to this target.
+    pub resume: bool,
+    /// Load a run whose last verification is not GO.
+    pub unverified: bool,
+    pub cancel: ferry_core::Cancel,
+}
+
+impl From<LoadError> for OpsError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Cancelled => OpsError::Cancelled,
+            other => OpsError::Other(other.to_string()),
+        }
+    }
+}
+
+/// The target named `name`, checked, with its client.
+pub fn target(session: &Session, name: &str) -> Result<Target, OpsError> {
+    let targets = &session.project.config.targets;
+    let Some(cfg) = targets.get(name) else {
+        let known: Vec<&str> = targets.keys().map(String::as_str).collect();
+        return Err(OpsError::Config(format!(
+            "no target `{name}` in ferry.toml ({}); add a [targets.{name}] section with kind = \"fhir\" and url (docs/load.md)",
+            if known.is_empty() {
+                "it has no [targets.NAME] section".to_string()
+            } else {
+                format!("it has {}", known.join(", "))
+            }
+        )));
+    };
+    Ok(Target::open(name, cfg, &session.project.root)?)
+}
+
+/// The project tag's code: `ferry-` and the first 12 hex digits of the project's namespace.
+pub fn project_tag(session: &Session) -> Result<String, OpsError> {
+    let ns = session.project.namespace()?.simple().to_string();
+    Ok(format!("ferry-{}", &ns[..12]))
+}
+
+fn loads_dir(session: &Session) -> PathBuf {
+    session.project.workspace_dir().join("loads")
+}
+
+/// The run's NDJSON files (type, absolute path), as the ledger records them.
+fn run_files(
+    session: &Session,
+    run: u64,
+) -> Result<(ferry_store::RunInfo, Vec<(String, PathBuf)>), OpsError> {
+    let info = session.ws.run(Some(run))?;
+    let dir = session.project.resolve(&info.output_dir);
+    let files = session
+        .ws
+        .run_outputs(info.id)?
+        .into_iter()
+        .map(|o| (o.resource_type, dir.join(o.file)))
+        .collect();
+    Ok((info, files))
+}
+
+fn on_event<'a>(progress: &'a dyn Progress) -> impl Fn(LoadEvent<'_>) + Sync + 'a {
+    move |e| match e {
+        LoadEvent::Phase { name, total } => progress.phase(name, total),
+        LoadEvent::Position(n) => progress.position(n),
+        LoadEvent::Message(m) => progress.message(m),
+    }
+}
+
+/// An unfinished load to `target` (journal status `loading`), newest first.
+fn unfinished(session: &Session, target: &str) -> Result<Option<(u64, PathBuf)>, OpsError> {
+    let dir = loads_dir(session);
+    let mut n = journal::highest_load(&dir);
+    while n > 0 {
+        let path = journal::journal_path(&dir, n);
+        if path.is_file() {
+            let j = Journal::open(&path)?;
+            if j.info("target")?.as_deref() == Some(target) {
+                return Ok((j.info("status")?.as_deref() == Some("loading")).then_some((n, path)));
+            }
+        }
+        n -= 1;
+    }
+    Ok(None)
+}
+
+/// Loads a run; see the module docs.
+pub fn load(
+    session: &mut Session,
+    req: &LoadRequest,
+    progress: &dyn Progress,
+) -> Result<ferry_load::LoadSummary, OpsError> {
+    let target = target(session, &req.target)?;
+    let open = unfinished(session, &req.target)?;
+    let (load_id, path, run) = match (open, req.resume) {
+        (Some((n, path)), true) => {
+            let j = Journal::open(&path)?;
+            let run = j
+                .info("run")?
+                .and_then(|r| r.parse::<u64>().ok())
+                .ok_or_else(|| OpsError::Other(format!("the journal of load {n} names no run")))?;
+            if let Some(r) = req.run
+                && r != run
+            {
+                return Err(OpsError::Other(format!(
+                    "load {n} to `{}` is unfinished and loads run {run}, not run {r}; `ferry load --target {} --resume` finishes it first",
+                    req.target, req.target
+                )));
+            }
+            (n, path, run)
+        }
+        (Some((n, _)), false) => {
+            return Err(OpsError::Other(format!(
+                "load {n} to `{}` did not finish (it was stopped or failed); `ferry load --target {} --resume` continues it, sending only what has no recorded answer",
+                req.target, req.target
+            )));
+        }
+        (None, true) => {
+            return Err(OpsError::Other(format!(
+                "no unfinished load to `{}`; `ferry load --target {}` starts one",
+                req.target, req.target
+            )));
+        }
+        (None, false) => {
+            let run = session.ws.run(req.run)?;
+            if run.status != "ok" {
+                return Err(OpsError::RunNotUsable {
+                    run: run.id,
+                    action: "loaded",
+                    status: run.status,
+                    hint: "Run `ferry run` again",
+                });
+            }
+            if !req.unverified {
+                let last = session.ws.verifications(run.id)?.into_iter().last();
+                match last {
+                    Some(v) if v.verdict == "go" => {}
+                    Some(v) => {
+                        return Err(OpsError::Other(format!(
+                            "run {}'s last verification ({}) is {}: Ferry loads only a run that verified GO. Fix what `ferry verify --run {}` reports, or pass --unverified to load it anyway (recorded)",
+                            run.id, v.id, v.verdict, run.id
+                        )));
+                    }
+                    None => {
+                        return Err(OpsError::Other(format!(
+                            "run {} was never verified: run `ferry verify --run {}` first (or pass --unverified to load it anyway)",
+                            run.id, run.id
+                        )));
+                    }
+                }
+            }
+            let dir = loads_dir(session);
+            let n = journal::highest_load(&dir) + 1;
+            (n, journal::journal_path(&dir, n), run.id)
+        }
+    };
+    let (info, files) = run_files(session, run)?;
+    let tag = project_tag(session)?;
+    let plan = ferry_load::LoadPlan {
+        load: load_id,
+        files,
+        journal: path,
+        run_tag: format!("{tag}-run-{run:04}"),
+        project_tag: tag,
+        run,
+        snapshot: info.snapshot,
+        actor: session.actor.name.clone(),
+        recorded: ferry_core::calendar::now_utc_rfc3339(),
+        cancel: req.cancel.clone(),
+    };
+    if req.unverified {
+        Journal::open(&plan.journal)?.set_info("unverified", "true")?;
+    }
+    let events = on_event(progress);
+    Ok(ferry_load::load(&target, &plan, &events)?)
+}
+
+/// Rolls load `load` back on its target.
+pub fn rollback(
+    session: &mut Session,
+    target_name: &str,
+    load: u64,
+    cancel: &ferry_core::Cancel,
+    progress: &dyn Progress,
+) -> Result<ferry_load::rollback::RollbackSummary, OpsError> {
+    let target = target(session, target_name)?;
+    let path = journal::journal_path(&loads_dir(session), load);
+    let events = on_event(progress);
+    Ok(ferry_load::rollback::rollback(
+        &target, load, &path, cancel, &events,
+    )?)
+}
+
+/// Verifies run `run` (default: the latest) on the target.
+pub fn verify_target(
+    session: &mut Session,
+    target_name: &str,
+    run: Option<u64>,
+    cancel: &ferry_core::Cancel,
+    progress: &dyn Progress,
+) -> Result<ferry_load::verify::TargetVerification, OpsError> {
+    let target = target(session, target_name)?;
+    let id = session.ws.run(run)?.id;
+    let (_, files) = run_files(session, id)?;
+    let tag = project_tag(session)?;
+    // The Provenances of this project's loads to this target are on the server too.
+    let dir = loads_dir(session);
+    let mut provenances = 0u64;
+    for n in 1..=journal::highest_load(&dir) {
+        let p = journal::journal_path(&dir, n);
+        if p.is_file() {
+            let j = Journal::open(&p)?;
+            let status = j.info("status")?.unwrap_or_default();
+            if j.info("base")?.as_deref() == Some(target.base.as_str()) && status != "rolled-back" {
+                provenances += 1;
+            }
+        }
+    }
+    let mut extra = BTreeMap::new();
+    if provenances > 0 {
+        extra.insert("Provenance".to_string(), provenances);
+    }
+    let events = on_event(progress);
+    Ok(ferry_load::verify::verify(
+        &target, id, &files, &tag, &extra, cancel, &events,
+    )?)
+}

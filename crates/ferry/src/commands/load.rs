@@ -1,0 +1,141 @@
+//! `ferry load`: a verified run into a live FHIR server, exactly once and resumable
+//! (docs/load.md); `ferry rollback`: a load undone.
+
+use crate::commands::Global;
+use crate::{format, outln};
+use anyhow::Result;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The target (`[targets.NAME]` in ferry.toml).
+    #[arg(long)]
+    pub target: String,
+    /// The run to load (default: the latest).
+    #[arg(long)]
+    pub run: Option<u64>,
+    /// Continue this target's unfinished load: only resources with no recorded answer are sent.
+    #[arg(long)]
+    pub resume: bool,
+    /// Load a run whose last verification is not GO (recorded in the load's journal).
+    #[arg(long)]
+    pub unverified: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// The target the load went to.
+    #[arg(long)]
+    pub target: String,
+    /// The load to undo (its number, as `ferry load` printed it).
+    #[arg(long)]
+    pub load: u64,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn exec(args: Args, global: &Global) -> Result<u8> {
+    let mut session = global.writer("load", true)?;
+    let req = ferry_ops::load::LoadRequest {
+        target: args.target.clone(),
+        run: args.run,
+        resume: args.resume,
+        unverified: args.unverified,
+        cancel: global.cancel.clone(),
+    };
+    let bar = global.bar(args.json);
+    let s = ferry_ops::load::load(&mut session, &req, &bar)?;
+    bar.finish();
+    if args.json {
+        crate::out::json("load", &s)?;
+    } else if !global.quiet {
+        let secs = (s.duration_ms as f64 / 1000.0).max(0.001);
+        outln!(
+            "Load {} of run {} into `{}` in {}: {} resources; {} sent ({:.0}/s), {} already on the server unchanged, {} done before (resumed), {} refused",
+            s.load,
+            s.run,
+            s.target,
+            format::seconds(s.duration_ms),
+            format::thousands(s.resources),
+            format::thousands(s.sent),
+            s.sent as f64 / secs,
+            format::thousands(s.unchanged),
+            format::thousands(s.already_done),
+            format::thousands(s.failed)
+        )?;
+        outln!(
+            "  {} requests, {} retried, {} batch entries resent alone; Provenance/{}",
+            format::thousands(s.requests),
+            format::thousands(s.retries),
+            format::thousands(s.entry_retries),
+            s.provenance
+        )?;
+        let order: Vec<String> = s
+            .types
+            .iter()
+            .map(|(t, n)| format!("{t} {}", format::thousands(*n)))
+            .collect();
+        outln!("  order: {}", order.join(", "))?;
+        for (t, id, status) in s.failures.iter().take(20) {
+            outln!(
+                "  refused: {t}/{id} (HTTP {status}); the server's OperationOutcome is in the journal"
+            )?;
+        }
+        outln!("  journal: {}", s.journal.display())?;
+        outln!(
+            "Next: ferry verify --target {} (or undo: ferry rollback --target {} --load {})",
+            s.target,
+            s.target,
+            s.load
+        )?;
+    }
+    Ok(if s.failed == 0 {
+        crate::exit::OK
+    } else {
+        crate::exit::FAILURE
+    })
+}
+
+pub fn rollback(args: RollbackArgs, global: &Global) -> Result<u8> {
+    let mut session = global.writer("rollback", true)?;
+    let bar = global.bar(args.json);
+    let s = ferry_ops::load::rollback(&mut session, &args.target, args.load, &global.cancel, &bar)?;
+    bar.finish();
+    if args.json {
+        crate::out::json("rollback", &s)?;
+    } else if !global.quiet {
+        if s.conflicts.is_empty() {
+            outln!(
+                "Rolled load {} back on `{}` in {}: {} resources restored (deleted or put back as they were), {} needed nothing",
+                s.load,
+                args.target,
+                format::seconds(s.duration_ms),
+                format::thousands(s.restored),
+                format::thousands(s.untouched)
+            )?;
+        } else {
+            outln!(
+                "Rollback of load {} stopped: {} resources were changed on the server after the load, and Ferry never overwrites someone else's edit ({} restored before stopping):",
+                s.load,
+                format::thousands(s.conflicts.len() as u64),
+                format::thousands(s.restored)
+            )?;
+            for (t, id, what) in s.conflicts.iter().take(30) {
+                outln!("  {t}/{id}: {what}")?;
+            }
+            outln!(
+                "Decide with the EHR's team what each should be, then run `ferry rollback --target {} --load {}` again",
+                args.target,
+                s.load
+            )?;
+        }
+    }
+    Ok(if s.conflicts.is_empty() {
+        crate::exit::OK
+    } else {
+        crate::exit::FAILURE
+    })
+}

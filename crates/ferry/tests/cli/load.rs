@@ -1,0 +1,402 @@
+//! `ferry load`, `ferry verify --target` and `ferry rollback` against a real FHIR server
+//! (Medplum's router on Node, `tools/fhir-server`) started on 127.0.0.1 by each test, with the
+//! fault-injecting proxy in front of it where a test says so.
+
+use super::workdir::Workdir;
+use serde_json::{Value, json};
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+
+fn tools() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/fhir-server")
+}
+
+/// `npm ci` once per test binary when the server's packages are not installed yet.
+fn install() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if tools().join("node_modules/@medplum/fhir-router").is_dir() {
+            return;
+        }
+        let st = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(tools())
+            .status()
+            .expect("npm is needed for the FHIR test server (apt-get install nodejs npm)");
+        assert!(st.success(), "npm ci --prefix tools/fhir-server failed");
+    });
+}
+
+/// A node process that printed `listening http://127.0.0.1:PORT`; killed when dropped.
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Node {
+    fn start(script: &str, args: &[&str]) -> Node {
+        install();
+        let mut child = Command::new("node")
+            .arg(tools().join(script))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node is needed for the FHIR test server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("{script} did not start: {line:?}"))
+            .to_string();
+        Node { child, url }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Server {
+    node: Node,
+}
+
+impl Server {
+    fn start() -> Server {
+        Server {
+            node: Node::start("server.mjs", &["--port", "0"]),
+        }
+    }
+    fn base(&self) -> String {
+        format!("{}/fhir/R4", self.node.url)
+    }
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+    }
+    fn total(&self) -> u64 {
+        let mut r = Self::agent()
+            .get(format!("{}/admin/stats", self.node.url))
+            .call()
+            .unwrap();
+        let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        v["resources"].as_u64().unwrap()
+    }
+    fn types(&self) -> Value {
+        let mut r = Self::agent()
+            .get(format!("{}/admin/stats", self.node.url))
+            .call()
+            .unwrap();
+        let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        v["types"].clone()
+    }
+    fn put(&self, resource: &Value) -> u16 {
+        let path = format!(
+            "{}/{}/{}",
+            self.base(),
+            resource["resourceType"].as_str().unwrap(),
+            resource["id"].as_str().unwrap()
+        );
+        Self::agent()
+            .put(path)
+            .header("Content-Type", "application/fhir+json")
+            .send(serde_json::to_vec(resource).unwrap())
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+    /// The resource without `meta`, or `None` (404/410).
+    fn get(&self, t: &str, id: &str) -> Option<Value> {
+        let mut r = Self::agent()
+            .get(format!("{}/{t}/{id}", self.base()))
+            .call()
+            .unwrap();
+        if r.status() != 200 {
+            return None;
+        }
+        let mut v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("meta");
+        Some(v)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The generated 60-patient clinic, migrated with the module library and verified GO, with
+/// `[targets.ehr]` pointing at `url`.
+fn clinic(url: &str) -> Workdir {
+    let wd = Workdir::project();
+    wd.run(&[
+        "generate",
+        "legacy",
+        "--patients",
+        "60",
+        "--seed",
+        "11",
+        "--sql-only",
+    ])
+    .ok();
+    wd.run(&["stage", "legacy/clinic.sql"]).ok();
+    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/ferry-clinic");
+    for sub in ["mappings", "concept-maps", "checks"] {
+        copy_dir(&library.join(sub), &wd.join(sub));
+    }
+    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    let config = config
+        .replace("# local_offset = \"-05:00\"", "local_offset = \"-05:00\"")
+        .replace("# max_exception_rate = 0.05", "max_exception_rate = 0.25");
+    wd.write(
+        "ferry.toml",
+        format!(
+            "{config}\n[targets.ehr]\nkind = \"fhir\"\nurl = \"{url}\"\nallow_http = true\nretry_for_secs = 120\n"
+        ),
+    );
+    wd.run(&["run"]).ok();
+    wd.run(&["verify"]).ok();
+    wd
+}
+
+/// The run's resources: (type, id) -> resource.
+fn run_resources(wd: &Workdir) -> Vec<Value> {
+    let dir = wd.join("output/latest");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".ndjson") {
+            for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+                out.push(serde_json::from_str(line).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn json_of(run: &super::workdir::Run) -> Value {
+    serde_json::from_str(&run.stdout())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout(), run.stderr()))
+}
+
+#[test]
+fn a_load_lands_exactly_once_verifies_go_and_rolls_back_to_what_the_server_held() {
+    let server = Server::start();
+    let wd = clinic(&server.base());
+    let resources = run_resources(&wd);
+    let n = resources.len() as u64;
+    assert!(n > 1000, "{n} resources");
+    // The server already holds one of the run's ids (other content) and a resource of its own.
+    let mut prior = resources
+        .iter()
+        .find(|r| r["resourceType"] == "Patient")
+        .unwrap()
+        .clone();
+    prior["gender"] = json!("unknown");
+    prior.as_object_mut().unwrap().remove("meta");
+    let pid = prior["id"].as_str().unwrap().to_string();
+    assert_eq!(server.put(&prior), 201);
+    let other = json!({"resourceType": "Patient", "id": "not-from-ferry", "gender": "female"});
+    assert_eq!(server.put(&other), 201);
+
+    let s = json_of(&wd.run(&["load", "--target", "ehr", "--json"]));
+    assert_eq!(s["resources"], n);
+    assert_eq!(s["sent"], n + 1, "{s}"); // every resource and the Provenance
+    assert_eq!(s["failed"], 0);
+    assert_eq!(
+        server.total(),
+        n + 2,
+        "exactly once: the run, one Provenance, the other"
+    );
+    assert_ne!(server.get("Patient", &pid).unwrap()["gender"], "unknown");
+    let out = wd.run(&["verify", "--target", "ehr"]).ok();
+    assert!(out.contains(": GO"), "{out}");
+
+    // Loading again sends nothing: the server holds the same content.
+    let s2 = json_of(&wd.run(&["load", "--target", "ehr", "--json"]));
+    assert_eq!(s2["unchanged"], n, "{s2}");
+    assert_eq!(s2["sent"], 1); // its own Provenance
+    assert_eq!(server.total(), n + 3);
+
+    // A changed resource on the server is a NO-GO on the target.
+    let mut changed = resources
+        .iter()
+        .find(|r| r["resourceType"] == "Observation")
+        .unwrap()
+        .clone();
+    let cid = changed["id"].as_str().unwrap().to_string();
+    let original = changed.clone();
+    changed["status"] = json!("entered-in-error");
+    server.put(&changed);
+    let r = wd.run(&["verify", "--target", "ehr"]);
+    r.fails_with(3);
+    let out = r.stdout();
+    assert!(
+        out.contains(&format!("Observation/{cid}: differs")),
+        "{out}"
+    );
+    // ... and it stops the rollback, which then changes nothing.
+    let before = server.total();
+    let r = wd.run(&["rollback", "--target", "ehr", "--load", "1"]);
+    r.fails_with(1);
+    let out = r.stdout();
+    assert!(out.contains(&format!("Observation/{cid}")), "{out}");
+    assert_eq!(server.total(), before);
+    server.put(&original);
+    // The edit put back by hand is still a new version: the rollback still refuses it.
+    wd.run(&["rollback", "--target", "ehr", "--load", "1"])
+        .fails_with(1);
+
+    // A fresh load of the same data onto a server with only the prior content rolls back exactly.
+    let server = Server::start();
+    let wd = clinic(&server.base());
+    // A new project has its own namespace, so its own ids: the prior Patient takes one of them.
+    let mut prior = run_resources(&wd)
+        .into_iter()
+        .find(|r| r["resourceType"] == "Patient")
+        .unwrap();
+    prior["gender"] = json!("unknown");
+    prior.as_object_mut().unwrap().remove("meta");
+    let pid = prior["id"].as_str().unwrap().to_string();
+    server.put(&prior);
+    server.put(&other);
+    let s = json_of(&wd.run(&["load", "--target", "ehr", "--json"]));
+    assert_eq!(s["failed"], 0);
+    assert_eq!(server.total(), n + 2);
+    let r = json_of(&wd.run(&["rollback", "--target", "ehr", "--load", "1", "--json"]));
+    assert_eq!(r["restored"], n + 1, "{r}");
+    assert_eq!(server.total(), 2, "{}", server.types());
+    let mut back = server.get("Patient", &pid).unwrap();
+    back.as_object_mut().unwrap().remove("meta");
+    assert_eq!(back, prior, "the prior Patient is back as it was");
+    assert_eq!(server.get("Patient", "not-from-ferry").unwrap(), other);
+}
+
+#[test]
+fn with_injected_faults_nothing_is_lost_or_duplicated() {
+    let server = Server::start();
+    let proxy = Node::start(
+        "proxy.mjs",
+        &[
+            "--target",
+            &server.node.url,
+            "--port",
+            "0",
+            "--rate",
+            "0.1",
+            "--seed",
+            "7",
+            "--slow-ms",
+            "300",
+        ],
+    );
+    let wd = clinic(&format!("{}/fhir/R4", proxy.url));
+    let n = run_resources(&wd).len() as u64;
+    let s = json_of(&wd.run(&["load", "--target", "ehr", "--json"]));
+    assert_eq!(s["failed"], 0, "{s}");
+    assert!(
+        s["retries"].as_u64().unwrap() + s["entry_retries"].as_u64().unwrap() > 0,
+        "faults were injected and retried: {s}"
+    );
+    assert_eq!(server.total(), n + 1, "{}", server.types());
+    let out = wd.run(&["verify", "--target", "ehr"]).ok();
+    assert!(out.contains(": GO"), "{out}");
+}
+
+#[test]
+fn a_killed_load_resumes_to_exactly_once() {
+    let server = Server::start();
+    let proxy = Node::start(
+        "proxy.mjs",
+        &[
+            "--target",
+            &server.node.url,
+            "--port",
+            "0",
+            "--rate",
+            "0.3",
+            "--kinds",
+            "slow,reset-after",
+            "--slow-ms",
+            "150",
+            "--seed",
+            "3",
+        ],
+    );
+    let wd = clinic(&format!("{}/fhir/R4", proxy.url));
+    let n = run_resources(&wd).len() as u64;
+    for (trial, ms) in [700u64, 1500, 2600].into_iter().enumerate() {
+        let mut child = wd
+            .command(&["load", "--target", "ehr", "-q"])
+            .args(if trial > 0 { vec!["--resume"] } else { vec![] })
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            break; // it finished before the kill
+        }
+    }
+    let out = wd.run(&["load", "--target", "ehr"]);
+    if out.code() != 0 {
+        // Killed mid-load: a plain load names --resume, and --resume finishes it.
+        assert!(out.stderr().contains("--resume"), "{}", out.stderr());
+        wd.run(&["load", "--target", "ehr", "--resume"]).ok();
+    }
+    // Every resource of the run exactly once (and one Provenance per finished load).
+    let types = server.types();
+    let provenances = types["Provenance"].as_u64().unwrap_or(0);
+    assert!(provenances >= 1, "{types}");
+    assert_eq!(server.total() - provenances, n, "{types}");
+    let out = wd.run(&["verify", "--target", "ehr"]).ok();
+    assert!(out.contains(": GO"), "{out}");
+}
+
+#[test]
+fn an_unverified_run_and_plain_http_to_another_host_are_refused() {
+    let wd = Workdir::project();
+    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    wd.write(
+        "ferry.toml",
+        format!(
+            "{config}\n[targets.remote]\nkind = \"fhir\"\nurl = \"http://ehr.example.org/fhir\"\nallow_http = true\n"
+        ),
+    );
+    let err = wd.run(&["load", "--target", "remote"]).fails_with(1);
+    assert!(err.contains("not this machine"), "{err}");
+    let err = wd.run(&["load", "--target", "nowhere"]).fails_with(1);
+    assert!(
+        err.contains("no target `nowhere`") && err.contains("remote"),
+        "{err}"
+    );
+
+    let server = Server::start();
+    let wd = clinic(&server.base());
+    let v = wd.run(&["verify"]);
+    assert_eq!(v.code(), 0);
+    // A corrupted output makes the last verification NO-GO: the load is refused.
+    let dir = wd.join("output/latest");
+    let obs = dir.join("Observation.ndjson");
+    let text = std::fs::read_to_string(&obs).unwrap();
+    let first = text.lines().next().unwrap().len() + 1;
+    std::fs::write(&obs, &text[first..]).unwrap();
+    wd.run(&["verify"]).fails_with(3);
+    let err = wd.run(&["load", "--target", "ehr"]).fails_with(1);
+    assert!(err.contains("only a run that verified GO"), "{err}");
+    assert_eq!(server.total(), 0);
+}
