@@ -129,6 +129,80 @@ pub fn batch(
     Ok(out)
 }
 
+/// What a read by id found.
+#[derive(Debug, Clone)]
+pub enum Found {
+    Resource(Value),
+    /// 404: never there.
+    Absent,
+    /// 410: deleted.
+    Deleted,
+}
+
+/// Reads `paths` (`Type/id`) with batch Bundles of `GET`s; entries answered 408/429/5xx (or not
+/// at all) are asked again with backoff until the deadline; another status is an error.
+pub fn read_many(
+    target: &Target,
+    paths: &[String],
+    deadline: Instant,
+    stats: &Stats,
+    cancel: &ferry_core::Cancel,
+) -> Result<Vec<Found>, LoadError> {
+    let mut out: Vec<Option<Found>> = vec![None; paths.len()];
+    let mut attempt = 0u32;
+    loop {
+        let ask: Vec<usize> = (0..paths.len()).filter(|&i| out[i].is_none()).collect();
+        if ask.is_empty() {
+            break;
+        }
+        let entries = ask
+            .iter()
+            .map(|&i| json!({"request": {"method": "GET", "url": paths[i]}}))
+            .collect();
+        let answers = batch(target, entries, deadline, stats, cancel)?;
+        let mut again = 0u64;
+        for (k, &i) in ask.iter().enumerate() {
+            match answers.get(k).cloned().flatten() {
+                Some(EntryAnswer {
+                    status: 200,
+                    resource: Some(r),
+                    ..
+                }) => out[i] = Some(Found::Resource(r)),
+                Some(EntryAnswer { status: 404, .. }) => out[i] = Some(Found::Absent),
+                Some(EntryAnswer { status: 410, .. }) => out[i] = Some(Found::Deleted),
+                Some(a) if !crate::http::retryable(a.status) && a.status != 200 => {
+                    return Err(LoadError::Server {
+                        target: target.name.clone(),
+                        status: a.status,
+                        what: format!("reading {}", paths[i]),
+                        hint: "",
+                    });
+                }
+                _ => again += 1,
+            }
+        }
+        if again > 0 {
+            attempt += 1;
+            stats
+                .entry_retries
+                .fetch_add(again, std::sync::atomic::Ordering::Relaxed);
+            let wait = backoff(attempt, None);
+            if Instant::now() + wait > deadline {
+                return Err(LoadError::GaveUp {
+                    target: target.name.clone(),
+                    last: format!("{again} reads answered 429/5xx"),
+                    attempts: attempt,
+                });
+            }
+            sleep_unless_cancelled(wait, cancel)?;
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|f| f.unwrap_or(Found::Absent))
+        .collect())
+}
+
 /// One request, retried on transport errors and 408/429/5xx with backoff and jitter (or the
 /// server's `Retry-After`) until `deadline`; the first other answer is returned as it is, and a
 /// 401/403 is an error at once.

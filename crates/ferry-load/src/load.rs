@@ -8,7 +8,7 @@
 //! the server's OperationOutcome and never resent unchanged. Types go one after the other (so a
 //! reference's target lands first); Bundles of one type go `concurrency` at a time.
 
-use crate::fhir::{self, EntryAnswer};
+use crate::fhir::{self, Found};
 use crate::http::retryable;
 use crate::journal::{Journal, PreImage, State};
 use crate::{LoadError, LoadEvent, Stats, Target};
@@ -422,7 +422,7 @@ fn lock<'a>(j: &'a Mutex<Journal>) -> Result<std::sync::MutexGuard<'a, Journal>,
         .map_err(|_| LoadError::Other("the journal lock was poisoned".into()))
 }
 
-/// Reads the pre-images of `items` (batch of GETs, entries answered 429/5xx asked again).
+/// Reads the pre-images of `items`.
 fn pre_images(
     target: &Target,
     items: &[&Item],
@@ -430,69 +430,24 @@ fn pre_images(
     stats: &Stats,
     cancel: &ferry_core::Cancel,
 ) -> Result<Vec<PreImage>, LoadError> {
-    let mut out: Vec<Option<PreImage>> = vec![None; items.len()];
-    let mut attempt = 0u32;
-    loop {
-        let ask: Vec<usize> = (0..items.len()).filter(|&i| out[i].is_none()).collect();
-        if ask.is_empty() {
-            break;
-        }
-        let entries = ask
-            .iter()
-            .map(|&i| {
-                json!({"request": {"method": "GET", "url": format!("{}/{}", items[i].resource_type, items[i].id)}})
-            })
-            .collect();
-        let answers = fhir::batch(target, entries, deadline, stats, cancel)?;
-        let mut again = false;
-        for (k, &i) in ask.iter().enumerate() {
-            match answers.get(k).cloned().flatten() {
-                Some(EntryAnswer {
-                    status: 200,
-                    resource: Some(r),
-                    ..
-                }) => {
-                    let version = r
-                        .pointer("/meta/versionId")
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
-                    let json = serde_json::to_vec(&r).unwrap_or_default();
-                    out[i] = Some(PreImage::Present {
-                        version,
-                        hash: fhir::content_hash(&r),
-                        json,
-                    });
-                }
-                Some(EntryAnswer { status: 404, .. }) => out[i] = Some(PreImage::Absent),
-                Some(EntryAnswer { status: 410, .. }) => out[i] = Some(PreImage::Deleted),
-                Some(a) if !retryable(a.status) => {
-                    return Err(LoadError::Server {
-                        target: target.name.clone(),
-                        status: a.status,
-                        what: format!("reading {}/{}", items[i].resource_type, items[i].id),
-                        hint: "; Ferry reads each id before its first write, to be able to roll the load back",
-                    });
-                }
-                _ => again = true,
-            }
-        }
-        if again {
-            attempt += 1;
-            stats.entry_retries.fetch_add(1, Ordering::Relaxed);
-            let wait = crate::http::backoff(attempt, None);
-            if Instant::now() + wait > deadline {
-                return Err(LoadError::GaveUp {
-                    target: target.name.clone(),
-                    last: "reads answered 429/5xx".into(),
-                    attempts: attempt,
-                });
-            }
-            fhir::sleep_unless_cancelled(wait, cancel)?;
-        }
-    }
-    Ok(out
+    let paths: Vec<String> = items
+        .iter()
+        .map(|i| format!("{}/{}", i.resource_type, i.id))
+        .collect();
+    Ok(fhir::read_many(target, &paths, deadline, stats, cancel)?
         .into_iter()
-        .map(|p| p.unwrap_or(PreImage::Absent))
+        .map(|f| match f {
+            Found::Resource(r) => PreImage::Present {
+                version: r
+                    .pointer("/meta/versionId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                hash: fhir::content_hash(&r),
+                json: serde_json::to_vec(&r).unwrap_or_default(),
+            },
+            Found::Absent => PreImage::Absent,
+            Found::Deleted => PreImage::Deleted,
+        })
         .collect())
 }
 

@@ -7,7 +7,7 @@
 //! each with `If-Match` on the version Ferry wrote (a 412 stops the rollback and is listed).
 //! Each restored id is marked in the journal, so an interrupted rollback resumes.
 
-use crate::fhir::{self, EntryAnswer};
+use crate::fhir::{self, EntryAnswer, Found};
 use crate::http::retryable;
 use crate::journal::{Entry, Journal, PreImage, State};
 use crate::{LoadError, LoadEvent, Stats, Target};
@@ -248,59 +248,21 @@ fn read_current(
     stats: &Stats,
     cancel: &ferry_core::Cancel,
 ) -> Result<Vec<Option<(String, String)>>, LoadError> {
-    let mut out: Vec<Option<Option<(String, String)>>> = vec![None; group.len()];
-    let mut attempt = 0;
-    loop {
-        let ask: Vec<usize> = (0..group.len()).filter(|&i| out[i].is_none()).collect();
-        if ask.is_empty() {
-            break;
-        }
-        let entries = ask
-            .iter()
-            .map(|&i| json!({"request": {"method": "GET", "url": format!("{}/{}", group[i].resource_type, group[i].id)}}))
-            .collect();
-        let answers = fhir::batch(target, entries, deadline, stats, cancel)?;
-        let mut again = false;
-        for (k, &i) in ask.iter().enumerate() {
-            match answers.get(k).cloned().flatten() {
-                Some(EntryAnswer {
-                    status: 200,
-                    resource: Some(r),
-                    ..
-                }) => {
-                    let v = r
-                        .pointer("/meta/versionId")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    out[i] = Some(Some((v, fhir::content_hash(&r))));
-                }
-                Some(EntryAnswer {
-                    status: 404 | 410, ..
-                }) => out[i] = Some(None),
-                Some(a) if !retryable(a.status) => {
-                    return Err(LoadError::Server {
-                        target: target.name.clone(),
-                        status: a.status,
-                        what: format!("reading {}/{}", group[i].resource_type, group[i].id),
-                        hint: "",
-                    });
-                }
-                _ => again = true,
-            }
-        }
-        if again {
-            attempt += 1;
-            let wait = crate::http::backoff(attempt, None);
-            if Instant::now() + wait > deadline {
-                return Err(LoadError::GaveUp {
-                    target: target.name.clone(),
-                    last: "reads answered 429/5xx".into(),
-                    attempts: attempt,
-                });
-            }
-            fhir::sleep_unless_cancelled(wait, cancel)?;
-        }
-    }
-    Ok(out.into_iter().map(Option::flatten).collect())
+    let paths: Vec<String> = group
+        .iter()
+        .map(|e| format!("{}/{}", e.resource_type, e.id))
+        .collect();
+    Ok(fhir::read_many(target, &paths, deadline, stats, cancel)?
+        .into_iter()
+        .map(|f| match f {
+            Found::Resource(r) => Some((
+                r.pointer("/meta/versionId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                fhir::content_hash(&r),
+            )),
+            Found::Absent | Found::Deleted => None,
+        })
+        .collect())
 }

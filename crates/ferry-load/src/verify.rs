@@ -9,11 +9,10 @@
 //!
 //! GO when every count matches and nothing is missing, different or dangling.
 
-use crate::fhir::{self, EntryAnswer};
-use crate::http::retryable;
+use crate::fhir::{self, Found};
 use crate::load::references;
 use crate::{LoadError, LoadEvent, Stats, Target};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -219,52 +218,12 @@ fn read(
     stats: &Stats,
     cancel: &ferry_core::Cancel,
 ) -> Result<Vec<Option<String>>, LoadError> {
-    let mut out: Vec<Option<Option<String>>> = vec![None; ids.len()];
-    let mut attempt = 0;
-    loop {
-        let ask: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
-        if ask.is_empty() {
-            break;
-        }
-        let entries = ask
-            .iter()
-            .map(|&i| json!({"request": {"method": "GET", "url": format!("{t}/{}", ids[i].0)}}))
-            .collect();
-        let answers = fhir::batch(target, entries, deadline, stats, cancel)?;
-        let mut again = false;
-        for (k, &i) in ask.iter().enumerate() {
-            match answers.get(k).cloned().flatten() {
-                Some(EntryAnswer {
-                    status: 200,
-                    resource: Some(r),
-                    ..
-                }) => out[i] = Some(Some(fhir::content_hash(&r))),
-                Some(EntryAnswer {
-                    status: 404 | 410, ..
-                }) => out[i] = Some(None),
-                Some(a) if !retryable(a.status) => {
-                    return Err(LoadError::Server {
-                        target: target.name.clone(),
-                        status: a.status,
-                        what: format!("reading {t}/{}", ids[i].0),
-                        hint: "",
-                    });
-                }
-                _ => again = true,
-            }
-        }
-        if again {
-            attempt += 1;
-            let wait = crate::http::backoff(attempt, None);
-            if Instant::now() + wait > deadline {
-                return Err(LoadError::GaveUp {
-                    target: target.name.clone(),
-                    last: "reads answered 429/5xx".into(),
-                    attempts: attempt,
-                });
-            }
-            fhir::sleep_unless_cancelled(wait, cancel)?;
-        }
-    }
-    Ok(out.into_iter().map(Option::flatten).collect())
+    let paths: Vec<String> = ids.iter().map(|(id, _)| format!("{t}/{id}")).collect();
+    Ok(fhir::read_many(target, &paths, deadline, stats, cancel)?
+        .into_iter()
+        .map(|f| match f {
+            Found::Resource(r) => Some(fhir::content_hash(&r)),
+            Found::Absent | Found::Deleted => None,
+        })
+        .collect())
 }
