@@ -42,7 +42,7 @@ pub fn rollback(
     let started = Instant::now();
     if !journal_path.is_file() {
         return Err(LoadError::Other(format!(
-            "load {load} has no journal (`{}`); each load's journal is `load-NNNN.db` in that folder",
+            "load {load} has no journal (`{}`); `ferry loads` lists the project's loads",
             journal_path.display()
         )));
     }

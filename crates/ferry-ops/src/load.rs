@@ -241,3 +241,43 @@ pub fn verify_target(
         &target, id, &files, &tag, &extra, cancel, &events,
     )?)
 }
+
+/// One load as its journal records it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadInfo {
+    pub load: u64,
+    pub target: String,
+    pub run: Option<u64>,
+    /// `loading` (unfinished: `ferry load --resume`), `loaded`, `loaded-with-failures`,
+    /// `rolled-back`.
+    pub status: String,
+    pub started_at: String,
+    pub resources: Option<u64>,
+    /// Resources by journal state (done, unchanged, failed, intent, pending).
+    pub states: BTreeMap<String, u64>,
+    pub journal: PathBuf,
+}
+
+/// Every load of the project, oldest first.
+pub fn loads(session: &Session) -> Result<Vec<LoadInfo>, OpsError> {
+    let dir = loads_dir(session);
+    let mut out = Vec::new();
+    for n in 1..=journal::highest_load(&dir) {
+        let path = journal::journal_path(&dir, n);
+        if !path.is_file() {
+            continue;
+        }
+        let j = Journal::open(&path)?;
+        out.push(LoadInfo {
+            load: n,
+            target: j.info("target")?.unwrap_or_default(),
+            run: j.info("run")?.and_then(|r| r.parse().ok()),
+            status: j.info("status")?.unwrap_or_else(|| "loading".into()),
+            started_at: j.info("started_at")?.unwrap_or_default(),
+            resources: j.info("resources")?.and_then(|r| r.parse().ok()),
+            states: j.counts()?.into_iter().collect(),
+            journal: session.project.relative(&path).into(),
+        });
+    }
+    Ok(out)
+}

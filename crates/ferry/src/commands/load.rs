@@ -25,6 +25,13 @@ pub struct Args {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct LoadsArgs {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
     /// The target the load went to.
     #[arg(long)]
@@ -138,4 +145,50 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> Result<u8> {
     } else {
         crate::exit::FAILURE
     })
+}
+
+pub fn loads(args: LoadsArgs, global: &Global) -> Result<u8> {
+    let session = global.reader()?;
+    let loads = ferry_ops::load::loads(&session)?;
+    if args.json {
+        crate::out::json("loads", &serde_json::json!({ "loads": loads }))?;
+        return Ok(crate::exit::OK);
+    }
+    if loads.is_empty() {
+        outln!("No loads yet. `ferry load --target NAME` loads a verified run (docs/load.md).")?;
+        return Ok(crate::exit::OK);
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    t.set_header([
+        "#",
+        "target",
+        "run",
+        "started at",
+        "status",
+        "resources",
+        "by state",
+        "journal",
+    ]);
+    for l in &loads {
+        let states: Vec<String> = l
+            .states
+            .iter()
+            .map(|(k, v)| format!("{k} {}", format::thousands(*v)))
+            .collect();
+        t.add_row([
+            l.load.to_string(),
+            l.target.clone(),
+            l.run.map(|r| r.to_string()).unwrap_or_default(),
+            l.started_at.clone(),
+            l.status.clone(),
+            l.resources.map(format::thousands).unwrap_or_default(),
+            states.join(", "),
+            l.journal.display().to_string(),
+        ]);
+    }
+    for line in t.to_string().lines() {
+        outln!("{}", line.trim_end())?;
+    }
+    Ok(crate::exit::OK)
 }

@@ -79,6 +79,9 @@ pub enum Command {
     /// Undo a load: restore what the target held before it (stops, changing nothing, if someone
     /// edited a loaded resource since).
     Rollback(load::RollbackArgs),
+    /// List the loads: target, run, status (an unfinished one resumes with `ferry load --resume`),
+    /// resources by state, journal.
+    Loads(load::LoadsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
     /// Print the man page (or write one per command into a folder).
@@ -191,6 +194,7 @@ pub fn exec(cli: Cli, cancel: ferry_core::Cancel) -> anyhow::Result<u8> {
         Command::Verify(args) => verify::exec(args, &global),
         Command::Load(args) => load::exec(args, &global),
         Command::Rollback(args) => load::rollback(args, &global),
+        Command::Loads(args) => load::loads(args, &global),
         Command::Completions(args) => completions::exec(args, &global),
         Command::Man(args) => completions::man(args, &global),
     }

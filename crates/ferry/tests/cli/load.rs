@@ -284,6 +284,9 @@ fn a_load_lands_exactly_once_verifies_go_and_rolls_back_to_what_the_server_held(
     back.as_object_mut().unwrap().remove("meta");
     assert_eq!(back, prior, "the prior Patient is back as it was");
     assert_eq!(server.get("Patient", "not-from-ferry").unwrap(), other);
+    let loads = json_of(&wd.run(&["loads", "--json"]));
+    assert_eq!(loads["loads"][0]["status"], "rolled-back", "{loads}");
+    assert_eq!(loads["loads"][0]["states"]["done"], n + 1, "{loads}");
 }
 
 #[test]
