@@ -79,18 +79,9 @@ fn profile_phi_labels(
     project: &Project,
     snapshot: u64,
 ) -> HashMap<String, BTreeMap<String, ferry_profile::model::PhiKind>> {
-    let path = project
-        .reports_dir()
-        .join(format!("profile-{snapshot:04}.json"));
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Some(profile) = crate::profile::read_profile(project, snapshot) else {
         return HashMap::new();
     };
-    let Ok(profile) = serde_json::from_str::<ferry_profile::model::SnapshotProfile>(&text) else {
-        return HashMap::new();
-    };
-    if profile.snapshot != snapshot {
-        return HashMap::new();
-    }
     profile
         .tables
         .iter()

@@ -129,19 +129,9 @@ pub fn profile_labels(
     session: &Session,
     snapshot: u64,
 ) -> std::collections::HashMap<String, ferry_profile::model::PhiKind> {
-    let path = session
-        .project
-        .reports_dir()
-        .join(format!("profile-{snapshot:04}.json"));
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Some(profile) = crate::profile::read_profile(&session.project, snapshot) else {
         return Default::default();
     };
-    let Ok(profile) = serde_json::from_str::<ferry_profile::model::SnapshotProfile>(&text) else {
-        return Default::default();
-    };
-    if profile.snapshot != snapshot {
-        return Default::default();
-    }
     profile
         .tables
         .iter()

@@ -75,6 +75,20 @@ pub fn profile(
     })
 }
 
+/// `ferry profile`'s report of this snapshot (`reports/profile-NNNN.json`), when there is a
+/// readable one of that snapshot.
+pub fn read_profile(
+    project: &crate::Project,
+    snapshot: u64,
+) -> Option<ferry_profile::model::SnapshotProfile> {
+    let path = project
+        .reports_dir()
+        .join(format!("profile-{snapshot:04}.json"));
+    let text = std::fs::read_to_string(&path).ok()?;
+    let profile: ferry_profile::model::SnapshotProfile = serde_json::from_str(&text).ok()?;
+    (profile.snapshot == snapshot).then_some(profile)
+}
+
 fn phi_contents(samples: bool) -> Contents {
     if samples {
         Contents::Phi

@@ -130,45 +130,12 @@ impl Server {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        if e.path().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// The generated 60-patient clinic, migrated with the module library and verified GO, with
 /// `[targets.ehr]` pointing at `url`.
 fn clinic(url: &str) -> Workdir {
-    let wd = Workdir::project();
-    wd.run(&[
-        "generate",
-        "legacy",
-        "--patients",
-        "60",
-        "--seed",
-        "11",
-        "--sql-only",
-    ])
-    .ok();
-    wd.run(&["stage", "legacy/clinic.sql"]).ok();
-    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/ferry-clinic");
-    for sub in ["mappings", "concept-maps", "checks"] {
-        copy_dir(&library.join(sub), &wd.join(sub));
-    }
-    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
-    let config = config
-        .replace("# local_offset = \"-05:00\"", "local_offset = \"-05:00\"")
-        .replace("# max_exception_rate = 0.05", "max_exception_rate = 0.25");
-    wd.write(
-        "ferry.toml",
-        format!(
-            "{config}\n[targets.ehr]\nkind = \"fhir\"\nurl = \"{url}\"\nallow_http = true\nretry_for_secs = 120\n"
-        ),
-    );
-    wd.run(&["run"]).ok();
+    let wd = super::workdir::clinic_run(&format!(
+        "\n[targets.ehr]\nkind = \"fhir\"\nurl = \"{url}\"\nallow_http = true\nretry_for_secs = 120\n"
+    ));
     wd.run(&["verify"]).ok();
     wd
 }

@@ -4,46 +4,12 @@
 
 use super::workdir::{Run, Workdir};
 use serde_json::Value;
-use std::path::Path;
 
 const NO_GO: i32 = 3;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        if e.path().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-/// A project with a generated 60-patient clinic staged, the clinic's module library and checks,
-/// and one run. Exception rates up to 25% are allowed (a small clinic has a noisy rate).
+/// The 60-patient clinic with one run (see [`super::workdir::clinic_run`]).
 fn clinic() -> Workdir {
-    let wd = Workdir::project();
-    wd.run(&[
-        "generate",
-        "legacy",
-        "--patients",
-        "60",
-        "--seed",
-        "11",
-        "--sql-only",
-    ])
-    .ok();
-    wd.run(&["stage", "legacy/clinic.sql"]).ok();
-    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/ferry-clinic");
-    for sub in ["mappings", "concept-maps", "checks"] {
-        copy_dir(&library.join(sub), &wd.join(sub));
-    }
-    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
-    let config = config
-        .replace("# local_offset = \"-05:00\"", "local_offset = \"-05:00\"")
-        .replace("# max_exception_rate = 0.05", "max_exception_rate = 0.25");
-    assert!(config.contains("max_exception_rate = 0.25"), "{config}");
-    wd.write("ferry.toml", config);
-    wd.run(&["run"]).ok();
-    wd
+    super::workdir::clinic_run("")
 }
 
 fn verify_json(wd: &Workdir, extra: &[&str]) -> (Run, Value) {

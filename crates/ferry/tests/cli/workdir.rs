@@ -146,3 +146,42 @@ impl Workdir {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
     }
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A project with a generated 60-patient clinic staged, the clinic's module library and checks
+/// copied in, `extra` appended to ferry.toml, and one run. Exception rates up to 25% are allowed
+/// (a small clinic has a noisy rate).
+pub fn clinic_run(extra: &str) -> Workdir {
+    let wd = Workdir::project();
+    wd.run(&[
+        "generate",
+        "legacy",
+        "--patients",
+        "60",
+        "--seed",
+        "11",
+        "--sql-only",
+    ])
+    .ok();
+    wd.run(&["stage", "legacy/clinic.sql"]).ok();
+    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/ferry-clinic");
+    for sub in ["mappings", "concept-maps", "checks"] {
+        copy_dir(&library.join(sub), &wd.join(sub));
+    }
+    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    let config = config
+        .replace("# local_offset = \"-05:00\"", "local_offset = \"-05:00\"")
+        .replace("# max_exception_rate = 0.05", "max_exception_rate = 0.25");
+    assert!(config.contains("max_exception_rate = 0.25"), "{config}");
+    wd.write("ferry.toml", format!("{config}{extra}"));
+    wd.run(&["run"]).ok();
+    wd
+}
