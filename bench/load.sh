@@ -26,8 +26,9 @@
 #
 # Environment: PATIENTS (10000), ROUNDS (3), FERRY (target/release/ferry; run from a private
 # copy), WORK (bench/work), SERVER_RSS_LIMIT_MB (3072), SKIP_UNCHANGED=1 (no A0),
-# SKIP_FERRY100=1 (no C). Needs node (tools/fhir-server, `npm ci --prefix tools/fhir-server`),
-# python3, curl and GNU time (Debian package `time`).
+# SKIP_FERRY100=1 (no C), REPORT_ONLY=1 (print the last run's report again, run nothing).
+# Needs node (tools/fhir-server, `npm ci --prefix tools/fhir-server`), python3, curl and GNU time
+# (Debian package `time`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -91,6 +92,7 @@ concurrency = 2
 EOF
 fi
 
+if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
 rm -rf "$OUT"
 mkdir -p "$OUT"
 {
@@ -104,6 +106,7 @@ mkdir -p "$OUT"
     echo "nproc $(nproc)"
     echo "date $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } >"$OUT/info.txt"
+fi
 
 # --- the server ------------------------------------------------------------------------------
 NODE_PID=""
@@ -121,7 +124,7 @@ start_server() { # name
     : >"$OUT/$name.server.out"
     node "$SERVER" --port 0 >"$OUT/$name.server.out" 2>"$OUT/$name.server.err" &
     NODE_PID=$!
-    for i in $(seq 1 200); do
+    for i in $(seq 1 600); do
         grep -q '^listening ' "$OUT/$name.server.out" && break
         kill -0 "$NODE_PID" 2>/dev/null || die "the server did not start: $(cat "$OUT/$name.server.err")"
         sleep 0.05
@@ -175,6 +178,7 @@ clear_journals() {
 }
 
 # --- the rounds ------------------------------------------------------------------------------
+if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
 cat "$NDJSON"/*.ndjson >/dev/null # warm the page cache for both sides
 for r in $(seq 1 "$ROUNDS"); do
     start_server "r$r-ferry50"
@@ -196,6 +200,7 @@ for r in $(seq 1 "$ROUNDS"); do
         stop_server
     fi
 done
+fi
 
 # --- report ----------------------------------------------------------------------------------
 python3 - "$OUT" <<'EOF' | tee "$OUT/report.md"
@@ -279,17 +284,18 @@ if "ferry50" in runs and "unchanged" in runs and "peer" in runs:
 print()
 print("Checks:")
 ok = True
-for side, rs in sorted(runs.items()):
-    for r in rs:
-        want = N + 1 if side.startswith("ferry") else N  # Ferry adds its Provenance
-        if side == "unchanged":
-            want = N + 2  # the first load's Provenance and this one's
-        bad = r["rc"] != 0 or r["failed"] or r["on_server"] != want or (side != "unchanged" and r["sent"] < N)
-        ok &= not bad
-        print(f"- r{r['round']} {side}: exit {r['rc']}, written {r['sent']:,}, unchanged {r['unchanged']:,}, "
-              f"failed {r['failed']:,}, retries {r['retries']}, on the server {r['on_server']:,} (expected {want:,}), "
-              f"ferry's own duration {r['own_ms'] / 1000:.2f} s, load average before {r['load']}"
-              + (f", errors: {r['errors']}" if r["errors"] else "") + (" **CHECK FAILED**" if bad else ""))
+order = ["ferry50", "unchanged", "peer", "ferry100"]
+for r, side in sorted(((r, s) for s, rs in runs.items() for r in rs),
+                      key=lambda x: (x[0]["round"], order.index(x[1]))):
+    want = N + 1 if side.startswith("ferry") else N  # Ferry adds its Provenance
+    if side == "unchanged":
+        want = N + 2  # the first load's Provenance and this one's
+    bad = r["rc"] != 0 or r["failed"] or r["on_server"] != want or (side != "unchanged" and r["sent"] < N)
+    ok &= not bad
+    print(f"- r{r['round']} {side}: exit {r['rc']}, written {r['sent']:,}, unchanged {r['unchanged']:,}, "
+          f"failed {r['failed']:,}, retries {r['retries']}, on the server {r['on_server']:,} (expected {want:,}), "
+          f"the client's own duration {r['own_ms'] / 1000:.2f} s, load average before {r['load']}"
+          + (f", errors: {r['errors']}" if r["errors"] else "") + (" **CHECK FAILED**" if bad else ""))
 print()
 print("all checks passed" if ok else "SOME CHECKS FAILED")
 EOF
