@@ -186,15 +186,13 @@ pub fn read_many(
             stats
                 .entry_retries
                 .fetch_add(again, std::sync::atomic::Ordering::Relaxed);
-            let wait = backoff(attempt, None);
-            if Instant::now() + wait > deadline {
-                return Err(LoadError::GaveUp {
-                    target: target.name.clone(),
-                    last: format!("{again} reads answered 429/5xx"),
-                    attempts: attempt,
-                });
-            }
-            sleep_unless_cancelled(wait, cancel)?;
+            wait_to_retry(
+                target,
+                attempt,
+                format!("{again} reads answered 429/5xx"),
+                deadline,
+                cancel,
+            )?;
         }
     }
     Ok(out
@@ -251,6 +249,26 @@ pub fn exchange(
         }
         sleep_unless_cancelled(wait, cancel)?;
     }
+}
+
+/// Waits before retry `attempt` of entries the server answered 429/5xx (`what` says which, for
+/// the message), or gives up when the wait would pass the deadline.
+pub fn wait_to_retry(
+    target: &Target,
+    attempt: u32,
+    what: String,
+    deadline: Instant,
+    cancel: &ferry_core::Cancel,
+) -> Result<(), LoadError> {
+    let wait = backoff(attempt, None);
+    if Instant::now() + wait > deadline {
+        return Err(LoadError::GaveUp {
+            target: target.name.clone(),
+            last: what,
+            attempts: attempt,
+        });
+    }
+    sleep_unless_cancelled(wait, cancel)
 }
 
 /// Sleeps, waking every 100 ms to honour a cancel.

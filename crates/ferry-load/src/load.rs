@@ -560,15 +560,13 @@ fn load_chunk(
         stats
             .entry_retries
             .fetch_add(again.len() as u64, Ordering::Relaxed);
-        let wait = crate::http::backoff(attempt, None);
-        if Instant::now() + wait > deadline {
-            return Err(LoadError::GaveUp {
-                target: target.name.clone(),
-                last: format!("{} entries answered 429/5xx", again.len()),
-                attempts: attempt,
-            });
-        }
-        fhir::sleep_unless_cancelled(wait, cancel)?;
+        fhir::wait_to_retry(
+            target,
+            attempt,
+            format!("{} entries answered 429/5xx", again.len()),
+            deadline,
+            cancel,
+        )?;
         send = again;
     }
     if let Ok(mut t) = tally.lock() {

@@ -188,15 +188,13 @@ pub fn rollback(
                 break;
             }
             attempt += 1;
-            let wait = crate::http::backoff(attempt, None);
-            if Instant::now() + wait > deadline {
-                return Err(LoadError::GaveUp {
-                    target: target.name.clone(),
-                    last: format!("{} restores answered 429/5xx", again.len()),
-                    attempts: attempt,
-                });
-            }
-            fhir::sleep_unless_cancelled(wait, cancel)?;
+            fhir::wait_to_retry(
+                target,
+                attempt,
+                format!("{} restores answered 429/5xx", again.len()),
+                deadline,
+                cancel,
+            )?;
             pending = again;
         }
         on_event(LoadEvent::Position(restored));
