@@ -12,6 +12,7 @@
 pub mod atomic;
 pub mod calendar;
 pub mod cancel;
+pub mod content_hash;
 pub mod crash;
 mod note;
 mod sink;

@@ -56,7 +56,7 @@ struct TableState {
     staged_columns: Vec<String>,
     /// sha256 of the table's canonical content, computed as rows arrive (on the reader's
     /// thread, which balances the work against the writer thread's inserts).
-    hasher: Sha256,
+    hasher: ferry_core::content_hash::TableHasher,
 }
 
 /// Per table: rows written (the content hashes are computed on the reader's side).
@@ -229,7 +229,7 @@ impl<'w> SnapshotWriter<'w> {
             .zip(&outcome.rows)
             .map(|(state, rows)| {
                 let h = std::mem::take(&mut state.hasher);
-                (*rows, hex::encode(h.finalize()))
+                (*rows, h.finish())
             })
             .collect();
         let total_rows: u64 = outcome.rows.iter().sum();
@@ -419,7 +419,7 @@ impl Sink for SnapshotWriter<'_> {
             def,
             staged_name,
             staged_columns,
-            hasher: Sha256::new(),
+            hasher: ferry_core::content_hash::TableHasher::new(),
         });
         Ok(TableId(self.tables.len() - 1))
     }
@@ -437,7 +437,7 @@ impl Sink for SnapshotWriter<'_> {
             )));
         }
         for value in &values {
-            hash_value(&mut state.hasher, value);
+            state.hasher.push(value.into());
         }
         self.rows_seen += 1;
         if self.rows_seen.is_multiple_of(1024) && self.cancel.load(Ordering::Relaxed) {
@@ -571,42 +571,4 @@ fn write_loop(
         rows: counts,
         rejected,
     })
-}
-
-/// Canonical, unambiguous encoding of a value for content hashes: a tag byte, then for text and
-/// bytes the length (u64 LE) and the payload.
-fn hash_value(h: &mut Sha256, v: &Value) {
-    match v {
-        Value::Null => h.update([0u8]),
-        Value::Text(s) => {
-            h.update([1u8]);
-            h.update((s.len() as u64).to_le_bytes());
-            h.update(s.as_bytes());
-        }
-        Value::Bytes(b) => {
-            h.update([2u8]);
-            h.update((b.len() as u64).to_le_bytes());
-            h.update(b);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hash_distinguishes_null_empty_and_bytes() {
-        let digest = |v: &Value| {
-            let mut h = Sha256::new();
-            hash_value(&mut h, v);
-            hex::encode(h.finalize())
-        };
-        let null = digest(&Value::Null);
-        let empty = digest(&Value::Text(String::new()));
-        let bytes = digest(&Value::Bytes(Vec::new()));
-        assert_ne!(null, empty);
-        assert_ne!(empty, bytes);
-        assert_ne!(null, bytes);
-    }
 }
