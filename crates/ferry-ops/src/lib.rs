@@ -15,6 +15,7 @@ pub mod dedupe;
 pub mod init;
 pub mod layout;
 pub mod ledger;
+pub mod legacydb;
 pub mod load;
 pub mod lock;
 pub mod profile;

@@ -38,7 +38,7 @@ pub fn target(session: &Session, name: &str) -> Result<Target, OpsError> {
     let Some(cfg) = targets.get(name) else {
         let known: Vec<&str> = targets.keys().map(String::as_str).collect();
         return Err(OpsError::Config(format!(
-            "no target `{name}` in ferry.toml ({}); add a [targets.{name}] section with kind = \"fhir\" and url (docs/load.md)",
+            "no target `{name}` in ferry.toml ({}); add a [targets.{name}] section with kind = \"fhir\" (or \"postgres\", \"mysql\") and url (docs/load.md)",
             if known.is_empty() {
                 "it has no [targets.NAME] section".to_string()
             } else {
@@ -46,7 +46,25 @@ pub fn target(session: &Session, name: &str) -> Result<Target, OpsError> {
             }
         )));
     };
-    Ok(Target::open(name, cfg, &session.project.root)?)
+    match cfg {
+        crate::project::TargetSection::Fhir(cfg) => {
+            Ok(Target::open(name, cfg, &session.project.root)?)
+        }
+        crate::project::TargetSection::Database(db) => Err(OpsError::Config(format!(
+            "target `{name}` is a database (kind = \"{}\"): `ferry load --target {name} --snapshot N` copies a staged snapshot's tables into it; runs, rollbacks and `verify --target` are for kind = \"fhir\" targets",
+            db.kind
+        ))),
+    }
+}
+
+/// True when `[targets.NAME]` is a database (`kind = "postgres"` or `"mysql"`); an error when
+/// there is no such target.
+pub fn is_database_target(session: &Session, name: &str) -> Result<bool, OpsError> {
+    match session.project.config.targets.get(name) {
+        Some(crate::project::TargetSection::Database(_)) => Ok(true),
+        Some(crate::project::TargetSection::Fhir(_)) => Ok(false),
+        None => target(session, name).map(|_| false),
+    }
 }
 
 /// The project tag's code: `ferry-` and the first 12 hex digits of the project's namespace.

@@ -29,9 +29,47 @@ pub struct Config {
     /// columns, blocking rules and threshold. Absent: proposed from column names.
     #[serde(default)]
     pub dedupe: Option<ferry_link::DedupeConfig>,
-    /// Where `ferry load` sends a run (docs/load.md): `[targets.NAME]`.
+    /// Where `ferry load` sends a run or copies a snapshot (docs/load.md): `[targets.NAME]`,
+    /// dispatched by `kind`.
     #[serde(default)]
-    pub targets: std::collections::BTreeMap<String, ferry_load::TargetConfig>,
+    pub targets: std::collections::BTreeMap<String, TargetSection>,
+}
+
+/// One `[targets.NAME]` section, by its `kind`: `fhir` (a FHIR R4 server `ferry load` sends a
+/// run to) or `postgres` / `mysql` (a database `ferry load` copies a staged snapshot's tables
+/// into).
+#[derive(Debug, Clone)]
+pub enum TargetSection {
+    Fhir(ferry_load::TargetConfig),
+    Database(ferry_legacydb::DbTargetConfig),
+}
+
+/// The kinds a `[targets.NAME]` section may have, for messages.
+pub const TARGET_KINDS: &str = "\"fhir\" (a FHIR R4 server: ferry load --run), \"postgres\" or \"mysql\" (MariaDB/MySQL: the staged tables into a database, ferry load --snapshot)";
+
+impl<'de> Deserialize<'de> for TargetSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = toml::Value::deserialize(d)?;
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_string);
+        match kind.as_deref() {
+            Some("fhir") => ferry_load::TargetConfig::deserialize(value)
+                .map(TargetSection::Fhir)
+                .map_err(|e| D::Error::custom(e.message())),
+            Some("postgres" | "mysql") => ferry_legacydb::DbTargetConfig::deserialize(value)
+                .map(TargetSection::Database)
+                .map_err(|e| D::Error::custom(e.message())),
+            Some(other) => Err(D::Error::custom(format!(
+                "kind = \"{other}\" is not a target kind; the kinds are {TARGET_KINDS}"
+            ))),
+            None => Err(D::Error::custom(format!(
+                "the target has no `kind`; set kind = one of {TARGET_KINDS}"
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -10,6 +10,7 @@ mod cli {
     mod errors;
     mod generated;
     mod init;
+    mod legacydb;
     mod load;
     mod phi;
     mod profile;

@@ -10,9 +10,17 @@ pub struct Args {
     /// The target (`[targets.NAME]` in ferry.toml).
     #[arg(long)]
     pub target: String,
-    /// The run to load (default: the latest).
-    #[arg(long)]
+    /// FHIR targets: the run to load (default: the latest).
+    #[arg(long, conflicts_with = "snapshot")]
     pub run: Option<u64>,
+    /// Database targets (kind = "postgres" or "mysql"): the staged snapshot whose tables are
+    /// copied into the target's schema, replacing the previous copy (default: the latest).
+    #[arg(long)]
+    pub snapshot: Option<u64>,
+    /// Never accepted: a password on the command line shows in shell history and `ps`. Set
+    /// password_env or password_file in [targets.NAME] instead.
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "")]
+    pub password: Option<String>,
     /// Continue this target's unfinished load: only resources with no recorded answer are sent.
     #[arg(long)]
     pub resume: bool,
@@ -45,7 +53,30 @@ pub struct RollbackArgs {
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
+    if args.password.is_some() {
+        anyhow::bail!(
+            "ferry takes no password on the command line (it would show in shell history and to every user through `ps`); set password_env = \"VAR\" or password_file = \"PATH\" in [targets.{}] of ferry.toml (docs/load.md)",
+            args.target
+        );
+    }
     let mut session = global.writer("load", true)?;
+    if ferry_ops::load::is_database_target(&session, &args.target)? {
+        if args.run.is_some() || args.resume || args.unverified {
+            anyhow::bail!(
+                "target `{}` is a database (kind = \"postgres\" or \"mysql\"): it takes a staged snapshot, `ferry load --target {} --snapshot N`; --run, --resume and --unverified are for kind = \"fhir\" targets",
+                args.target,
+                args.target
+            );
+        }
+        return copy_snapshot(args, global, &mut session);
+    }
+    if args.snapshot.is_some() {
+        anyhow::bail!(
+            "target `{}` is a FHIR server (kind = \"fhir\"): it takes a run, `ferry load --target {} --run N`; --snapshot is for kind = \"postgres\" or \"mysql\" targets",
+            args.target,
+            args.target
+        );
+    }
     let req = ferry_ops::load::LoadRequest {
         target: args.target.clone(),
         run: args.run,
@@ -104,6 +135,69 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     } else {
         crate::exit::FAILURE
     })
+}
+
+/// A database target: the snapshot's tables copied in, verified, and a line per table.
+fn copy_snapshot(args: Args, global: &Global, session: &mut ferry_ops::Session) -> Result<u8> {
+    let req = ferry_ops::legacydb::CopyRequest {
+        target: args.target.clone(),
+        snapshot: args.snapshot,
+        cancel: global.cancel.clone(),
+    };
+    let bar = global.bar(args.json);
+    let s = ferry_ops::legacydb::copy(session, &req, &bar)?;
+    bar.finish();
+    if args.json {
+        crate::out::json("load", &s)?;
+        return Ok(crate::exit::OK);
+    }
+    if global.quiet {
+        return Ok(crate::exit::OK);
+    }
+    let r = &s.report;
+    let copy_secs = (r.copy_ms as f64 / 1000.0).max(0.001);
+    outln!(
+        "Copied snapshot {} into `{}` of `{}` ({}) in {}: {} tables, {} rows ({:.0} rows/s copying){}",
+        r.snapshot,
+        r.schema,
+        r.target,
+        r.server,
+        format::seconds(r.duration_ms),
+        r.tables.len(),
+        format::thousands(r.rows),
+        r.rows as f64 / copy_secs,
+        match r.replaced_snapshot {
+            Some(p) => format!("; replaced the copy of snapshot {p}"),
+            None => String::new(),
+        }
+    )?;
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    t.set_header([
+        "table",
+        "rows",
+        "read back",
+        "typed columns",
+        "content hash",
+    ]);
+    for tr in &r.tables {
+        t.add_row([
+            tr.table.clone(),
+            format::thousands(tr.rows),
+            format::thousands(tr.rows_read_back),
+            format!("{} of {}", tr.typed_columns, tr.columns.len()),
+            if tr.matches {
+                "matches".to_string()
+            } else {
+                "DIFFERS".to_string()
+            },
+        ]);
+    }
+    for line in t.to_string().lines() {
+        outln!("  {}", line.trim_end())?;
+    }
+    outln!("  record: {}", s.record.display())?;
+    Ok(crate::exit::OK)
 }
 
 pub fn rollback(args: RollbackArgs, global: &Global) -> Result<u8> {
