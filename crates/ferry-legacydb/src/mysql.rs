@@ -48,6 +48,9 @@ pub(crate) fn connect(conn: &Connection) -> Result<Conn, DbError> {
     let mut b = OptsBuilder::from_opts(opts)
         .pass(conn.password.clone())
         .prefer_socket(false)
+        // A prepared multi-row INSERT carries thousands of parameter definitions: keep none
+        // cached beyond the table that uses it (memory stays flat in the number of tables).
+        .stmt_cache_size(0)
         .tcp_connect_timeout(Some(conn.connect_timeout))
         .init(vec![
             "SET NAMES utf8mb4 COLLATE utf8mb4_bin",
@@ -362,7 +365,13 @@ fn load_and_verify(
             }
         }
         let per_batch = (BATCH_PLACEHOLDERS / names.len()).clamp(1, BATCH_ROWS);
-        let full_batch = insert_sql(&table, &names, per_batch);
+        let full_batch = c.prep(insert_sql(&table, &names, per_batch)).map_err(|e| {
+            conn.server_error(format!(
+                "preparing the INSERT of table `{}`: {}",
+                plan.name,
+                my_message(&e, false)
+            ))
+        })?;
         let mixed: Vec<bool> = plan
             .columns
             .iter()
@@ -427,6 +436,7 @@ fn load_and_verify(
         })?;
         streamed.and_then(|()| flush(c, &mut params, rows_in_batch))?;
         c.query_drop("COMMIT").map_err(err)?;
+        c.close(full_batch).map_err(err)?;
     }
     let copy_ms = copy_started.elapsed().as_millis() as u64;
 
