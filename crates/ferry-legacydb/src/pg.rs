@@ -35,7 +35,17 @@ fn pg_message(e: &postgres::Error, data: bool) -> String {
             m
         }
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => {
+            // The causes too (a TLS handshake's "invalid peer certificate: UnknownIssuer").
+            let mut m = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                m.push_str(": ");
+                m.push_str(&s.to_string());
+                source = s.source();
+            }
+            m
+        }
     }
 }
 

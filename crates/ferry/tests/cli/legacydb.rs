@@ -61,6 +61,11 @@ struct Postgres {
 
 impl Postgres {
     fn start() -> Option<Postgres> {
+        Postgres::start_with(None)
+    }
+
+    /// `tls`: a folder holding `server.pem` and `server.key` (TLS on).
+    fn start_with(tls: Option<&Path>) -> Option<Postgres> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()?
             .flatten()
@@ -72,6 +77,22 @@ impl Postgres {
             .tempdir()
             .unwrap();
         std::fs::write(dir.path().join("pw"), PG_PASSWORD).unwrap();
+        let mut ssl = String::new();
+        if let Some(t) = tls {
+            for f in ["server.pem", "server.key"] {
+                std::fs::copy(t.join(f), dir.path().join(f)).unwrap();
+            }
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.path().join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+            ssl = format!(
+                " -c ssl=on -c ssl_cert_file={d}/server.pem -c ssl_key_file={d}/server.key",
+                d = dir.path().display()
+            );
+        }
         // PostgreSQL refuses to run as root: as root, run it as the `postgres` account.
         if is_root() {
             run_ok(
@@ -114,7 +135,7 @@ impl Postgres {
                     "-w",
                     "-o",
                     &format!(
-                        "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                        "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{ssl}",
                         pg.port,
                         pg.path("")
                     ),
@@ -179,6 +200,11 @@ struct Mariadb {
 
 impl Mariadb {
     fn start() -> Option<Mariadb> {
+        Mariadb::start_with(None)
+    }
+
+    /// `tls`: a folder holding `server.pem`, `server.key` and `ca.pem` (TLS on).
+    fn start_with(tls: Option<&Path>) -> Option<Mariadb> {
         let server = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"]
             .into_iter()
             .find(|p| Path::new(p).is_file())?;
@@ -217,6 +243,16 @@ impl Mariadb {
                 "--innodb-buffer-pool-size=64M",
                 "--innodb-flush-log-at-trx-commit=0",
             ])
+            .args(
+                tls.map(|t| {
+                    vec![
+                        format!("--ssl-cert={}", t.join("server.pem").display()),
+                        format!("--ssl-key={}", t.join("server.key").display()),
+                        format!("--ssl-ca={}", t.join("ca.pem").display()),
+                    ]
+                })
+                .unwrap_or_default(),
+            )
             .args(user)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -793,4 +829,133 @@ fn legacydb_target_settings_are_checked_with_clear_errors() {
     with("[targets.ehr]\nkind = \"fhir\"\nurl = \"http://127.0.0.1:1/fhir\"\nbogus = 1\n");
     let err = wd.run(&["snapshots"]).fails_with(1);
     assert!(err.contains("bogus"), "{err}");
+}
+
+/// A test CA and a server certificate for 127.0.0.1 it signed, and a second CA that signed
+/// nothing (`other-ca.pem`), made with `openssl`; `None` when it is absent.
+fn certificates(dir: &Path) -> Option<()> {
+    Command::new("openssl").arg("version").output().ok()?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for (key, cert, cn) in [
+        ("ca.key", "ca.pem", "Ferry test CA"),
+        ("other-ca.key", "other-ca.pem", "Not the CA"),
+    ] {
+        run_ok(
+            Command::new("openssl")
+                .current_dir(dir)
+                .args(["req", "-x509"])
+                .args(ec)
+                .args(["-keyout", key, "-out", cert, "-days", "2"])
+                .arg("-subj")
+                .arg(format!("/CN={cn}"))
+                .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+                .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]),
+            "openssl CA",
+        );
+    }
+    run_ok(
+        Command::new("openssl")
+            .current_dir(dir)
+            .arg("req")
+            .args(ec)
+            .args([
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]),
+        "openssl server key",
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run_ok(
+        Command::new("openssl").current_dir(dir).args([
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]),
+        "openssl server certificate",
+    );
+    Some(())
+}
+
+#[test]
+fn legacydb_tls_verifies_the_server_certificate_against_ca_file() {
+    let certs = tempfile::Builder::new()
+        .prefix("ferry-certs-")
+        .tempdir()
+        .unwrap();
+    if certificates(certs.path()).is_none() {
+        return skip("openssl");
+    }
+    // The servers read the certificates as their own accounts.
+    run_ok(Command::new("chmod").arg("755").arg(certs.path()), "chmod");
+    for f in ["server.pem", "server.key", "ca.pem"] {
+        run_ok(
+            Command::new("chmod").arg("644").arg(certs.path().join(f)),
+            "chmod",
+        );
+    }
+    let Some(pg) = Postgres::start_with(Some(certs.path())) else {
+        return skip("PostgreSQL");
+    };
+    let Some(my) = Mariadb::start_with(Some(certs.path())) else {
+        return skip("MariaDB");
+    };
+    let wd = Workdir::project();
+    wd.write("edge/edge.sql", edge_dump(false));
+    wd.run(&["stage", "edge/edge.sql"]).ok();
+    for f in ["ca.pem", "other-ca.pem"] {
+        std::fs::copy(certs.path().join(f), wd.join(f)).unwrap();
+    }
+    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    for (kind, url, password) in [
+        ("postgres", pg.url(), PG_PASSWORD),
+        ("mysql", my.url(), MY_PASSWORD),
+    ] {
+        for (ca, trusted) in [("ca.pem", true), ("other-ca.pem", false)] {
+            wd.write(
+                "ferry.toml",
+                format!(
+                    "{config}\n[targets.legacy-db]\nkind = \"{kind}\"\nurl = \"{url}\"\npassword_env = \"FERRY_TEST_DB_PASSWORD\"\ntls = true\nca_file = \"{ca}\"\n"
+                ),
+            );
+            let run = ferry_env(&wd, &["load", "--target", "legacy-db", "--json"], password);
+            if trusted {
+                let doc: serde_json::Value = serde_json::from_str(&run.ok()).unwrap();
+                assert_eq!(doc["tables"][0]["matches"], true, "{kind}: {doc}");
+            } else {
+                let err = run.fails_with(1);
+                assert!(
+                    err.contains("legacy-db") && err.contains("127.0.0.1"),
+                    "{kind}: {err}"
+                );
+                assert!(!err.contains(password), "{kind}: {err}");
+                eprintln!("{kind}, untrusted certificate: {err}");
+            }
+        }
+    }
 }
