@@ -156,19 +156,6 @@ pub fn check_config(
     config::Connection::from_config(target, config, project_root).map(|_| ())
 }
 
-/// Checks the settings and connects once, changing nothing (used before a copy and by tests).
-pub fn check_connection(
-    target: &str,
-    config: &DbTargetConfig,
-    project_root: &Path,
-) -> Result<(), DbError> {
-    let conn = config::Connection::from_config(target, config, project_root)?;
-    match conn.engine {
-        Engine::Postgres => pg::ping(&conn),
-        Engine::Mysql => mysql::ping(&conn),
-    }
-}
-
 /// Plans every table: one streaming pass over each staged table decides its columns' storage.
 pub(crate) fn plan(req: &CopyRequest<'_>, engine: Engine) -> Result<Vec<TablePlan>, DbError> {
     let bad = |message: String| DbError::Config {

@@ -83,10 +83,6 @@ pub(crate) fn connect(conn: &Connection) -> Result<Conn, DbError> {
     })
 }
 
-pub(crate) fn ping(conn: &Connection) -> Result<(), DbError> {
-    connect(conn).map(|_| ())
-}
-
 struct Existing {
     marked: bool,
     tables: Vec<String>,

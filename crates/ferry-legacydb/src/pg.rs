@@ -110,10 +110,6 @@ pub(crate) fn connect(conn: &Connection) -> Result<Client, DbError> {
     Ok(client)
 }
 
-pub(crate) fn ping(conn: &Connection) -> Result<(), DbError> {
-    connect(conn).map(|_| ())
-}
-
 /// What a schema of this name holds: `None` when there is none.
 struct Existing {
     marked: bool,
