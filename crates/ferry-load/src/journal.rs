@@ -186,15 +186,15 @@ impl Journal {
     const COLUMNS: &'static str = "seq, type, id, hash, state, pre_state, pre_version, pre_hash, pre_json, status, version, attempts, rolled_back";
 
     pub fn get(&self, resource_type: &str, id: &str) -> Result<Option<Entry>, LoadError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM entries WHERE type = ?1 AND id = ?2",
-                    Self::COLUMNS
-                ),
-                params![resource_type, id],
-                Self::row,
+        // Cached: a load asks this once per resource.
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, type, id, hash, state, pre_state, pre_version, pre_hash, pre_json, status, version, attempts, rolled_back
+                 FROM entries WHERE type = ?1 AND id = ?2",
             )
+            .map_err(sql(&self.path))?;
+        st.query_row(params![resource_type, id], Self::row)
             .optional()
             .map_err(sql(&self.path))
     }
@@ -237,7 +237,7 @@ impl Journal {
         let tx = self.conn.transaction().map_err(sql(&path))?;
         {
             let mut st = tx
-                .prepare(
+                .prepare_cached(
                     "INSERT INTO entries (type, id, hash, state, pre_state, pre_version, pre_hash, pre_json)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (type, id) DO NOTHING",
@@ -253,9 +253,9 @@ impl Journal {
                         json,
                     } => (
                         "present",
-                        version.clone(),
-                        Some(hash.clone()),
-                        Some(json.clone()),
+                        version.as_deref(),
+                        Some(hash.as_str()),
+                        Some(json.as_slice()),
                     ),
                 };
                 st.execute(params![t, id, hash, state.as_str(), ps, pv, ph, pj])
@@ -271,7 +271,7 @@ impl Journal {
         let tx = self.conn.transaction().map_err(sql(&path))?;
         {
             let mut st = tx
-                .prepare(
+                .prepare_cached(
                     "UPDATE entries SET state = 'intent', hash = ?3, attempts = attempts + 1
                      WHERE type = ?1 AND id = ?2",
                 )
@@ -289,7 +289,7 @@ impl Journal {
         let tx = self.conn.transaction().map_err(sql(&path))?;
         {
             let mut st = tx
-                .prepare(
+                .prepare_cached(
                     "UPDATE entries SET state = ?3, status = ?4, version = ?5, outcome = ?6
                      WHERE type = ?1 AND id = ?2",
                 )
