@@ -18,6 +18,7 @@ pub mod fhir;
 pub mod http;
 pub mod journal;
 pub mod load;
+pub mod manifest;
 pub mod rollback;
 pub mod target;
 pub mod verify;

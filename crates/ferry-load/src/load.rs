@@ -303,6 +303,11 @@ pub fn load(
                             continue;
                         }
                         let done = stats.done.fetch_add(n, Ordering::Relaxed) + n;
+                        let retries = stats.retries.load(Ordering::Relaxed)
+                            + stats.entry_retries.load(Ordering::Relaxed);
+                        if retries > 0 {
+                            on_event(LoadEvent::Message(&format!("{t}, {retries} retries")));
+                        }
                         on_event(LoadEvent::Position(done));
                     }
                 });
