@@ -68,15 +68,20 @@ for i in $(seq 1 "$trials"); do
     finished=$((finished + 1))
   fi
   wait "$pid" 2>/dev/null || true
-  if ls .ferry/loads/load-*.db >/dev/null 2>&1; then
-    out=$("$ferry" load --target ehr --resume -q 2>&1) || {
-      # a load that had finished before the signal has nothing to resume
-      grep -q "no unfinished load" <<<"$out" || { echo "trial $i: resume failed: $out" >&2; failures=$((failures + 1)); continue; }
-    }
-  else
-    before_journal=$((before_journal + 1))
-    "$ferry" load --target ehr -q || { echo "trial $i: a fresh load failed" >&2; failures=$((failures + 1)); continue; }
-  fi
+  last=$("$ferry" loads --json | python3 -c '
+import json, sys
+l = json.load(sys.stdin)["loads"]
+print(l[-1]["status"] if l else "none")')
+  case "$last" in
+    loaded) ;; # it finished before the signal
+    loading)
+      "$ferry" load --target ehr --resume -q || { echo "trial $i: resume failed" >&2; failures=$((failures + 1)); continue; } ;;
+    none|not-started)
+      # killed before its journal said anything: nothing was sent; a new load starts afresh
+      before_journal=$((before_journal + 1))
+      "$ferry" load --target ehr -q || { echo "trial $i: a fresh load failed" >&2; failures=$((failures + 1)); continue; } ;;
+    *) echo "trial $i: the last load is $last" >&2; failures=$((failures + 1)); continue ;;
+  esac
   on=$(total)
   if [[ "$on" != $((resources + 1)) ]]; then
     echo "trial $i ($sig after ${delay} ms): $on resources on the server, expected $((resources + 1))" >&2

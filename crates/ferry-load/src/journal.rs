@@ -150,6 +150,21 @@ impl Journal {
         Ok(())
     }
 
+    /// Sets several keys in one commit (a load's description: all of it or none).
+    pub fn set_infos(&mut self, items: &[(&str, &str)]) -> Result<(), LoadError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(sql(&path))?;
+        for (k, v) in items {
+            tx.execute(
+                "INSERT INTO info (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![k, v],
+            )
+            .map_err(sql(&path))?;
+        }
+        tx.commit().map_err(sql(&path))
+    }
+
     pub fn info(&self, key: &str) -> Result<Option<String>, LoadError> {
         self.conn
             .query_row("SELECT value FROM info WHERE key = ?1", [key], |r| r.get(0))
@@ -199,6 +214,18 @@ impl Journal {
             .map_err(sql(&self.path))
     }
 
+    /// The entries of `keys` (type, id), read in one transaction (one lock of the journal, not
+    /// one per key).
+    pub fn get_many(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<Entry>>, LoadError> {
+        let tx = self.conn.unchecked_transaction().map_err(sql(&self.path))?;
+        let out = keys
+            .iter()
+            .map(|(t, id)| self.get(t, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().map_err(sql(&self.path))?;
+        Ok(out)
+    }
+
     /// Every entry in sending order (`reverse`: the opposite, for rollback).
     pub fn entries(&self, reverse: bool) -> Result<Vec<Entry>, LoadError> {
         let mut st = self
@@ -228,7 +255,9 @@ impl Journal {
     }
 
     /// Records pre-images (and the content hash to send) of ids seen for the first time, in one
-    /// transaction; an id already in the journal keeps its first pre-image.
+    /// transaction; an id already in the journal keeps its first pre-image. An entry recorded
+    /// with [`State::Intent`] counts its first attempt: the pre-image and the intent to send
+    /// are committed together, before the request.
     pub fn record_pre_images(
         &mut self,
         items: &[(&str, &str, &str, PreImage, State)],
@@ -238,8 +267,8 @@ impl Journal {
         {
             let mut st = tx
                 .prepare_cached(
-                    "INSERT INTO entries (type, id, hash, state, pre_state, pre_version, pre_hash, pre_json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    "INSERT INTO entries (type, id, hash, state, pre_state, pre_version, pre_hash, pre_json, attempts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?4 = 'intent')
                      ON CONFLICT (type, id) DO NOTHING",
                 )
                 .map_err(sql(&path))?;
@@ -396,5 +425,10 @@ mod tests {
             (State::Done, Some("1"), 1)
         );
         assert_eq!(highest_load(dir.path()), 1);
+        // Recorded with its intent: one attempt, committed with the pre-image.
+        j.record_pre_images(&[("Patient", "b", "h2", PreImage::Deleted, State::Intent)])
+            .unwrap();
+        let e = j.get("Patient", "b").unwrap().unwrap();
+        assert_eq!((e.state, e.attempts), (State::Intent, 1));
     }
 }

@@ -212,16 +212,21 @@ pub fn load(
     on_event: &(dyn Fn(LoadEvent<'_>) + Sync),
 ) -> Result<LoadSummary, LoadError> {
     let started = Instant::now();
-    let journal = Journal::open(&plan.journal)?;
-    journal.set_info("run", &plan.run.to_string())?;
-    journal.set_info("target", &target.name)?;
-    journal.set_info("base", &target.base)?;
-    journal.set_info("run_tag", &plan.run_tag)?;
-    journal.set_info("project_tag", &plan.project_tag)?;
-    if journal.info("started_at")?.is_none() {
-        journal.set_info("started_at", &plan.recorded)?;
-    }
-    journal.set_info("status", "loading")?;
+    let mut journal = Journal::open(&plan.journal)?;
+    let started_at = journal
+        .info("started_at")?
+        .unwrap_or_else(|| plan.recorded.clone());
+    // One commit: a kill leaves a journal that says all of this or nothing (`ferry loads`
+    // shows the latter as not started; nothing was sent).
+    journal.set_infos(&[
+        ("run", &plan.run.to_string()),
+        ("target", &target.name),
+        ("base", &target.base),
+        ("run_tag", &plan.run_tag),
+        ("project_tag", &plan.project_tag),
+        ("started_at", &started_at),
+        ("status", "loading"),
+    ])?;
 
     // Pass 1: counts and which types reference which.
     on_event(LoadEvent::Phase {
@@ -510,9 +515,13 @@ fn load_chunk(
     let mut new: Vec<&Item> = Vec::new();
     let (mut already, mut failed_before) = (0u64, 0u64);
     {
-        let j = lock(journal)?;
-        for item in &chunk {
-            match j.get(&item.resource_type, &item.id)? {
+        let keys: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|i| (i.resource_type.as_str(), i.id.as_str()))
+            .collect();
+        let found = lock(journal)?.get_many(&keys)?;
+        for (item, entry) in chunk.iter().zip(found) {
+            match entry {
                 Some(e)
                     if e.hash == item.hash && matches!(e.state, State::Done | State::Unchanged) =>
                 {
@@ -526,6 +535,9 @@ fn load_chunk(
         }
     }
     let mut unchanged = 0u64;
+    // Entries already in the journal get their intent marked below; new ones get it with
+    // their pre-image, in the same commit.
+    let known = send.len();
     if !new.is_empty() {
         let pres = pre_images(target, &new, deadline, stats, cancel)?;
         let mut rows = Vec::with_capacity(new.len());
@@ -536,7 +548,7 @@ fn load_chunk(
                 State::Unchanged
             } else {
                 send.push(item);
-                State::Pending
+                State::Intent
             };
             rows.push((
                 item.resource_type.as_str(),
@@ -552,11 +564,18 @@ fn load_chunk(
     let mut failed = 0u64;
     let mut attempt = 0u32;
     while !send.is_empty() {
-        let intents: Vec<(&str, &str, &str)> = send
-            .iter()
-            .map(|i| (i.resource_type.as_str(), i.id.as_str(), i.hash.as_str()))
-            .collect();
-        lock(journal)?.mark_intent(&intents)?;
+        let marked = if attempt == 0 {
+            &send[..known]
+        } else {
+            &send[..]
+        };
+        if !marked.is_empty() {
+            let intents: Vec<(&str, &str, &str)> = marked
+                .iter()
+                .map(|i| (i.resource_type.as_str(), i.id.as_str(), i.hash.as_str()))
+                .collect();
+            lock(journal)?.mark_intent(&intents)?;
+        }
         let entries: Vec<&[u8]> = send.iter().map(|i| i.entry.as_slice()).collect();
         let answers = fhir::batch_raw(target, &entries, false, deadline, stats, cancel)?;
         let mut outcomes = Vec::new();

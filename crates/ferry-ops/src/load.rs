@@ -294,6 +294,7 @@ pub struct LoadInfo {
     pub target: String,
     pub run: Option<u64>,
     /// `loading` (unfinished: `ferry load --resume`), `loaded`, `loaded-with-failures`,
+    /// `not-started` (killed as its journal was made; nothing sent),
     /// `rolled-back`.
     pub status: String,
     pub started_at: String,
@@ -317,7 +318,12 @@ pub fn loads(session: &Session) -> Result<Vec<LoadInfo>, OpsError> {
             load: n,
             target: j.info("target")?.unwrap_or_default(),
             run: j.info("run")?.and_then(|r| r.parse().ok()),
-            status: j.info("status")?.unwrap_or_else(|| "loading".into()),
+            // A journal without a target was killed as it was made: nothing was sent.
+            status: match (j.info("target")?, j.info("status")?) {
+                (None, _) => "not-started".into(),
+                (_, Some(s)) => s,
+                (_, None) => "loading".into(),
+            },
             started_at: j.info("started_at")?.unwrap_or_default(),
             resources: j.info("resources")?.and_then(|r| r.parse().ok()),
             states: j.counts()?.into_iter().collect(),
