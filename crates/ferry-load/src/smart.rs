@@ -521,7 +521,7 @@ impl SmartClient {
         };
         let hint = match error.as_str() {
             "invalid_client" => format!(
-                "check that client_id `{id}` is the id the EHR registered, and that the public key registered for it (its JWKS) is the pair of private_key_file `{}` ({}{})",
+                "check that client_id `{id}` is the id the EHR registered, and that the public key registered for it (its JWKS) is the public half of private_key_file `{}` ({}{})",
                 self.key_path.display(),
                 self.alg(),
                 match &self.key_id {
@@ -697,7 +697,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "target `ehr`: SMART Backend Services authorization failed: the token endpoint `https://auth.example.org/token` refused client `ferry-test` (HTTP 401, invalid_client: client authentication failed); check that client_id `ferry-test` is the id the EHR registered, and that the public key registered for it (its JWKS) is the pair of private_key_file `{}` (ES384, key_id `k1`)",
+                "target `ehr`: SMART Backend Services authorization failed: the token endpoint `https://auth.example.org/token` refused client `ferry-test` (HTTP 401, invalid_client: client authentication failed); check that client_id `ferry-test` is the id the EHR registered, and that the public key registered for it (its JWKS) is the public half of private_key_file `{}` (ES384, key_id `k1`)",
                 ec.display()
             )
         );
