@@ -718,3 +718,148 @@ mod tests {
         );
     }
 }
+
+/// The 401 rule end to end over a loopback socket: a token the server stops taking is renewed
+/// once and the request resent once; a server that refuses every token is `Refused`.
+#[cfg(test)]
+mod renewal {
+    use crate::{LoadError, Stats, Target, TargetConfig};
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// A one-thread HTTP/1.1 server: `/token` gives `t1`, `t2`, ...; any other path answers 200
+    /// to a bearer token in `accepted` and 401 otherwise. Returns its URL and the token log.
+    fn serve(accepted: &'static [&'static str]) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            let mut issued = 0;
+            for conn in listener.incoming().flatten() {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let (mut len, mut auth) = (0usize, String::new());
+                    loop {
+                        let mut h = String::new();
+                        r.read_line(&mut h).unwrap();
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').unwrap();
+                        match k.to_ascii_lowercase().as_str() {
+                            "content-length" => len = v.trim().parse().unwrap(),
+                            "authorization" => auth = v.trim().trim_start_matches("Bearer ").into(),
+                            _ => {}
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    let (status, answer) = if path == "/token" {
+                        issued += 1;
+                        let t = format!("t{issued}");
+                        (
+                            200,
+                            format!(
+                                r#"{{"access_token":"{t}","token_type":"bearer","expires_in":3600}}"#
+                            ),
+                        )
+                    } else {
+                        log.lock().unwrap().push(auth.clone());
+                        if accepted.contains(&auth.as_str()) {
+                            (200, "{}".to_string())
+                        } else {
+                            (401, "{}".to_string())
+                        }
+                    };
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                }
+            }
+        });
+        (url, seen)
+    }
+
+    fn target(url: &str, dir: &std::path::Path) -> Option<Target> {
+        let key = dir.join("k.pem");
+        let ok = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+                "-out",
+            ])
+            .arg(&key)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: no openssl CLI");
+            return None;
+        }
+        let cfg: TargetConfig = toml::from_str(&format!(
+            "kind = \"fhir\"\nurl = \"{url}/fhir\"\nallow_http = true\nauth = \"smart\"\nclient_id = \"c\"\nprivate_key_file = \"k.pem\"\ntoken_url = \"{url}/token\"\n"
+        ))
+        .unwrap();
+        Some(Target::open("t", &cfg, dir).unwrap())
+    }
+
+    fn get(t: &Target) -> Result<u16, LoadError> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        crate::fhir::exchange(
+            t,
+            "GET",
+            "Patient",
+            None,
+            None,
+            deadline,
+            &Stats::default(),
+            &ferry_core::Cancel::new(),
+        )
+        .map(|r| r.status)
+    }
+
+    #[test]
+    fn a_401_renews_the_token_once_and_resends_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, seen) = serve(&["t2", "t3"]);
+        let Some(t) = target(&url, dir.path()) else {
+            return;
+        };
+        assert_eq!(get(&t).unwrap(), 200);
+        assert_eq!(*seen.lock().unwrap(), ["t1", "t2"]);
+        assert_eq!(get(&t).unwrap(), 200, "the renewed token is cached");
+        assert_eq!(*seen.lock().unwrap(), ["t1", "t2", "t2"]);
+        assert_eq!(t.smart().unwrap().tokens_issued(), 2);
+    }
+
+    #[test]
+    fn a_second_401_is_refused_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, seen) = serve(&[]);
+        let Some(t) = target(&url, dir.path()) else {
+            return;
+        };
+        let e = get(&t).unwrap_err();
+        assert!(matches!(e, LoadError::Refused { status: 401, .. }), "{e}");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["t1", "t2"],
+            "one renewal, one resend"
+        );
+        assert!(!e.to_string().contains("t2"), "{e}");
+    }
+}

@@ -327,4 +327,27 @@ mod tests {
         let e = Target::open("t", &c, Path::new("/")).unwrap_err();
         assert!(e.to_string().contains("not set"), "{e}");
     }
+
+    #[test]
+    fn smart_settings_belong_to_auth_smart_which_needs_a_client_and_a_key_file() {
+        let root = Path::new("/");
+        let mut c = cfg("https://ehr.example.org/fhir", false);
+        c.client_id = Some("ferry".into());
+        let e = Target::open("t", &c, root).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("client_id is a setting of auth = \"smart\""),
+            "{e}"
+        );
+        c.auth = "smart".into();
+        let e = Target::open("t", &c, root).unwrap_err();
+        assert!(e.to_string().contains("private_key_file = \"PATH\""), "{e}");
+        c.token_env = Some("X".into());
+        let e = Target::open("t", &c, root).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("token_env and token_file are settings of auth = \"bearer\""),
+            "{e}"
+        );
+    }
 }
