@@ -1,7 +1,7 @@
 //! The FHIR pieces a loader needs: content hashes (server-added `meta` ignored), tags, Bundle
 //! requests and batch-response entries, and exchanges retried by the field's rules.
 
-use crate::http::{Response, backoff, retryable};
+use crate::http::{Response, SendError, backoff, retryable};
 use crate::target::Target;
 use crate::{LoadError, Stats};
 use serde_json::{Value, json};
@@ -288,11 +288,13 @@ pub fn exchange(
                 return Err(LoadError::Refused {
                     target: target.name.clone(),
                     status: r.status,
+                    check: target.credentials_hint(),
                 });
             }
             Ok(r) if retryable(r.status) => (format!("HTTP {}", r.status), r.retry_after),
             Ok(r) => return Ok(r),
-            Err(t) => (t.0, None),
+            Err(SendError::Transport(t)) => (t.0, None),
+            Err(SendError::Auth(e)) => return Err(e),
         };
         attempt += 1;
         stats

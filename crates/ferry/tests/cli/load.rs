@@ -9,37 +9,45 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 
-fn tools() -> PathBuf {
+pub(super) fn tools() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/fhir-server")
 }
 
 /// `npm ci` once per test binary when the server's packages are not installed yet.
-fn install() {
+pub(super) fn install() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if tools().join("node_modules/@medplum/fhir-router").is_dir() {
-            return;
-        }
-        let st = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent", "--prefix"])
-            .arg(tools())
-            .status()
-            .expect("npm is needed for the FHIR test server (apt-get install nodejs npm)");
-        assert!(st.success(), "npm ci --prefix tools/fhir-server failed");
-    });
+    ONCE.call_once(|| npm_ci(&tools(), "node_modules/@medplum/fhir-router"));
+}
+
+/// `npm ci --prefix dir` unless `dir/probe` is there already.
+pub(super) fn npm_ci(dir: &Path, probe: &str) {
+    if dir.join(probe).is_dir() {
+        return;
+    }
+    let st = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(dir)
+        .status()
+        .expect("npm is needed for the test servers (apt-get install nodejs npm)");
+    assert!(st.success(), "npm ci --prefix {} failed", dir.display());
 }
 
 /// A node process that printed `listening http://127.0.0.1:PORT`; killed when dropped.
-struct Node {
+pub(super) struct Node {
     child: Child,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Node {
     fn start(script: &str, args: &[&str]) -> Node {
         install();
+        Node::start_in(&tools(), script, args)
+    }
+
+    /// `node dir/script args...` (its packages installed already).
+    pub(super) fn start_in(dir: &Path, script: &str, args: &[&str]) -> Node {
         let mut child = Command::new("node")
-            .arg(tools().join(script))
+            .arg(dir.join(script))
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
