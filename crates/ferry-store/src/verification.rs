@@ -42,6 +42,17 @@ CREATE TABLE IF NOT EXISTS target_verification (
 );
 ";
 
+/// Whether the catalog has table `name` (catalogs older than a table have none).
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+}
+
 /// One recorded `ferry verify --target`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetVerificationRecord {
@@ -107,15 +118,7 @@ impl Workspace {
         let path = self.catalog_path();
         let err = |e| StoreError::sqlite(&path, e);
         let conn = self.catalog_ref();
-        let exists: Option<i64> = conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'verification'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        if exists.is_none() {
+        if !table_exists(conn, "verification").map_err(err)? {
             return Ok(Vec::new());
         }
         let mut stmt = conn
@@ -183,15 +186,7 @@ impl Workspace {
         let path = self.catalog_path();
         let err = |e| StoreError::sqlite(&path, e);
         let conn = self.catalog_ref();
-        let exists: Option<i64> = conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'target_verification'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        if exists.is_none() {
+        if !table_exists(conn, "target_verification").map_err(err)? {
             return Ok(Vec::new());
         }
         let mut stmt = conn
