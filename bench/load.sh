@@ -11,11 +11,17 @@
 #       (`unchanged`): the cost of the reads, the run's parsing and the journal, without PUTs;
 #   B   python3 bench/load_peer.py BASE output/latest  the plain client: batch Bundles of 100
 #       `PUT Type/id`, 2 at a time, no pre-image reads, no retries, no journal;
-#   C   ferry -C P load --target ehr100 --json    as A with bundle_size 100 (the peer's size).
+#   C   ferry -C P load --target ehr100 --json    as A with bundle_size 100 (the peer's size);
+#   D   python3 bench/load_peer.py BASE output/latest --bundle 50 --pre-images   the plain client
+#       asking the server what Ferry's contract makes Ferry ask: before each Bundle of 50 PUTs, a
+#       batch of 50 GETs of the same ids (the server's own intake for a load that can be rolled
+#       back; Ferry's goal is to be within 10% of it).
 # Each of A, B and C gets a fresh server (`node tools/fhir-server/server.mjs --port 0`, then
 # `POST /admin/reset`), so every load starts on an empty store and the server's peak RSS is that
 # load's alone. Before each Ferry load the project's earlier load journals are removed (each is a
 # first load of the run, and a killed earlier invocation cannot leave an unfinished load behind).
+# The server's CPU seconds during each load (utime+stime from /proc/PID/stat) give how busy the
+# server was: server CPU / wall near 1 means the single-threaded server was the limit.
 # Wall time: a nanosecond clock around the client process; peak RSS of the client: GNU
 # /usr/bin/time -v; the server's: VmHWM from /proc (reset with clear_refs before each load). A
 # watchdog stops the benchmark when the server's RSS passes SERVER_RSS_LIMIT_MB (default 3072):
@@ -26,7 +32,7 @@
 #
 # Environment: PATIENTS (10000), ROUNDS (3), FERRY (target/release/ferry; run from a private
 # copy), WORK (bench/work), SERVER_RSS_LIMIT_MB (3072), SKIP_UNCHANGED=1 (no A0),
-# SKIP_FERRY100=1 (no C), REPORT_ONLY=1 (print the last run's report again, run nothing).
+# SKIP_FERRY100=1 (no C), SKIP_PEER_READ=1 (no D), REPORT_ONLY=1 (print the last run's report again, run nothing).
 # Needs node (tools/fhir-server, `npm ci --prefix tools/fhir-server`), python3, curl and GNU time
 # (Debian package `time`).
 set -euo pipefail
@@ -157,6 +163,8 @@ measure() {
     echo "== $label: $*" >&2
     echo "$label $(cut -d' ' -f1 /proc/loadavg)" >>"$OUT/loadavg.txt"
     echo 5 >"/proc/$NODE_PID/clear_refs" # VmHWM := VmRSS
+    local cpu0 cpu1
+    cpu0=$(awk '{print $14 + $15}' "/proc/$NODE_PID/stat")
     t0=$(date +%s%N)
     set +e
     "$TIME" -v -o "$OUT/$label.time" "$@" >"$OUT/$label.json" 2>"$OUT/$label.err"
@@ -167,9 +175,10 @@ measure() {
         die "$(cat "$OUT/server-over-limit.txt") at $PATIENTS patients ($RESOURCES resources): the in-memory server cannot hold this data set; try fewer patients"
     kill -0 "$NODE_PID" 2>/dev/null || die "the server died during $label: $(tail -5 "$OUT"/*.server.err)"
     hwm=$(awk '/^VmHWM/{print $2}' "/proc/$NODE_PID/status")
+    cpu1=$(awk '{print $14 + $15}' "/proc/$NODE_PID/stat")
     stats=$(curl -sf "$HOST/admin/stats")
-    printf '{"label":"%s","rc":%d,"wall_ns":%d,"server_hwm_kb":%d,"server_stats":%s}\n' \
-        "$label" "$rc" "$((t1 - t0))" "$hwm" "$stats" >"$OUT/$label.meta"
+    printf '{"label":"%s","rc":%d,"wall_ns":%d,"server_hwm_kb":%d,"server_cpu_ticks":%d,"ticks_per_s":%d,"server_stats":%s}\n' \
+        "$label" "$rc" "$((t1 - t0))" "$hwm" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$stats" >"$OUT/$label.meta"
     echo "   rc $rc, $(((t1 - t0) / 1000000)) ms, server peak $((hwm / 1024)) MiB, $(cut -c1-60 <<<"$stats")" >&2
 }
 
@@ -192,6 +201,12 @@ for r in $(seq 1 "$ROUNDS"); do
     start_server "r$r-peer"
     measure "r$r-peer" python3 "$ROOT/bench/load_peer.py" "$BASE" "$NDJSON" --bundle 100 --concurrency 2
     stop_server
+
+    if [[ "${SKIP_PEER_READ:-0}" != 1 ]]; then
+        start_server "r$r-peerread"
+        measure "r$r-peerread" python3 "$ROOT/bench/load_peer.py" "$BASE" "$NDJSON" --bundle 50 --concurrency 2 --pre-images
+        stop_server
+    fi
 
     if [[ "${SKIP_FERRY100:-0}" != 1 ]]; then
         start_server "r$r-ferry100"
@@ -235,6 +250,7 @@ for meta in sorted(glob.glob(os.path.join(out, "*.meta"))):
         unchanged=j.get("unchanged", 0), failed=j.get("failed", 0), requests=j.get("requests", 0),
         retries=j.get("retries", 0) + j.get("entry_retries", 0), own_ms=j.get("duration_ms", 0),
         rss=peak_mib(label), cpu=cpu_s(label), server=m["server_hwm_kb"] / 1024,
+        server_cpu=m.get("server_cpu_ticks", 0) / max(m.get("ticks_per_s", 100), 1),
         on_server=m["server_stats"]["resources"], load=load.get(label, "?"),
         errors=j.get("first_errors", []) if j else [open(os.path.join(out, label + ".err")).read()[-300:]]))
 
@@ -243,15 +259,16 @@ names = {
     "peer": "`load_peer.py`, 100-entry Bundles, 2 threads",
     "ferry100": "`ferry load`, bundle_size 100, concurrency 2",
     "unchanged": "`ferry load` again onto a server already holding the run (sends nothing)",
+    "peerread": "`load_peer.py --pre-images`, 50-entry Bundles, each after a batch of 50 GETs, 2 threads",
 }
 med = lambda xs: statistics.median(xs)
 print(f"{info['patients']} patients: {N:,} resources ({int(info['ndjson_bytes']):,} bytes of NDJSON), "
       f"{info['rounds']} rounds; {info['ferry_version']}, node {info['node_version']}, {info['python_version']}, "
       f"{info['nproc']} cores; {info['date']}")
 print()
-print("| side | resources written | wall s (median) | wall s per round | resources/s | peak RSS MiB, client | peak RSS MiB, server | client CPU s | requests |")
-print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
-for side in ("ferry50", "peer", "ferry100", "unchanged"):
+print("| side | resources written | wall s (median) | wall s per round | resources/s | peak RSS MiB, client | peak RSS MiB, server | client CPU s | server CPU s (busy) | requests |")
+print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+for side in ("ferry50", "peerread", "peer", "ferry100", "unchanged"):
     rs = runs.get(side)
     if not rs:
         continue
@@ -263,19 +280,23 @@ for side in ("ferry50", "peer", "ferry100", "unchanged"):
         rate = f"{med([r['sent'] / r['wall'] for r in rs]):,.0f}"
     print(f"| {names[side]} | {med([r['sent'] for r in rs]):,.0f} | {w:.2f} | "
           f"{walls} | {rate} | {max(r['rss'] for r in rs):.0f} | "
-          f"{max(r['server'] for r in rs):.0f} | {med([r['cpu'] for r in rs]):.1f} | {med([r['requests'] for r in rs]):,.0f} |")
+          f"{max(r['server'] for r in rs):.0f} | {med([r['cpu'] for r in rs]):.1f} | "
+          f"{med([r['server_cpu'] for r in rs]):.1f} ({100 * med([r['server_cpu'] / r['wall'] for r in rs]):.0f}%) | "
+          f"{med([r['requests'] for r in rs]):,.0f} |")
 print()
 print("resources/s: resources written (Ferry's `sent`, the peer's entries answered 2xx) over the wall time of")
-print("the client process; peak RSS: the largest over the rounds; CPU: user+sys of the client, median.")
+print("the client process; peak RSS: the largest over the rounds; CPU: user+sys of the client, median;")
+print("server CPU: the single-threaded server's user+sys during the load (busy: over the wall time).")
 print()
-peer = {r["round"]: r for r in runs.get("peer", [])}
-for side in ("ferry50", "ferry100"):
-    rs = runs.get(side, [])
-    ratios = [(r["sent"] / r["wall"]) / (peer[r["round"]]["sent"] / peer[r["round"]]["wall"])
-              for r in rs if r["round"] in peer and peer[r["round"]]["sent"]]
-    if ratios:
-        print(f"- Ferry/peer resources/s, {names[side]}: median {med(ratios):.2f}x "
-              f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+for against in ("peer", "peerread"):
+    peer = {r["round"]: r for r in runs.get(against, [])}
+    for side in ("ferry50", "ferry100"):
+        rs = runs.get(side, [])
+        ratios = [(r["sent"] / r["wall"]) / (peer[r["round"]]["sent"] / peer[r["round"]]["wall"])
+                  for r in rs if r["round"] in peer and peer[r["round"]]["sent"]]
+        if ratios:
+            print(f"- Ferry/{against} resources/s, {names[side]}: median {med(ratios):.2f}x "
+                  f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
 if "ferry50" in runs and "unchanged" in runs and "peer" in runs:
     f, u, p = (med([r["wall"] for r in runs[s]]) for s in ("ferry50", "unchanged", "peer"))
     print(f"- reads without writes (A0: parse + pre-image GETs + journal, no PUT): {u:.2f} s = "
@@ -284,7 +305,7 @@ if "ferry50" in runs and "unchanged" in runs and "peer" in runs:
 print()
 print("Checks:")
 ok = True
-order = ["ferry50", "unchanged", "peer", "ferry100"]
+order = ["ferry50", "unchanged", "peer", "peerread", "ferry100"]
 for r, side in sorted(((r, s) for s, rs in runs.items() for r in rs),
                       key=lambda x: (x[0]["round"], order.index(x[1]))):
     want = N + 1 if side.startswith("ferry") else N  # Ferry adds its Provenance

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The plain client of the load benchmark (bench/load.sh): what `ferry load` does, minus the care.
 
-    load_peer.py BASE_URL NDJSON_DIR [--bundle 100] [--concurrency 2]
+    load_peer.py BASE_URL NDJSON_DIR [--bundle 100] [--concurrency 2] [--pre-images]
 
 Reads every `*.ndjson` file of NDJSON_DIR (a Ferry run's output), one type after the other
 (Organization, Location, Practitioner, Patient, Encounter first when present, then the rest by
@@ -13,7 +13,10 @@ parsed once, for its type and id, and not re-serialized).
 
 On purpose it does none of what Ferry does around the PUTs: no pre-image read, no retry (an entry
 answered other than 2xx is counted as failed, a failed request makes the whole Bundle failed),
-no journal, no tags, no Provenance. Python 3 standard library only.
+no journal, no tags, no Provenance. With `--pre-images` it asks the server what Ferry's contract
+makes Ferry ask (before each Bundle of PUTs, one batch Bundle of `GET Type/id` for the same ids,
+the answers read and dropped): the same server work as a load that can be rolled back, with none
+of the client's care. Python 3 standard library only.
 
 Prints one JSON line on stdout: {"tool", "resources", "sent", "failed", "requests",
 "duration_ms", "first_errors"}. Exit status 1 when anything failed.
@@ -48,6 +51,7 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--bundle", type=int, default=100)
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--pre-images", action="store_true")
     a = ap.parse_args()
 
     url = urllib.parse.urlsplit(a.base)
@@ -70,10 +74,18 @@ def main():
             item = work.get()
             if item is None:
                 return
-            n, body = item
+            n, body, reads = item
             ok = 0
             err = None
             try:
+                if reads is not None:
+                    conn.request("POST", path, body=reads, headers=headers)
+                    resp = conn.getresponse()
+                    resp.read()
+                    if resp.status != 200:
+                        raise http.client.HTTPException(f"pre-image batch answered HTTP {resp.status}")
+                    with lock:
+                        tally["requests"] += 1
                 conn.request("POST", path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
@@ -102,8 +114,18 @@ def main():
     for t in threads:
         t.start()
     resources = 0
+
+    def enqueue(chunk, refs):
+        body = ('{"resourceType":"Bundle","type":"batch","entry":[%s]}' % ",".join(chunk)).encode()
+        reads = None
+        if a.pre_images:
+            gets = ",".join('{"request":{"method":"GET","url":"%s"}}' % r for r in refs)
+            reads = ('{"resourceType":"Bundle","type":"batch","entry":[%s]}' % gets).encode()
+        work.put((len(chunk), body, reads))
+
     for f in files_in_order(a.dir):
         chunk = []
+        refs = []
         with open(f, "r", encoding="utf-8") as fh:
             for line in fh:
                 line = line.strip()
@@ -114,13 +136,14 @@ def main():
                 chunk.append(
                     '{"fullUrl":"%s","resource":%s,"request":{"method":"PUT","url":"%s"}}' % (ref, line, ref)
                 )
+                refs.append(ref)
                 if len(chunk) >= a.bundle:
                     resources += len(chunk)
-                    work.put((len(chunk), ('{"resourceType":"Bundle","type":"batch","entry":[%s]}' % ",".join(chunk)).encode()))
-                    chunk = []
+                    enqueue(chunk, refs)
+                    chunk, refs = [], []
         if chunk:  # a type's last Bundle; the next type's Bundles follow without waiting
             resources += len(chunk)
-            work.put((len(chunk), ('{"resourceType":"Bundle","type":"batch","entry":[%s]}' % ",".join(chunk)).encode()))
+            enqueue(chunk, refs)
     for _ in threads:
         work.put(None)
     for t in threads:
@@ -129,7 +152,7 @@ def main():
     print(
         json.dumps(
             {
-                "tool": "load_peer.py",
+                "tool": "load_peer.py" + (" --pre-images" if a.pre_images else ""),
                 "resources": resources,
                 "sent": tally["sent"],
                 "failed": tally["failed"],

@@ -4,15 +4,16 @@
 // with the stock MemoryRepository's deviations from a real server fixed (see README.md).
 //
 //   node server.mjs [--port N] [--bearer-token-file PATH] [--default-count N] [--max-body-mb N]
-//                   [--validate] [--log]
+//                   [--smart-issuer URL [--smart-audience AUD]] [--validate] [--log]
 //
 // Prints exactly one line "listening http://127.0.0.1:PORT" on stdout when ready; FHIR base URL
 // is http://127.0.0.1:PORT/fhir/R4. Errors go to stderr. Not for real patient data: no
-// persistence, no access control beyond one optional shared bearer token.
+// persistence, no access control beyond one optional shared bearer token or JWT access tokens of
+// one SMART authorization server (--smart-issuer, see README.md).
 
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { timingSafeEqual } from 'node:crypto';
+import { createPublicKey, timingSafeEqual, verify as verifySignature } from 'node:crypto';
 import {
   OperationOutcomeError,
   allOk,
@@ -44,11 +45,14 @@ const BASE_PATH = '/fhir/R4';
 function usage(msg) {
   process.stderr.write(
     `${msg}\nusage: node server.mjs [--port N] [--bearer-token-file PATH] [--default-count N] ` +
-      `[--max-body-mb N] [--validate] [--log]\n`
+      `[--max-body-mb N] [--smart-issuer URL [--smart-audience AUD]] [--validate] [--log]\n`
   );
   process.exit(2);
 }
-const opts = { port: 0, tokenFile: undefined, defaultCount: 20, maxBodyMb: 64, validate: false, log: false };
+const opts = {
+  port: 0, tokenFile: undefined, defaultCount: 20, maxBodyMb: 64, validate: false, log: false,
+  smartIssuer: undefined, smartAudience: 'urn:ferry:test-fhir',
+};
 {
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
@@ -59,6 +63,8 @@ const opts = { port: 0, tokenFile: undefined, defaultCount: 20, maxBodyMb: 64, v
       case '--bearer-token-file': opts.tokenFile = need(); break;
       case '--default-count': opts.defaultCount = int(need()); break;
       case '--max-body-mb': opts.maxBodyMb = int(need()); break;
+      case '--smart-issuer': opts.smartIssuer = need().replace(/\/+$/, ''); break;
+      case '--smart-audience': opts.smartAudience = need(); break;
       case '--validate': opts.validate = true; break;
       case '--log': opts.log = true; break;
       case '-h': case '--help': usage('FHIR R4 test server'); break;
@@ -74,6 +80,76 @@ if (opts.tokenFile) {
     usage(`cannot read --bearer-token-file ${opts.tokenFile}: ${e.message}`);
   }
   if (bearerToken.length === 0) usage(`--bearer-token-file ${opts.tokenFile} is empty`);
+}
+if (opts.smartIssuer && opts.tokenFile) usage('--smart-issuer and --bearer-token-file exclude each other');
+
+// ---------------------------------------------------------------------------------------------
+// SMART (--smart-issuer): JWT access tokens of that issuer, checked with its JWKS; the issuer's
+// token endpoint published at [base]/.well-known/smart-configuration.
+let smart;
+if (opts.smartIssuer) {
+  let meta;
+  try {
+    const r = await fetch(`${opts.smartIssuer}/.well-known/openid-configuration`);
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    meta = await r.json();
+  } catch (e) {
+    usage(`--smart-issuer ${opts.smartIssuer}: cannot read its /.well-known/openid-configuration (${e.message})`);
+  }
+  smart = { meta, keys: new Map(), accepted: 0, refused: 0, tokens: new Set() };
+}
+
+async function smartKey(kid) {
+  if (!smart.keys.has(kid)) {
+    const r = await fetch(smart.meta.jwks_uri);
+    for (const jwk of (await r.json()).keys ?? []) smart.keys.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }));
+  }
+  return smart.keys.get(kid);
+}
+
+const b64json = (part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+const ALGS = { ES256: ['sha256', 'ieee-p1363'], ES384: ['sha384', 'ieee-p1363'], RS256: ['sha256'], RS384: ['sha384'] };
+
+/** null when the request carries a valid access token, else [status, reason]. */
+async function smartRefusal(req) {
+  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  if (!m) return [401, 'no bearer token'];
+  const parts = m[1].split('.');
+  if (parts.length !== 3) return [401, 'not a JWT'];
+  let header, claims;
+  try {
+    header = b64json(parts[0]);
+    claims = b64json(parts[1]);
+  } catch {
+    return [401, 'not a JWT'];
+  }
+  const alg = ALGS[header.alg];
+  const key = alg && (await smartKey(header.kid));
+  if (!key) return [401, 'unknown alg or key'];
+  const data = Buffer.from(`${parts[0]}.${parts[1]}`);
+  const sig = Buffer.from(parts[2], 'base64url');
+  const ok = verifySignature(alg[0], data, alg[1] ? { key, dsaEncoding: alg[1] } : key, sig);
+  if (!ok) return [401, 'bad signature'];
+  if (claims.iss !== smart.meta.issuer) return [401, 'wrong issuer'];
+  if (typeof claims.exp !== 'number' || claims.exp <= Date.now() / 1000) return [401, 'expired'];
+  const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!aud.includes(opts.smartAudience)) return [401, 'wrong audience'];
+  if (!/(^|\s)system\//.test(claims.scope ?? '')) return [403, 'no system/ scope granted'];
+  smart.tokens.add(claims.jti);
+  return null;
+}
+
+function smartConfiguration() {
+  return {
+    issuer: smart.meta.issuer,
+    jwks_uri: smart.meta.jwks_uri,
+    token_endpoint: smart.meta.token_endpoint,
+    grant_types_supported: ['client_credentials'],
+    token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: ['ES384', 'RS384'],
+    scopes_supported: ['system/*.cruds', 'system/*.rs', 'system/*.read', 'system/*.write'],
+    capabilities: ['client-confidential-asymmetric', 'permission-v2', 'permission-v1'],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -540,9 +616,27 @@ const server = createServer(async (req, res) => {
       req.resume();
       return send(res, 401, unauthorized, { 'WWW-Authenticate': 'Bearer' });
     }
+    if (smart && url.pathname === `${BASE_PATH}/.well-known/smart-configuration` && req.method === 'GET') {
+      req.resume();
+      return send(res, 200, smartConfiguration(), { 'Content-Type': 'application/json' });
+    }
+    if (smart && !url.pathname.startsWith('/admin/')) {
+      const refusal = await smartRefusal(req);
+      if (refusal) {
+        smart.refused++;
+        req.resume();
+        if (opts.log) process.stderr.write(`${req.method} ${req.url}: token refused (${refusal[1]})\n`);
+        const error = refusal[0] === 403 ? 'insufficient_scope' : 'invalid_token';
+        return send(res, refusal[0], outcome(refusal[0] === 403 ? 'forbidden' : 'login', `Access token refused: ${refusal[1]}`), {
+          'WWW-Authenticate': `Bearer error="${error}"`,
+        });
+      }
+      smart.accepted++;
+    }
     if (url.pathname === '/admin/stats' && req.method === 'GET') {
       req.resume();
-      return send(res, 200, { ...repo.stats(), requests: requestCount }, { 'Content-Type': 'application/json' });
+      const smartStats = smart && { accepted: smart.accepted, refused: smart.refused, tokens: smart.tokens.size };
+      return send(res, 200, { ...repo.stats(), requests: requestCount, ...(smart && { smart: smartStats }) }, { 'Content-Type': 'application/json' });
     }
     if (url.pathname === '/admin/reset' && req.method === 'POST') {
       req.resume();

@@ -25,3 +25,13 @@ pub use note::{Note, NoteKind};
 pub use sink::{MemorySink, Sink, SinkError, TableId};
 pub use table::{ColumnDef, Origin, TableDef};
 pub use value::{Value, ValueRef};
+
+/// A number for people: integers without decimals, others with at most two.
+pub fn num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        let s = format!("{x:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}

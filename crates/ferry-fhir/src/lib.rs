@@ -16,6 +16,6 @@ pub use bundle::{BundleError, transaction_bundle};
 pub use ids::{ID_SEPARATOR, IdFunction, id_fn, is_valid_id, resource_id};
 pub use ndjson::{
     BundleFile, Line, MAX_LINE, NdjsonError, NdjsonFile, NdjsonReader, NdjsonWriter, json_problem,
-    write_canonical,
+    write_canonical, write_canonical_without,
 };
 pub use validate::{Issue, LeafCheck, Validator};

@@ -573,6 +573,12 @@ pub fn json_problem(e: &serde_json::Error) -> &'static str {
 
 /// Appends the canonical compact JSON of `value` to `out` (key order: see the module docs).
 pub fn write_canonical(out: &mut Vec<u8>, value: &Value) {
+    write_canonical_without(out, value, None)
+}
+
+/// As [`write_canonical`], leaving out the top-level member `skip` of an object (a loader's
+/// content hash leaves out `meta`, which servers rewrite) without copying the object.
+pub fn write_canonical_without(out: &mut Vec<u8>, value: &Value, skip: Option<&str>) {
     match value {
         Value::Object(map) => {
             out.push(b'{');
@@ -587,10 +593,13 @@ pub fn write_canonical(out: &mut Vec<u8>, value: &Value) {
                 write_canonical(out, v);
             };
             let resource_type = map.get("resourceType").filter(|t| t.is_string());
-            if let Some(t) = resource_type {
+            if let Some(t) = resource_type
+                && skip != Some("resourceType")
+            {
                 emit(out, "resourceType", t);
             }
-            let skip = |key: &str| resource_type.is_some() && key == "resourceType";
+            let skip =
+                |key: &str| (resource_type.is_some() && key == "resourceType") || skip == Some(key);
             // serde_json's map iterates in key order unless a dependency turns on its
             // `preserve_order` feature: take the cheap path when the keys come sorted.
             let sorted = map

@@ -1,7 +1,7 @@
 //! The FHIR pieces a loader needs: content hashes (server-added `meta` ignored), tags, Bundle
 //! requests and batch-response entries, and exchanges retried by the field's rules.
 
-use crate::http::{Response, backoff, retryable};
+use crate::http::{Response, SendError, backoff, retryable};
 use crate::target::Target;
 use crate::{LoadError, Stats};
 use serde_json::{Value, json};
@@ -15,15 +15,8 @@ pub const RUN_TAG: &str = "urn:ferry:run";
 
 /// SHA-256 of the canonical JSON of `resource` without `meta` (which servers rewrite).
 pub fn content_hash(resource: &Value) -> String {
-    let mut out = Vec::with_capacity(1024);
-    match resource {
-        Value::Object(map) if map.contains_key("meta") => {
-            let mut m = map.clone();
-            m.remove("meta");
-            ferry_fhir::write_canonical(&mut out, &Value::Object(m));
-        }
-        other => ferry_fhir::write_canonical(&mut out, other),
-    }
+    let mut out = Vec::with_capacity(2048);
+    ferry_fhir::write_canonical_without(&mut out, resource, Some("meta"));
     hex::encode(Sha256::digest(&out))
 }
 
@@ -91,9 +84,35 @@ pub fn batch(
     stats: &Stats,
     cancel: &ferry_core::Cancel,
 ) -> Result<Vec<Option<EntryAnswer>>, LoadError> {
+    let raw: Vec<Vec<u8>> = entries
+        .iter()
+        .map(|e| serde_json::to_vec(e).map_err(|e| LoadError::Other(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    let refs: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
+    batch_raw(target, &refs, true, deadline, stats, cancel)
+}
+
+/// As [`batch`], with each entry already serialized (a load serializes a resource once, however
+/// often it is resent). `keep_resources`: return the resources the server echoes (reads need
+/// them; writes do not, and skipping them saves parsing every resource twice).
+pub fn batch_raw(
+    target: &Target,
+    entries: &[&[u8]],
+    keep_resources: bool,
+    deadline: Instant,
+    stats: &Stats,
+    cancel: &ferry_core::Cancel,
+) -> Result<Vec<Option<EntryAnswer>>, LoadError> {
     let n = entries.len();
-    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
-    let body = serde_json::to_vec(&bundle).map_err(|e| LoadError::Other(e.to_string()))?;
+    let mut body = Vec::with_capacity(64 + entries.iter().map(|e| e.len() + 1).sum::<usize>());
+    body.extend_from_slice(br#"{"resourceType":"Bundle","type":"batch","entry":["#);
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(e);
+    }
+    body.extend_from_slice(b"]}");
     let resp = exchange(
         target,
         "POST",
@@ -104,29 +123,69 @@ pub fn batch(
         stats,
         cancel,
     )?;
-    let parsed: Option<Value> = serde_json::from_slice(&resp.body).ok();
-    let answers = parsed
-        .as_ref()
-        .and_then(|b| b.get("entry"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut out: Vec<Option<EntryAnswer>> = Vec::with_capacity(n);
-    for i in 0..n {
-        out.push(answers.get(i).and_then(|e| {
-            let status = entry_status(e)?;
+    let answers: Vec<Option<EntryAnswer>> = if keep_resources {
+        parse_batch_response::<Value>(&resp.body, |r| r)
+    } else {
+        parse_batch_response::<serde::de::IgnoredAny>(&resp.body, |_| Value::Null)
+    };
+    let mut out = answers;
+    out.resize_with(n, || None);
+    out.truncate(n);
+    Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+struct BatchResponse<R> {
+    #[serde(default = "Vec::new")]
+    entry: Vec<BatchEntry<R>>,
+}
+
+#[derive(serde::Deserialize)]
+struct BatchEntry<R> {
+    #[serde(default = "Option::default")]
+    resource: Option<R>,
+    #[serde(default)]
+    response: Option<BatchEntryResponse>,
+}
+
+#[derive(serde::Deserialize)]
+struct BatchEntryResponse {
+    #[serde(default)]
+    status: Option<Value>,
+    #[serde(default)]
+    etag: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    outcome: Option<Value>,
+}
+
+/// The entries of a batch-response Bundle (an unreadable answer has none: all are resent).
+fn parse_batch_response<R: serde::de::DeserializeOwned>(
+    body: &[u8],
+    keep: impl Fn(R) -> Value,
+) -> Vec<Option<EntryAnswer>> {
+    let Ok(parsed) = serde_json::from_slice::<BatchResponse<R>>(body) else {
+        return Vec::new();
+    };
+    parsed
+        .entry
+        .into_iter()
+        .map(|e| {
+            let r = e.response?;
+            let status = match r.status.as_ref()? {
+                Value::String(s) => s.split_whitespace().next()?.parse().ok()?,
+                Value::Number(n) => u16::try_from(n.as_u64()?).ok()?,
+                _ => return None,
+            };
             Some(EntryAnswer {
                 status,
-                version: version_of(
-                    e.pointer("/response/etag").and_then(Value::as_str),
-                    e.pointer("/response/location").and_then(Value::as_str),
-                ),
-                resource: e.get("resource").cloned(),
-                outcome: e.pointer("/response/outcome").cloned(),
+                version: version_of(r.etag.as_deref(), r.location.as_deref()),
+                resource: e.resource.map(&keep).filter(|v| !v.is_null()),
+                outcome: r.outcome,
             })
-        }));
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 /// What a read by id found.
@@ -161,8 +220,8 @@ pub fn read_many(
             .collect();
         let answers = batch(target, entries, deadline, stats, cancel)?;
         let mut again = 0u64;
-        for (k, &i) in ask.iter().enumerate() {
-            match answers.get(k).cloned().flatten() {
+        for (&i, answer) in ask.iter().zip(answers) {
+            match answer {
                 Some(EntryAnswer {
                     status: 200,
                     resource: Some(r),
@@ -229,11 +288,13 @@ pub fn exchange(
                 return Err(LoadError::Refused {
                     target: target.name.clone(),
                     status: r.status,
+                    check: target.credentials_hint(),
                 });
             }
             Ok(r) if retryable(r.status) => (format!("HTTP {}", r.status), r.retry_after),
             Ok(r) => return Ok(r),
-            Err(t) => (t.0, None),
+            Err(SendError::Transport(t)) => (t.0, None),
+            Err(SendError::Auth(e)) => return Err(e),
         };
         attempt += 1;
         stats

@@ -10,7 +10,52 @@ const MAX_BODY: u64 = 256 << 20;
 
 pub(crate) struct Client {
     agent: ureq::Agent,
-    token: Option<String>,
+    pub(crate) auth: Auth,
+}
+
+/// What a request carries as `Authorization`.
+pub(crate) enum Auth {
+    None,
+    /// A fixed bearer token (`auth = "bearer"`).
+    Bearer(String),
+    /// A SMART Backend Services token, renewed before it expires and once after a 401.
+    Smart(std::sync::Arc<crate::smart::SmartClient>),
+}
+
+/// Why a request got no answer to use: no HTTP answer (worth retrying), or no token to send.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    Transport(Transport),
+    Auth(crate::LoadError),
+}
+
+impl From<crate::smart::Failure> for SendError {
+    fn from(f: crate::smart::Failure) -> SendError {
+        match f {
+            crate::smart::Failure::Transport(m) => SendError::Transport(Transport(m)),
+            crate::smart::Failure::Refused(e) => SendError::Auth(e),
+        }
+    }
+}
+
+/// The agent every request of a target goes through (FHIR requests and SMART token requests):
+/// rustls with the target's CA when it names one, a global timeout, no redirects.
+pub(crate) fn agent(
+    ca: Option<Vec<ureq::tls::Certificate<'static>>>,
+    timeout: Duration,
+) -> ureq::Agent {
+    let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
+    if let Some(certs) = ca {
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .tls_config(tls.build())
+        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+        .build();
+    ureq::Agent::new_with_config(config)
 }
 
 /// A response: status, body and the headers a loader needs.
@@ -27,35 +72,49 @@ pub struct Response {
 pub struct Transport(pub String);
 
 impl Client {
-    pub(crate) fn new(
-        token: Option<String>,
-        ca: Option<Vec<ureq::tls::Certificate<'static>>>,
-        timeout: Duration,
-    ) -> Client {
-        let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
-        if let Some(certs) = ca {
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .max_redirects(0)
-            .tls_config(tls.build())
-            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-            .build();
-        Client {
-            agent: ureq::Agent::new_with_config(config),
-            token,
-        }
+    pub(crate) fn new(agent: ureq::Agent, auth: Auth) -> Client {
+        Client { agent, auth }
     }
 
-    /// One request; `body` is FHIR JSON. `if_match` is a version (`W/"3"` is sent).
+    /// One request; `body` is FHIR JSON. `if_match` is a version (`W/"3"` is sent). With a
+    /// SMART token, a 401 renews the token and sends the request once more; the second answer
+    /// is returned whatever it is.
     pub(crate) fn send(
         &self,
         method: &str,
         url: &str,
         body: Option<&[u8]>,
         if_match: Option<&str>,
+    ) -> Result<Response, SendError> {
+        match &self.auth {
+            Auth::None => self
+                .send_once(method, url, body, if_match, None)
+                .map_err(SendError::Transport),
+            Auth::Bearer(t) => self
+                .send_once(method, url, body, if_match, Some(t))
+                .map_err(SendError::Transport),
+            Auth::Smart(smart) => {
+                let token = smart.bearer()?;
+                let resp = self
+                    .send_once(method, url, body, if_match, Some(&token))
+                    .map_err(SendError::Transport)?;
+                if resp.status != 401 {
+                    return Ok(resp);
+                }
+                let renewed = smart.bearer_after_401(&token)?;
+                self.send_once(method, url, body, if_match, Some(&renewed))
+                    .map_err(SendError::Transport)
+            }
+        }
+    }
+
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&[u8]>,
+        if_match: Option<&str>,
+        token: Option<&str>,
     ) -> Result<Response, Transport> {
         let mut req = ureq::http::Request::builder()
             .method(method)
@@ -67,7 +126,7 @@ impl Client {
         if let Some(v) = if_match {
             req = req.header("If-Match", format!("W/\"{v}\""));
         }
-        if let Some(t) = &self.token {
+        if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         let req = req
@@ -99,7 +158,7 @@ impl Client {
 }
 
 /// A transport error in words, without the URL's query or any header (never a token).
-fn describe(e: &ureq::Error) -> String {
+pub(crate) fn describe(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::Io(io) => format!("connection error: {}", io.kind()),

@@ -150,6 +150,21 @@ impl Journal {
         Ok(())
     }
 
+    /// Sets several keys in one commit (a load's description: all of it or none).
+    pub fn set_infos(&mut self, items: &[(&str, &str)]) -> Result<(), LoadError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(sql(&path))?;
+        for (k, v) in items {
+            tx.execute(
+                "INSERT INTO info (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![k, v],
+            )
+            .map_err(sql(&path))?;
+        }
+        tx.commit().map_err(sql(&path))
+    }
+
     pub fn info(&self, key: &str) -> Result<Option<String>, LoadError> {
         self.conn
             .query_row("SELECT value FROM info WHERE key = ?1", [key], |r| r.get(0))
@@ -186,17 +201,29 @@ impl Journal {
     const COLUMNS: &'static str = "seq, type, id, hash, state, pre_state, pre_version, pre_hash, pre_json, status, version, attempts, rolled_back";
 
     pub fn get(&self, resource_type: &str, id: &str) -> Result<Option<Entry>, LoadError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {} FROM entries WHERE type = ?1 AND id = ?2",
-                    Self::COLUMNS
-                ),
-                params![resource_type, id],
-                Self::row,
+        // Cached: a load asks this once per resource.
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, type, id, hash, state, pre_state, pre_version, pre_hash, pre_json, status, version, attempts, rolled_back
+                 FROM entries WHERE type = ?1 AND id = ?2",
             )
+            .map_err(sql(&self.path))?;
+        st.query_row(params![resource_type, id], Self::row)
             .optional()
             .map_err(sql(&self.path))
+    }
+
+    /// The entries of `keys` (type, id), read in one transaction (one lock of the journal, not
+    /// one per key).
+    pub fn get_many(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<Entry>>, LoadError> {
+        let tx = self.conn.unchecked_transaction().map_err(sql(&self.path))?;
+        let out = keys
+            .iter()
+            .map(|(t, id)| self.get(t, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().map_err(sql(&self.path))?;
+        Ok(out)
     }
 
     /// Every entry in sending order (`reverse`: the opposite, for rollback).
@@ -228,7 +255,9 @@ impl Journal {
     }
 
     /// Records pre-images (and the content hash to send) of ids seen for the first time, in one
-    /// transaction; an id already in the journal keeps its first pre-image.
+    /// transaction; an id already in the journal keeps its first pre-image. An entry recorded
+    /// with [`State::Intent`] counts its first attempt: the pre-image and the intent to send
+    /// are committed together, before the request.
     pub fn record_pre_images(
         &mut self,
         items: &[(&str, &str, &str, PreImage, State)],
@@ -237,9 +266,9 @@ impl Journal {
         let tx = self.conn.transaction().map_err(sql(&path))?;
         {
             let mut st = tx
-                .prepare(
-                    "INSERT INTO entries (type, id, hash, state, pre_state, pre_version, pre_hash, pre_json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                .prepare_cached(
+                    "INSERT INTO entries (type, id, hash, state, pre_state, pre_version, pre_hash, pre_json, attempts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?4 = 'intent')
                      ON CONFLICT (type, id) DO NOTHING",
                 )
                 .map_err(sql(&path))?;
@@ -253,9 +282,9 @@ impl Journal {
                         json,
                     } => (
                         "present",
-                        version.clone(),
-                        Some(hash.clone()),
-                        Some(json.clone()),
+                        version.as_deref(),
+                        Some(hash.as_str()),
+                        Some(json.as_slice()),
                     ),
                 };
                 st.execute(params![t, id, hash, state.as_str(), ps, pv, ph, pj])
@@ -271,7 +300,7 @@ impl Journal {
         let tx = self.conn.transaction().map_err(sql(&path))?;
         {
             let mut st = tx
-                .prepare(
+                .prepare_cached(
                     "UPDATE entries SET state = 'intent', hash = ?3, attempts = attempts + 1
                      WHERE type = ?1 AND id = ?2",
                 )
@@ -289,7 +318,7 @@ impl Journal {
         let tx = self.conn.transaction().map_err(sql(&path))?;
         {
             let mut st = tx
-                .prepare(
+                .prepare_cached(
                     "UPDATE entries SET state = ?3, status = ?4, version = ?5, outcome = ?6
                      WHERE type = ?1 AND id = ?2",
                 )
@@ -396,5 +425,10 @@ mod tests {
             (State::Done, Some("1"), 1)
         );
         assert_eq!(highest_load(dir.path()), 1);
+        // Recorded with its intent: one attempt, committed with the pre-image.
+        j.record_pre_images(&[("Patient", "b", "h2", PreImage::Deleted, State::Intent)])
+            .unwrap();
+        let e = j.get("Patient", "b").unwrap().unwrap();
+        assert_eq!((e.state, e.attempts), (State::Intent, 1));
     }
 }

@@ -3,7 +3,10 @@
 //! --target` checks the server's copy against the run.
 //!
 //! - [`target`]: `[targets.NAME]` settings and the HTTPS client (rustls; `http://` only to
-//!   loopback when allowed; bearer token from an environment variable or a file).
+//!   loopback when allowed; bearer token from an environment variable or a file, or SMART
+//!   Backend Services).
+//! - [`smart`]: SMART Backend Services tokens (a signed JWT assertion, ES384 or RS384), cached,
+//!   renewed before expiry and once after a 401.
 //! - [`journal`]: per load, each resource's pre-image, intent and outcome, committed before and
 //!   after each request, so a kill at any instant resumes to exactly once.
 //! - [`load`]: referenced types first, batch Bundles of `PUT Type/id` (Ferry's deterministic
@@ -18,7 +21,9 @@ pub mod fhir;
 pub mod http;
 pub mod journal;
 pub mod load;
+pub mod manifest;
 pub mod rollback;
+pub mod smart;
 pub mod target;
 pub mod verify;
 
@@ -36,10 +41,15 @@ pub enum LoadError {
     Journal { path: PathBuf, message: String },
     #[error("cannot read the run's output `{}`: {message}", path.display())]
     Output { path: PathBuf, message: String },
-    #[error(
-        "target `{target}` refused Ferry's credentials (HTTP {status}); check the token named by token_env or token_file, and the scopes the server grants"
-    )]
-    Refused { target: String, status: u16 },
+    #[error("target `{target}` refused Ferry's credentials (HTTP {status}); check {check}")]
+    Refused {
+        target: String,
+        status: u16,
+        /// What to check, by the target's `auth`.
+        check: &'static str,
+    },
+    #[error("target `{target}`: SMART Backend Services authorization failed: {message}")]
+    Auth { target: String, message: String },
     #[error(
         "target `{target}` kept failing ({last}) after {attempts} attempts; nothing is lost: `ferry load --resume` continues where this stopped"
     )]

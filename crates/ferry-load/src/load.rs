@@ -72,7 +72,30 @@ struct Item {
     resource_type: String,
     id: String,
     hash: String,
-    body: Value,
+    /// The batch entry `{"fullUrl":..,"resource":..,"request":{"method":"PUT",..}}`, serialized
+    /// once however often it is resent.
+    entry: Vec<u8>,
+}
+
+impl Item {
+    fn new(resource_type: &str, id: String, body: &Value) -> Result<Item, LoadError> {
+        let hash = fhir::content_hash(body);
+        let url = format!("{resource_type}/{id}");
+        let mut entry = Vec::with_capacity(1024);
+        entry.extend_from_slice(br#"{"fullUrl":"#);
+        serde_json::to_writer(&mut entry, &url).map_err(|e| LoadError::Other(e.to_string()))?;
+        entry.extend_from_slice(br#","resource":"#);
+        serde_json::to_writer(&mut entry, body).map_err(|e| LoadError::Other(e.to_string()))?;
+        entry.extend_from_slice(br#","request":{"method":"PUT","url":"#);
+        serde_json::to_writer(&mut entry, &url).map_err(|e| LoadError::Other(e.to_string()))?;
+        entry.extend_from_slice(b"}}");
+        Ok(Item {
+            resource_type: resource_type.to_string(),
+            id,
+            hash,
+            entry,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -145,6 +168,26 @@ pub fn references(v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The types of the relative references (`"reference":"Type/id"`) in one line of compact JSON.
+pub fn referenced_types(line: &[u8], found: &mut dyn FnMut(&[u8])) {
+    const KEY: &[u8] = b"\"reference\":";
+    let mut rest = line;
+    while let Some(at) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[at + KEY.len()..];
+        let value = rest.trim_ascii_start();
+        let Some(value) = value.strip_prefix(b"\"") else {
+            continue;
+        };
+        let end = value
+            .iter()
+            .position(|&c| !c.is_ascii_alphanumeric())
+            .unwrap_or(value.len());
+        if end > 0 && value[0].is_ascii_uppercase() && value.get(end) == Some(&b'/') {
+            found(&value[..end]);
+        }
+    }
+}
+
 fn read_lines(
     path: &PathBuf,
     f: &mut dyn FnMut(Value) -> Result<(), LoadError>,
@@ -169,16 +212,21 @@ pub fn load(
     on_event: &(dyn Fn(LoadEvent<'_>) + Sync),
 ) -> Result<LoadSummary, LoadError> {
     let started = Instant::now();
-    let journal = Journal::open(&plan.journal)?;
-    journal.set_info("run", &plan.run.to_string())?;
-    journal.set_info("target", &target.name)?;
-    journal.set_info("base", &target.base)?;
-    journal.set_info("run_tag", &plan.run_tag)?;
-    journal.set_info("project_tag", &plan.project_tag)?;
-    if journal.info("started_at")?.is_none() {
-        journal.set_info("started_at", &plan.recorded)?;
-    }
-    journal.set_info("status", "loading")?;
+    let mut journal = Journal::open(&plan.journal)?;
+    let started_at = journal
+        .info("started_at")?
+        .unwrap_or_else(|| plan.recorded.clone());
+    // One commit: a kill leaves a journal that says all of this or nothing (`ferry loads`
+    // shows the latter as not started; nothing was sent).
+    journal.set_infos(&[
+        ("run", &plan.run.to_string()),
+        ("target", &target.name),
+        ("base", &target.base),
+        ("run_tag", &plan.run_tag),
+        ("project_tag", &plan.project_tag),
+        ("started_at", &started_at),
+        ("status", "loading"),
+    ])?;
 
     // Pass 1: counts and which types reference which.
     on_event(LoadEvent::Phase {
@@ -191,19 +239,25 @@ pub fn load(
     for (t, path) in &plan.files {
         files_of.entry(t.clone()).or_default().push(path.clone());
         edges.entry(t.clone()).or_default();
-        let mut refs = Vec::new();
-        read_lines(path, &mut |v| {
-            *counts.entry(t.clone()).or_default() += 1;
-            refs.clear();
-            references(&v, &mut refs);
-            let e = edges.entry(t.clone()).or_default();
-            for (rt, _) in &refs {
-                if rt != t {
-                    e.insert(rt.clone());
-                }
+        // A scan of the text, not a parse: this pass only orders the types, and a false
+        // sighting only adds an ordering edge.
+        let bad = |message: String| LoadError::Output {
+            path: path.clone(),
+            message,
+        };
+        let mut r = ferry_fhir::NdjsonReader::open(path).map_err(|e| bad(e.to_string()))?;
+        let e = edges.entry(t.clone()).or_default();
+        while let Some(line) = r.next_line().map_err(|e| bad(e.to_string()))? {
+            if line.bytes.is_empty() {
+                continue;
             }
-            Ok(())
-        })?;
+            *counts.entry(t.clone()).or_default() += 1;
+            referenced_types(line.bytes, &mut |rt| {
+                if rt != t.as_bytes() && !e.iter().any(|x| x.as_bytes() == rt) {
+                    e.insert(String::from_utf8_lossy(rt).into_owned());
+                }
+            });
+        }
     }
     // Only references to types in the run order the load.
     let known: BTreeSet<String> = edges.keys().cloned().collect();
@@ -254,6 +308,11 @@ pub fn load(
                             continue;
                         }
                         let done = stats.done.fetch_add(n, Ordering::Relaxed) + n;
+                        let retries = stats.retries.load(Ordering::Relaxed)
+                            + stats.entry_retries.load(Ordering::Relaxed);
+                        if retries > 0 {
+                            on_event(LoadEvent::Message(&format!("{t}, {retries} retries")));
+                        }
                         on_event(LoadEvent::Position(done));
                     }
                 });
@@ -276,13 +335,7 @@ pub fn load(
                         patients.push(id.clone());
                     }
                     fhir::tag(&mut v, &plan.project_tag, &plan.run_tag);
-                    let hash = fhir::content_hash(&v);
-                    chunk.push(Item {
-                        resource_type: t.clone(),
-                        id,
-                        hash,
-                        body: v,
-                    });
+                    chunk.push(Item::new(t, id, &v)?);
                     if chunk.len() >= size {
                         if failed.lock().map(|f| f.is_some()).unwrap_or(true)
                             || plan.cancel.is_cancelled()
@@ -360,16 +413,10 @@ pub fn load(
         }]
     });
     fhir::tag(&mut prov, &plan.project_tag, &plan.run_tag);
-    let hash = fhir::content_hash(&prov);
     load_chunk(
         target,
         &journal,
-        vec![Item {
-            resource_type: "Provenance".into(),
-            id: provenance_id.clone(),
-            hash,
-            body: prov,
-        }],
+        vec![Item::new("Provenance", provenance_id.clone(), &prov)?],
         deadline,
         &stats,
         &tally,
@@ -468,9 +515,13 @@ fn load_chunk(
     let mut new: Vec<&Item> = Vec::new();
     let (mut already, mut failed_before) = (0u64, 0u64);
     {
-        let j = lock(journal)?;
-        for item in &chunk {
-            match j.get(&item.resource_type, &item.id)? {
+        let keys: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|i| (i.resource_type.as_str(), i.id.as_str()))
+            .collect();
+        let found = lock(journal)?.get_many(&keys)?;
+        for (item, entry) in chunk.iter().zip(found) {
+            match entry {
                 Some(e)
                     if e.hash == item.hash && matches!(e.state, State::Done | State::Unchanged) =>
                 {
@@ -484,6 +535,9 @@ fn load_chunk(
         }
     }
     let mut unchanged = 0u64;
+    // Entries already in the journal get their intent marked below; new ones get it with
+    // their pre-image, in the same commit.
+    let known = send.len();
     if !new.is_empty() {
         let pres = pre_images(target, &new, deadline, stats, cancel)?;
         let mut rows = Vec::with_capacity(new.len());
@@ -494,7 +548,7 @@ fn load_chunk(
                 State::Unchanged
             } else {
                 send.push(item);
-                State::Pending
+                State::Intent
             };
             rows.push((
                 item.resource_type.as_str(),
@@ -510,26 +564,24 @@ fn load_chunk(
     let mut failed = 0u64;
     let mut attempt = 0u32;
     while !send.is_empty() {
-        let intents: Vec<(&str, &str, &str)> = send
-            .iter()
-            .map(|i| (i.resource_type.as_str(), i.id.as_str(), i.hash.as_str()))
-            .collect();
-        lock(journal)?.mark_intent(&intents)?;
-        let entries = send
-            .iter()
-            .map(|i| {
-                json!({
-                    "fullUrl": format!("{}/{}", i.resource_type, i.id),
-                    "resource": i.body,
-                    "request": {"method": "PUT", "url": format!("{}/{}", i.resource_type, i.id)}
-                })
-            })
-            .collect();
-        let answers = fhir::batch(target, entries, deadline, stats, cancel)?;
+        let marked = if attempt == 0 {
+            &send[..known]
+        } else {
+            &send[..]
+        };
+        if !marked.is_empty() {
+            let intents: Vec<(&str, &str, &str)> = marked
+                .iter()
+                .map(|i| (i.resource_type.as_str(), i.id.as_str(), i.hash.as_str()))
+                .collect();
+            lock(journal)?.mark_intent(&intents)?;
+        }
+        let entries: Vec<&[u8]> = send.iter().map(|i| i.entry.as_slice()).collect();
+        let answers = fhir::batch_raw(target, &entries, false, deadline, stats, cancel)?;
         let mut outcomes = Vec::new();
         let mut again: Vec<&Item> = Vec::new();
-        for (k, item) in send.iter().enumerate() {
-            match answers.get(k).cloned().flatten() {
+        for (item, answer) in send.iter().zip(answers) {
+            match answer {
                 Some(a) if (200..300).contains(&a.status) => outcomes.push((
                     item.resource_type.as_str(),
                     item.id.as_str(),
@@ -602,6 +654,16 @@ mod tests {
         assert!(pos("Practitioner") < pos("Encounter"));
         assert!(pos("Encounter") < pos("Observation"));
         assert_eq!(order.len(), 7);
+    }
+
+    #[test]
+    fn referenced_types_are_read_off_the_text() {
+        let line = br##"{"a":{"reference":"Patient/1"},"b":[{"reference": "Encounter/x-2"}],"c":{"reference":"http://h/Patient/3"},"d":{"reference":"#c"},"e":"reference"}"##;
+        let mut found = Vec::new();
+        referenced_types(line, &mut |t| {
+            found.push(String::from_utf8_lossy(t).into_owned())
+        });
+        assert_eq!(found, vec!["Patient", "Encounter"]);
     }
 
     #[test]

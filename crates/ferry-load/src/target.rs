@@ -2,7 +2,8 @@
 //! client built from it (rustls, TLS 1.2+; `http://` only to loopback and only when allowed).
 //!
 //! Secrets are never in `ferry.toml`: a bearer token comes from an environment variable or a
-//! file named there, and no message ever prints it.
+//! file named there, a SMART private key from a file named there, and no message ever prints
+//! either (nor a SMART assertion or access token).
 
 use crate::LoadError;
 use serde::Deserialize;
@@ -17,13 +18,26 @@ pub struct TargetConfig {
     pub kind: String,
     /// The server's base URL, e.g. `https://ehr.example.org/fhir/R4`.
     pub url: String,
-    /// `none` (default) or `bearer`.
+    /// `none` (default), `bearer` or `smart` (SMART Backend Services).
     #[serde(default = "default_auth")]
     pub auth: String,
     /// For `auth = "bearer"`: the environment variable holding the token.
     pub token_env: Option<String>,
     /// For `auth = "bearer"`: a file holding the token (relative to the project).
     pub token_file: Option<PathBuf>,
+    /// For `auth = "smart"`: the client id the EHR registered for Ferry.
+    pub client_id: Option<String>,
+    /// For `auth = "smart"`: the PEM private key (relative to the project), ES384 or RS384.
+    pub private_key_file: Option<PathBuf>,
+    /// For `auth = "smart"`: `ES384` or `RS384` (default: read from the key).
+    pub alg: Option<String>,
+    /// For `auth = "smart"`: the `kid` of the registered public key, sent in each assertion.
+    pub key_id: Option<String>,
+    /// For `auth = "smart"`: the scopes asked for (default [`crate::smart::DEFAULT_SCOPES`]).
+    pub scopes: Option<String>,
+    /// For `auth = "smart"`: the token URL (default: `token_endpoint` of
+    /// `{url}/.well-known/smart-configuration`).
+    pub token_url: Option<String>,
     /// Allow `http://` (only to 127.0.0.1, ::1 or localhost: a test server on this machine).
     #[serde(default)]
     pub allow_http: bool,
@@ -78,7 +92,7 @@ impl std::fmt::Debug for Target {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h == "localhost"
         || h.parse::<std::net::IpAddr>()
@@ -136,15 +150,28 @@ impl Target {
                 config.concurrency
             )));
         }
-        let token = match config.auth.as_str() {
-            "none" => None,
-            "bearer" => Some(read_token(name, config, project_root)?),
-            other => {
-                return Err(bad(format!(
-                    "auth = \"{other}\" is not supported; use \"none\" or \"bearer\" (with token_env or token_file)"
-                )));
-            }
-        };
+        let smart_keys = [
+            ("client_id", config.client_id.is_some()),
+            ("private_key_file", config.private_key_file.is_some()),
+            ("alg", config.alg.is_some()),
+            ("key_id", config.key_id.is_some()),
+            ("scopes", config.scopes.is_some()),
+            ("token_url", config.token_url.is_some()),
+        ];
+        if config.auth != "smart"
+            && let Some((key, _)) = smart_keys.iter().find(|(_, set)| *set)
+        {
+            return Err(bad(format!(
+                "{key} is a setting of auth = \"smart\", but this target has auth = \"{}\"",
+                config.auth
+            )));
+        }
+        if config.auth != "bearer" && (config.token_env.is_some() || config.token_file.is_some()) {
+            return Err(bad(format!(
+                "token_env and token_file are settings of auth = \"bearer\", but this target has auth = \"{}\"",
+                config.auth
+            )));
+        }
         let ca = match &config.ca_file {
             Some(p) => {
                 let path = project_root.join(p);
@@ -166,14 +193,61 @@ impl Target {
             }
             None => None,
         };
-        let client =
-            crate::http::Client::new(token, ca, Duration::from_secs(config.timeout_secs.max(1)));
+        let agent = crate::http::agent(ca, Duration::from_secs(config.timeout_secs.max(1)));
+        let auth = match config.auth.as_str() {
+            "none" => crate::http::Auth::None,
+            "bearer" => crate::http::Auth::Bearer(read_token(name, config, project_root)?),
+            "smart" => {
+                let (Some(client_id), Some(key)) = (&config.client_id, &config.private_key_file)
+                else {
+                    return Err(bad(
+                        "auth = \"smart\" needs client_id = \"...\" and private_key_file = \"PATH\" (a PEM private key, ES384 or RS384; never the key itself)".into(),
+                    ));
+                };
+                let settings = crate::smart::Settings {
+                    client_id,
+                    private_key_file: &project_root.join(key),
+                    alg: config.alg.as_deref(),
+                    key_id: config.key_id.as_deref(),
+                    scopes: config.scopes.as_deref(),
+                    token_url: config.token_url.as_deref(),
+                };
+                let smart = crate::smart::SmartClient::new(name, &base, settings, agent.clone())
+                    .map_err(bad)?;
+                crate::http::Auth::Smart(std::sync::Arc::new(smart))
+            }
+            other => {
+                return Err(bad(format!(
+                    "auth = \"{other}\" is not supported; use \"none\", \"bearer\" (with token_env or token_file) or \"smart\" (with client_id and private_key_file)"
+                )));
+            }
+        };
+        let client = crate::http::Client::new(agent, auth);
         Ok(Target {
             name: name.to_string(),
             config: config.clone(),
             base,
             client,
         })
+    }
+
+    /// The SMART Backend Services token source, when `auth = "smart"`.
+    pub fn smart(&self) -> Option<&crate::smart::SmartClient> {
+        match &self.client.auth {
+            crate::http::Auth::Smart(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What to check when the server refuses Ferry's credentials (401/403).
+    pub(crate) fn credentials_hint(&self) -> &'static str {
+        match self.config.auth.as_str() {
+            "smart" => {
+                "that the EHR grants client_id the scopes asked for (scopes), and that its access tokens are meant for this url"
+            }
+            "none" => "whether the server needs auth = \"bearer\" or auth = \"smart\"",
+            _ => "the token named by token_env or token_file, and the scopes the server grants",
+        }
     }
 
     /// The URL of `path` (relative to the base, e.g. `Patient/abc`).
@@ -252,5 +326,28 @@ mod tests {
         c.token_env = Some("FERRY_TEST_TOKEN_SURELY_UNSET".into());
         let e = Target::open("t", &c, Path::new("/")).unwrap_err();
         assert!(e.to_string().contains("not set"), "{e}");
+    }
+
+    #[test]
+    fn smart_settings_belong_to_auth_smart_which_needs_a_client_and_a_key_file() {
+        let root = Path::new("/");
+        let mut c = cfg("https://ehr.example.org/fhir", false);
+        c.client_id = Some("ferry".into());
+        let e = Target::open("t", &c, root).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("client_id is a setting of auth = \"smart\""),
+            "{e}"
+        );
+        c.auth = "smart".into();
+        let e = Target::open("t", &c, root).unwrap_err();
+        assert!(e.to_string().contains("private_key_file = \"PATH\""), "{e}");
+        c.token_env = Some("X".into());
+        let e = Target::open("t", &c, root).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("token_env and token_file are settings of auth = \"bearer\""),
+            "{e}"
+        );
     }
 }

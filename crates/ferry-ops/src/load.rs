@@ -166,22 +166,7 @@ pub fn load(
                 });
             }
             if !req.unverified {
-                let last = session.ws.verifications(run.id)?.into_iter().last();
-                match last {
-                    Some(v) if v.verdict == "go" => {}
-                    Some(v) => {
-                        return Err(OpsError::Other(format!(
-                            "run {}'s last verification ({}) is {}: Ferry loads only a run that verified GO. Fix what `ferry verify --run {}` reports, or pass --unverified to load it anyway (recorded)",
-                            run.id, v.id, v.verdict, run.id
-                        )));
-                    }
-                    None => {
-                        return Err(OpsError::Other(format!(
-                            "run {} was never verified: run `ferry verify --run {}` first (or pass --unverified to load it anyway)",
-                            run.id, run.id
-                        )));
-                    }
-                }
+                require_go(session, run.id)?;
             }
             let dir = loads_dir(session);
             let n = journal::highest_load(&dir) + 1;
@@ -254,10 +239,70 @@ pub fn verify_target(
     if provenances > 0 {
         extra.insert("Provenance".to_string(), provenances);
     }
+    let searches = server_searches(session, id)?;
+    let started_at = ferry_core::calendar::now_utc_rfc3339();
     let events = on_event(progress);
-    Ok(ferry_load::verify::verify(
-        &target, id, &files, &tag, &extra, cancel, &events,
-    )?)
+    let v = ferry_load::verify::verify(
+        &target, id, &files, &tag, &extra, &searches, cancel, &events,
+    )?;
+    let summary = serde_json::to_string(&v).map_err(|e| OpsError::Other(e.to_string()))?;
+    session.ws.record_target_verification(
+        id,
+        &target.name,
+        &target.base,
+        &started_at,
+        v.duration_ms,
+        if v.go { "go" } else { "no-go" },
+        &summary,
+    )?;
+    Ok(v)
+}
+
+/// The comparative searches of `checks/` that have a `fhir_search`, with their SQL numbers on
+/// run `run`'s snapshot.
+fn server_searches(
+    session: &Session,
+    run: u64,
+) -> Result<Vec<ferry_load::verify::ServerSearch>, OpsError> {
+    let all = ferry_verify::load_searches(&session.project.checks_dir())
+        .map_err(|e| OpsError::Config(e.to_string()))?;
+    let wanted: Vec<_> = all
+        .into_iter()
+        .filter(|s| s.fhir_search.is_some())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let snapshot = session.ws.run(Some(run))?.snapshot;
+    let reader = session.ws.open_snapshot(Some(snapshot))?;
+    Ok(wanted
+        .into_iter()
+        .map(|s| {
+            let expected = ferry_verify::search_sql_number(&reader, &s);
+            let allowed = expected.as_ref().map(|e| s.allowed(*e)).unwrap_or(0.0);
+            let distinct = s.count_distinct.clone().map(|path| {
+                Box::new(move |r: &serde_json::Value| {
+                    ferry_verify::search::values_at(r, &path)
+                        .into_iter()
+                        .map(|v| v.to_string())
+                        .collect()
+                }) as ferry_load::verify::DistinctValues
+            });
+            ferry_load::verify::ServerSearch {
+                name: s.name.clone(),
+                description: s.description.clone(),
+                query: s.fhir_search.clone().unwrap_or_default(),
+                element: s
+                    .count_distinct
+                    .as_deref()
+                    .and_then(|p| p.split('.').next())
+                    .map(str::to_string),
+                distinct,
+                expected,
+                allowed,
+            }
+        })
+        .collect())
 }
 
 /// One load as its journal records it.
@@ -267,6 +312,7 @@ pub struct LoadInfo {
     pub target: String,
     pub run: Option<u64>,
     /// `loading` (unfinished: `ferry load --resume`), `loaded`, `loaded-with-failures`,
+    /// `not-started` (killed as its journal was made; nothing sent),
     /// `rolled-back`.
     pub status: String,
     pub started_at: String,
@@ -290,7 +336,12 @@ pub fn loads(session: &Session) -> Result<Vec<LoadInfo>, OpsError> {
             load: n,
             target: j.info("target")?.unwrap_or_default(),
             run: j.info("run")?.and_then(|r| r.parse().ok()),
-            status: j.info("status")?.unwrap_or_else(|| "loading".into()),
+            // A journal without a target was killed as it was made: nothing was sent.
+            status: match (j.info("target")?, j.info("status")?) {
+                (None, _) => "not-started".into(),
+                (_, Some(s)) => s,
+                (_, None) => "loading".into(),
+            },
             started_at: j.info("started_at")?.unwrap_or_default(),
             resources: j.info("resources")?.and_then(|r| r.parse().ok()),
             states: j.counts()?.into_iter().collect(),
@@ -298,4 +349,88 @@ pub fn loads(session: &Session) -> Result<Vec<LoadInfo>, OpsError> {
         });
     }
     Ok(out)
+}
+
+/// What `ferry import-manifest` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ManifestInfo {
+    pub run: u64,
+    pub path: PathBuf,
+    pub files: usize,
+    pub resources: u64,
+}
+
+/// Writes the Bulk Data `$import` manifest of run `run` (default: the latest) to `out` (default
+/// `reports/import-manifest-run-NNNN.json`): each NDJSON file of the run at `files_url`/its name.
+/// Refuses a run whose last verification is not GO unless `unverified`.
+pub fn import_manifest(
+    session: &mut Session,
+    run: Option<u64>,
+    files_url: &str,
+    incremental: bool,
+    unverified: bool,
+    out: Option<&std::path::Path>,
+) -> Result<ManifestInfo, OpsError> {
+    if !(files_url.starts_with("https://") || files_url.starts_with("file:")) {
+        return Err(OpsError::Config(format!(
+            "--files-url `{files_url}` must be an https:// URL (where the server will fetch the NDJSON files) or a file: URL"
+        )));
+    }
+    let info = session.ws.run(run)?;
+    if !unverified {
+        require_go(session, info.id)?;
+    }
+    let outputs = session.ws.run_outputs(info.id)?;
+    let files: Vec<ferry_load::manifest::ManifestFile> = outputs
+        .iter()
+        .map(|o| ferry_load::manifest::ManifestFile {
+            resource_type: o.resource_type.clone(),
+            file: o.file.clone(),
+            resources: o.resources,
+            sha256: o.sha256.clone(),
+        })
+        .collect();
+    let tag = project_tag(session)?;
+    let source = format!("urn:ferry:run:{tag}-run-{:04}", info.id);
+    let manifest = ferry_load::manifest::import_manifest(
+        &files,
+        files_url,
+        &source,
+        if incremental {
+            "IncrementalLoad"
+        } else {
+            "InitialLoad"
+        },
+    );
+    let path = match out {
+        Some(p) => session.project.root.join(p),
+        None => session
+            .project
+            .reports_dir()
+            .join(format!("import-manifest-run-{:04}.json", info.id)),
+    };
+    let mut bytes =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| OpsError::Other(e.to_string()))?;
+    bytes.push(b'\n');
+    ferry_core::atomic::write(&path, ferry_core::atomic::Contents::Project, &bytes)?;
+    Ok(ManifestInfo {
+        run: info.id,
+        path: session.project.relative(&path).into(),
+        files: files.len(),
+        resources: files.iter().map(|f| f.resources).sum(),
+    })
+}
+
+/// A run whose last verification is not GO is loaded (or handed to a server) only when asked.
+fn require_go(session: &Session, run: u64) -> Result<(), OpsError> {
+    match session.ws.verifications(run)?.into_iter().last() {
+        Some(v) if v.verdict == "go" => Ok(()),
+        Some(v) => Err(OpsError::Other(format!(
+            "run {run}'s last verification ({}) is {}: Ferry loads only a run that verified GO. Fix what `ferry verify --run {run}` reports, or pass --unverified to load it anyway (recorded)",
+            v.id, v.verdict
+        ))),
+        None => Err(OpsError::Other(format!(
+            "run {run} was never verified: run `ferry verify --run {run}` first (or pass --unverified to load it anyway)"
+        ))),
+    }
 }

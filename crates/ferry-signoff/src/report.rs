@@ -59,7 +59,26 @@ pub struct RunView {
     pub exceptions_total: u64,
     /// Every verification of the run, oldest first; the last one counts.
     pub verifications: Vec<VerificationView>,
+    /// The latest verification on each target the run was verified on (`ferry verify
+    /// --target`), by target name.
+    pub target_verifications: Vec<TargetVerificationView>,
     pub samples: Vec<SampleView>,
+}
+
+/// The latest `ferry verify --target` of a run on one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetVerificationView {
+    pub id: u64,
+    pub target: String,
+    pub base_url: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub actor: String,
+    pub go: bool,
+    /// How many times the run was verified on this target.
+    pub count: usize,
+    pub checks: Vec<CheckView>,
+    pub unreadable: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -266,6 +285,7 @@ pub fn gather(
             .iter()
             .map(verification_view)
             .collect();
+        let target_verifications = target_verification_views(&ws.target_verifications(run.id)?);
         let mut samples = Vec::new();
         for p in ws.sample_packets(Some(run.id))? {
             let recorded = ws.sample_verdicts(p.id)?;
@@ -319,6 +339,7 @@ pub fn gather(
             exceptions,
             exceptions_total,
             verifications,
+            target_verifications,
             samples,
         });
     }
@@ -407,6 +428,102 @@ fn verification_view(v: &VerificationInput) -> VerificationView {
     view
 }
 
+/// The latest verification per target, in target order, with its summary read back into rows.
+fn target_verification_views(
+    records: &[ferry_store::TargetVerificationRecord],
+) -> Vec<TargetVerificationView> {
+    let mut latest: BTreeMap<&str, (&ferry_store::TargetVerificationRecord, usize)> =
+        BTreeMap::new();
+    for r in records {
+        let e = latest.entry(r.target.as_str()).or_insert((r, 0));
+        e.0 = r;
+        e.1 += 1;
+    }
+    latest
+        .into_values()
+        .map(|(r, count)| {
+            let mut view = TargetVerificationView {
+                id: r.id,
+                target: r.target.clone(),
+                base_url: r.base_url.clone(),
+                started_at: r.started_at.clone(),
+                duration_ms: r.duration_ms,
+                actor: r.actor.clone().unwrap_or_default(),
+                go: r.verdict == "go",
+                count,
+                checks: Vec::new(),
+                unreadable: None,
+            };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.summary_json) else {
+                view.unreadable = Some("the recorded summary is not JSON".into());
+                return view;
+            };
+            let u = |x: &serde_json::Value, k: &str| x.get(k).and_then(|n| n.as_u64()).unwrap_or(0);
+            let status = |ok: bool| if ok { "pass" } else { "fail" }.to_string();
+            let counts = v.get("counts").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+            let (run_n, server_n) = counts
+                .iter()
+                .fold((0, 0), |(a, b), c| (a + u(c, "run"), b + u(c, "server")));
+            let off: Vec<String> = counts
+                .iter()
+                .filter(|c| u(c, "run") != u(c, "server"))
+                .map(|c| {
+                    format!(
+                        "{} (run {}, server {})",
+                        c.get("resource_type").and_then(|t| t.as_str()).unwrap_or("?"),
+                        u(c, "run"),
+                        u(c, "server")
+                    )
+                })
+                .collect();
+            view.checks.push(CheckView {
+                name: "counts".into(),
+                status: status(off.is_empty()),
+                summary: format!(
+                    "{} types: run {}, server {} (this project's resources, by tag){}",
+                    counts.len(),
+                    crate::render::thousands(run_n as i64),
+                    crate::render::thousands(server_n as i64),
+                    if off.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; differ: {}", off.join(", "))
+                    }
+                ),
+                problems: off.len() as u64,
+            });
+            let problems = u(&v, "problem_count");
+            view.checks.push(CheckView {
+                name: "read back".into(),
+                status: status(problems == 0),
+                summary: format!(
+                    "{} resources read back and compared with the run's output (server meta ignored), {} references resolved",
+                    crate::render::thousands(u(&v, "read_back") as i64),
+                    crate::render::thousands(u(&v, "references_checked") as i64)
+                ),
+                problems,
+            });
+            for srch in v.get("searches").and_then(|c| c.as_array()).into_iter().flatten() {
+                let ok = srch.get("ok").and_then(|o| o.as_bool()).unwrap_or(false);
+                view.checks.push(CheckView {
+                    name: format!(
+                        "search:{}",
+                        srch.get("name").and_then(|n| n.as_str()).unwrap_or("?")
+                    ),
+                    status: status(ok),
+                    summary: srch
+                        .get("summary")
+                        .and_then(|n| n.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    problems: u64::from(!ok),
+                });
+            }
+            view
+        })
+        .collect()
+}
+
 /// The checklist: staging, each module, the verification and the whole run, per run side by
 /// side. Modules appear in the order of the first run that has them.
 fn checklist(runs: &[RunView], snapshots: &BTreeMap<u64, SnapshotView>) -> Vec<ChecklistRow> {
@@ -491,8 +608,9 @@ fn checklist(runs: &[RunView], snapshots: &BTreeMap<u64, SnapshotView>) -> Vec<C
     rows
 }
 
-/// Go only when the last run finished, its books balance, its latest verification says go, and
-/// no clinician rejected a sampled chart of any run in the report.
+/// Go only when the last run finished, its books balance, its latest verification says go, its
+/// latest verification on each target it was verified on says go, and no clinician rejected a
+/// sampled chart of any run in the report.
 pub fn decide(runs: &[RunView]) -> Decision {
     let mut d = Decision {
         go: false,
@@ -556,6 +674,25 @@ pub fn decide(runs: &[RunView]) -> Decision {
             });
         }
         Some(_) => {}
+    }
+    for t in last.target_verifications.iter().filter(|t| !t.go) {
+        let failed: Vec<&str> = t
+            .checks
+            .iter()
+            .filter(|c| c.status == "fail")
+            .map(|c| c.name.as_str())
+            .collect();
+        d.blockers.push(format!(
+            "verification {} of run {} on target `{}` answered no-go{}",
+            t.id,
+            last.id,
+            t.target,
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(": failed checks {}", failed.join(", "))
+            }
+        ));
     }
     for r in runs {
         for s in &r.samples {

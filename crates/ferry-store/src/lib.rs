@@ -29,7 +29,8 @@ pub use ledger::{ExceptionGroup, ModuleBooks, RunInfo, RunOutput, RunSpec, RunWr
 pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
 pub use signoff::{RowFate, SamplePacket, SampleVerdict, VerdictInput};
 pub use verification::{
-    IndexFinding, LedgerOutcome, ResourceLocation, VerificationRecord, VerifyIndex,
+    IndexFinding, LedgerOutcome, ResourceLocation, TargetVerificationRecord, VerificationRecord,
+    VerifyIndex,
 };
 pub use writer::{SnapshotWriter, StagedFile};
 

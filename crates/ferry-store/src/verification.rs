@@ -26,6 +26,50 @@ CREATE TABLE IF NOT EXISTS verification (
 );
 ";
 
+/// Verifications on a target (`ferry verify --target`), kept apart from the file verifications
+/// a load's "verified GO" gate reads.
+const TARGET_VERIFICATION_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS target_verification (
+    id           INTEGER PRIMARY KEY,
+    run_id       INTEGER NOT NULL REFERENCES run(id),
+    target       TEXT NOT NULL,
+    base_url     TEXT NOT NULL,
+    started_at   TEXT NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    verdict      TEXT NOT NULL,
+    summary_json TEXT NOT NULL,
+    actor        TEXT
+);
+";
+
+/// Whether the catalog has table `name` (catalogs older than a table have none).
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+}
+
+/// One recorded `ferry verify --target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetVerificationRecord {
+    pub id: u64,
+    pub run_id: u64,
+    /// The target's name in ferry.toml, and its base URL then.
+    pub target: String,
+    pub base_url: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// `go` or `no-go`.
+    pub verdict: String,
+    /// Counts, read-back and search results: types, ids and numbers, never values.
+    pub summary_json: String,
+    pub actor: Option<String>,
+}
+
 /// One recorded `ferry verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerificationRecord {
@@ -74,15 +118,7 @@ impl Workspace {
         let path = self.catalog_path();
         let err = |e| StoreError::sqlite(&path, e);
         let conn = self.catalog_ref();
-        let exists: Option<i64> = conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'verification'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        if exists.is_none() {
+        if !table_exists(conn, "verification").map_err(err)? {
             return Ok(Vec::new());
         }
         let mut stmt = conn
@@ -100,6 +136,77 @@ impl Workspace {
                     duration_ms: r.get::<_, i64>(3)? as u64,
                     verdict: r.get(4)?,
                     summary_json: r.get(5)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// Records a verification of `run_id` on a target; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_target_verification(
+        &self,
+        run_id: u64,
+        target: &str,
+        base_url: &str,
+        started_at: &str,
+        duration_ms: u64,
+        verdict: &str,
+        summary_json: &str,
+    ) -> Result<u64, StoreError> {
+        let path = self.catalog_path();
+        let err = |e| StoreError::sqlite(&path, e);
+        let conn = self.catalog_ref();
+        conn.execute_batch(TARGET_VERIFICATION_SCHEMA)
+            .map_err(err)?;
+        conn.execute(
+            "INSERT INTO target_verification
+               (run_id, target, base_url, started_at, duration_ms, verdict, summary_json, actor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                run_id as i64,
+                target,
+                base_url,
+                started_at,
+                duration_ms as i64,
+                verdict,
+                summary_json,
+                self.actor()
+            ],
+        )
+        .map_err(err)?;
+        Ok(conn.last_insert_rowid() as u64)
+    }
+
+    /// The verifications of a run on targets, oldest first.
+    pub fn target_verifications(
+        &self,
+        run_id: u64,
+    ) -> Result<Vec<TargetVerificationRecord>, StoreError> {
+        let path = self.catalog_path();
+        let err = |e| StoreError::sqlite(&path, e);
+        let conn = self.catalog_ref();
+        if !table_exists(conn, "target_verification").map_err(err)? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, run_id, target, base_url, started_at, duration_ms, verdict, summary_json, actor
+                 FROM target_verification WHERE run_id = ?1 ORDER BY id",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([run_id as i64], |r| {
+                Ok(TargetVerificationRecord {
+                    id: r.get::<_, i64>(0)? as u64,
+                    run_id: r.get::<_, i64>(1)? as u64,
+                    target: r.get(2)?,
+                    base_url: r.get(3)?,
+                    started_at: r.get(4)?,
+                    duration_ms: r.get::<_, i64>(5)? as u64,
+                    verdict: r.get(6)?,
+                    summary_json: r.get(7)?,
+                    actor: r.get(8)?,
                 })
             })
             .map_err(err)?;

@@ -1075,19 +1075,15 @@ impl RoundTrip<'_> {
     }
 }
 
-fn run_search(
-    reader: &ferry_store::SnapshotReader,
-    s: &Search,
-    tally: &search::Tally,
-) -> CheckResult {
-    let name = format!("search:{}", s.name);
-    let fhir = s.result(tally);
+/// The number a comparative search's SQL gives on the snapshot, or what is wrong with it (a
+/// message naming the checks file). Shared by `ferry verify` and `ferry verify --target`.
+pub fn search_sql_number(reader: &ferry_store::SnapshotReader, s: &Search) -> Result<f64, String> {
     let mut first: Option<QueryValue> = None;
     let sql = reader.query(&s.sql, &mut |_, row| {
         first = row.first().cloned();
         false
     });
-    let number = match (&sql, &first) {
+    match (&sql, &first) {
         (Err(e), _) => Err(format!(
             "its SQL failed on the snapshot: {e} (fix `sql` in {})",
             s.file.display()
@@ -1104,7 +1100,17 @@ fn run_search(
             "its SQL returned no number (it must return one row with a number; fix `sql` in {})",
             s.file.display()
         )),
-    };
+    }
+}
+
+fn run_search(
+    reader: &ferry_store::SnapshotReader,
+    s: &Search,
+    tally: &search::Tally,
+) -> CheckResult {
+    let name = format!("search:{}", s.name);
+    let fhir = s.result(tally);
+    let number = search_sql_number(reader, s);
     let (status, summary, problems) = match number {
         Err(msg) => (Status::Fail, msg, 1),
         Ok(sql) => {
@@ -1137,12 +1143,4 @@ fn run_search(
     }
 }
 
-/// A number for people: integers without decimals, others with at most two.
-fn num(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
-    } else {
-        let s = format!("{x:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
+use ferry_core::num;

@@ -39,6 +39,12 @@ pub struct Search {
     /// Allowed difference in percent of the SQL number.
     #[serde(default)]
     pub tolerance_percent: Option<f64>,
+    /// The same question as a FHIR search on the target, e.g.
+    /// `Condition?code=http://hl7.org/fhir/sid/icd-10-cm|E11`: `ferry verify --target` runs it
+    /// (restricted to this project's resources by tag) and compares its count, or with
+    /// `count_distinct` the distinct values at that path in its results, with the SQL number.
+    #[serde(default)]
+    pub fhir_search: Option<String>,
     /// The file it came from (set on load).
     #[serde(skip)]
     pub file: PathBuf,
@@ -172,7 +178,39 @@ pub fn parse_searches(file: &Path, text: &str) -> Result<Vec<Search>, ChecksErro
             }
         }
     }
+    for s in &parsed.search {
+        if let Some(q) = &s.fhir_search {
+            check_fhir_search(&s.resource, q)
+                .map_err(|m| err(format!("search `{}`: fhir_search `{q}`: {m}", s.name)))?;
+        }
+    }
     Ok(parsed.search)
+}
+
+/// A `fhir_search` is `Type?param=value&...` (or `Type` alone: every resource of the type) for
+/// the search's own `resource`, without the parameters Ferry adds itself.
+fn check_fhir_search(resource: &str, q: &str) -> Result<(), String> {
+    let (t, params) = q.split_once('?').unwrap_or((q, ""));
+    if t != resource {
+        return Err(format!(
+            "it searches `{t}` but the search's `resource` is `{resource}`; make them the same"
+        ));
+    }
+    for p in params.split('&').filter(|p| !p.is_empty()) {
+        let name = p.split_once('=').map_or(p, |(n, _)| n);
+        if name.is_empty() || !p.contains('=') {
+            return Err(format!("`{p}` is not `param=value`"));
+        }
+        if matches!(
+            name,
+            "_tag" | "_summary" | "_count" | "_elements" | "_offset"
+        ) {
+            return Err(format!(
+                "leave out `{name}`: Ferry adds it (this project's tag, counting and paging)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn op_name(op: Op) -> &'static str {
@@ -375,6 +413,27 @@ count_distinct = "subject.reference"
         s.tolerance_percent = Some(2.0);
         assert_eq!(s.allowed(200.0), 4.0);
         assert_eq!(s.allowed(10.0), 1.0);
+    }
+
+    #[test]
+    fn a_fhir_search_must_search_the_same_type_without_ferrys_own_parameters() {
+        let base = "[[search]]\nname = \"d\"\nsql = \"SELECT 1\"\nresource = \"Condition\"\n";
+        let ok = format!(
+            "{base}fhir_search = \"Condition?code=http://hl7.org/fhir/sid/icd-10-cm|E11\"\n"
+        );
+        assert!(parse_searches(Path::new("c.toml"), &ok).is_ok());
+        let all = format!("{base}fhir_search = \"Condition\"\n");
+        assert!(parse_searches(Path::new("c.toml"), &all).is_ok());
+        for (q, says) in [
+            ("Observation?code=x", "make them the same"),
+            ("Observation", "make them the same"),
+            ("Condition?code=x&_tag=y", "Ferry adds it"),
+            ("Condition?code", "param=value"),
+        ] {
+            let text = format!("{base}fhir_search = \"{q}\"\n");
+            let e = parse_searches(Path::new("c.toml"), &text).unwrap_err();
+            assert!(e.to_string().contains(says), "{q}: {e}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod cli {
     mod run;
     mod safety;
     mod signoff;
+    mod smart;
     mod sql;
     mod stage;
     mod verify;

@@ -29,7 +29,27 @@ fn run(id: u64, kind: &str) -> RunView {
         }],
         exceptions_total: 2,
         verifications: vec![],
+        target_verifications: vec![],
         samples: vec![],
+    }
+}
+
+fn on_target(
+    id: u64,
+    target: &str,
+    verdict: &str,
+    summary: &str,
+) -> ferry_store::TargetVerificationRecord {
+    ferry_store::TargetVerificationRecord {
+        id,
+        run_id: 2,
+        target: target.into(),
+        base_url: "https://ehr.example.org/fhir".into(),
+        started_at: "2025-01-03T00:00:00Z".into(),
+        duration_ms: 700,
+        verdict: verdict.into(),
+        summary_json: summary.into(),
+        actor: Some("ana".into()),
     }
 }
 
@@ -92,6 +112,46 @@ fn a_verified_run_with_accepted_samples_is_go() {
             .any(|c| c.contains("run 1 (rehearsal) was not verified")),
         "{d:?}"
     );
+}
+
+#[test]
+fn the_latest_verification_on_each_target_counts_and_a_no_go_one_blocks() {
+    let bad = r#"{"counts": [{"resource_type": "Patient", "run": 10, "server": 9}], "read_back": 10, "references_checked": 4, "problem_count": 1,
+        "searches": [{"name": "diabetics", "ok": false, "summary": "snapshot (SQL) 5, server (FHIR search) 4"}]}"#;
+    let good = r#"{"counts": [{"resource_type": "Patient", "run": 10, "server": 10}], "read_back": 10, "references_checked": 4, "problem_count": 0, "searches": []}"#;
+    let mut r = run(2, "go-live");
+    r.verifications.push(verified("go", GO_SUMMARY));
+    r.samples.push(sample(&[("10", "accept")]));
+    // On `ehr` a NO-GO was followed by a GO; on `test` the latest is NO-GO.
+    r.target_verifications = target_verification_views(&[
+        on_target(1, "ehr", "no-go", bad),
+        on_target(2, "test", "no-go", bad),
+        on_target(3, "ehr", "go", good),
+    ]);
+    assert_eq!(r.target_verifications.len(), 2);
+    let ehr = &r.target_verifications[0];
+    assert_eq!(
+        (ehr.target.as_str(), ehr.id, ehr.count, ehr.go),
+        ("ehr", 3, 2, true)
+    );
+    let test = &r.target_verifications[1];
+    let failed: Vec<&str> = test
+        .checks
+        .iter()
+        .filter(|c| c.status == "fail")
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(failed, vec!["counts", "read back", "search:diabetics"]);
+    let d = decide(&[r.clone()]);
+    assert!(!d.go, "{d:?}");
+    assert!(
+        d.blockers.iter().any(|b| b.contains(
+            "target `test` answered no-go: failed checks counts, read back, search:diabetics"
+        )),
+        "{d:?}"
+    );
+    r.target_verifications.pop();
+    assert!(decide(&[r]).go);
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod dedupe;
 pub mod demo;
 pub mod exceptions;
 pub mod generate;
+pub mod import_manifest;
 pub mod init;
 pub mod library;
 pub mod load;
@@ -82,6 +83,9 @@ pub enum Command {
     /// List the loads: target, run, status (an unfinished one resumes with `ferry load --resume`),
     /// resources by state, journal.
     Loads(load::LoadsArgs),
+    /// Write the Bulk Data `$import` manifest of a verified run, for servers that fetch and
+    /// ingest NDJSON themselves.
+    ImportManifest(import_manifest::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
     /// Print the man page (or write one per command into a folder).
@@ -195,6 +199,7 @@ pub fn exec(cli: Cli, cancel: ferry_core::Cancel) -> anyhow::Result<u8> {
         Command::Load(args) => load::exec(args, &global),
         Command::Rollback(args) => load::rollback(args, &global),
         Command::Loads(args) => load::loads(args, &global),
+        Command::ImportManifest(args) => import_manifest::exec(args, &global),
         Command::Completions(args) => completions::exec(args, &global),
         Command::Man(args) => completions::man(args, &global),
     }

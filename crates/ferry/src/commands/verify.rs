@@ -151,6 +151,15 @@ fn on_target(target: &str, args: &Args, global: &Global) -> Result<u8> {
         for p in v.problems.iter().take(args.examples) {
             outln!("        {}/{}: {}", p.resource_type, p.id, p.problem)?;
         }
+        for s in &v.searches {
+            outln!(
+                "  {}  search:{} ({}): {}",
+                if s.ok { "pass" } else { "FAIL" },
+                s.name,
+                s.query,
+                s.summary
+            )?;
+        }
     }
     Ok(if v.go {
         crate::exit::OK

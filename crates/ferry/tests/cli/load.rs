@@ -9,37 +9,45 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 
-fn tools() -> PathBuf {
+pub(super) fn tools() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/fhir-server")
 }
 
 /// `npm ci` once per test binary when the server's packages are not installed yet.
-fn install() {
+pub(super) fn install() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if tools().join("node_modules/@medplum/fhir-router").is_dir() {
-            return;
-        }
-        let st = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent", "--prefix"])
-            .arg(tools())
-            .status()
-            .expect("npm is needed for the FHIR test server (apt-get install nodejs npm)");
-        assert!(st.success(), "npm ci --prefix tools/fhir-server failed");
-    });
+    ONCE.call_once(|| npm_ci(&tools(), "node_modules/@medplum/fhir-router"));
+}
+
+/// `npm ci --prefix dir` unless `dir/probe` is there already.
+pub(super) fn npm_ci(dir: &Path, probe: &str) {
+    if dir.join(probe).is_dir() {
+        return;
+    }
+    let st = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(dir)
+        .status()
+        .expect("npm is needed for the test servers (apt-get install nodejs npm)");
+    assert!(st.success(), "npm ci --prefix {} failed", dir.display());
 }
 
 /// A node process that printed `listening http://127.0.0.1:PORT`; killed when dropped.
-struct Node {
+pub(super) struct Node {
     child: Child,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Node {
     fn start(script: &str, args: &[&str]) -> Node {
         install();
+        Node::start_in(&tools(), script, args)
+    }
+
+    /// `node dir/script args...` (its packages installed already).
+    pub(super) fn start_in(dir: &Path, script: &str, args: &[&str]) -> Node {
         let mut child = Command::new("node")
-            .arg(tools().join(script))
+            .arg(dir.join(script))
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -192,6 +200,49 @@ fn a_load_lands_exactly_once_verifies_go_and_rolls_back_to_what_the_server_held(
     assert_ne!(server.get("Patient", &pid).unwrap()["gender"], "unknown");
     let out = wd.run(&["verify", "--target", "ehr"]).ok();
     assert!(out.contains(": GO"), "{out}");
+    // The library's comparative searches ran as FHIR searches on the server, and agree.
+    for name in [
+        "patients",
+        "type-2-diabetes-patients",
+        "immunizations-2019",
+        "patients-with-allergies",
+    ] {
+        assert!(
+            out.contains(&format!("pass  search:{name} (")),
+            "{name}: {out}"
+        );
+    }
+    // Recorded, and shown in the sign-off report.
+    wd.run(&["report", "--out", "signoff.html"]).ok();
+    let html = std::fs::read_to_string(wd.join("signoff.html")).unwrap();
+    assert!(
+        html.contains("Verification on the target"),
+        "no target section"
+    );
+    assert!(html.contains("search:type-2-diabetes-patients"));
+
+    // A search whose server answer differs from the snapshot is a NO-GO on the target, and
+    // the report's decision follows the latest target verification.
+    wd.write(
+        "checks/target.toml",
+        "[[search]]\nname = \"wrong\"\nsql = \"SELECT count(*) + 1 FROM patients\"\nresource = \"Patient\"\nfhir_search = \"Patient\"\n",
+    );
+    let r = wd.run(&["verify", "--target", "ehr"]);
+    r.fails_with(3);
+    assert!(
+        r.stdout().contains("FAIL  search:wrong (Patient)"),
+        "{}",
+        r.stdout()
+    );
+    let r = wd.run(&["report", "--out", "signoff.html"]);
+    let html = std::fs::read_to_string(wd.join("signoff.html")).unwrap();
+    assert!(
+        html.contains("on target `ehr` answered no-go: failed checks search:wrong"),
+        "{}",
+        r.stdout()
+    );
+    std::fs::remove_file(wd.join("checks/target.toml")).unwrap();
+    wd.run(&["verify", "--target", "ehr"]).ok();
 
     // Loading again sends nothing: the server holds the same content.
     let s2 = json_of(&wd.run(&["load", "--target", "ehr", "--json"]));
@@ -369,4 +420,68 @@ fn an_unverified_run_and_plain_http_to_another_host_are_refused() {
     let err = wd.run(&["load", "--target", "ehr"]).fails_with(1);
     assert!(err.contains("only a run that verified GO"), "{err}");
     assert_eq!(server.total(), 0);
+}
+
+#[test]
+fn an_import_manifest_names_every_ndjson_file_of_a_verified_run() {
+    let wd = super::workdir::clinic_run("");
+    // Not verified yet: refused, naming the command that verifies.
+    let r = wd.run(&[
+        "import-manifest",
+        "--files-url",
+        "https://files.example.org/run-1",
+    ]);
+    r.fails_with(1);
+    assert!(
+        r.stderr().contains("ferry verify --run 1"),
+        "{}",
+        r.stderr()
+    );
+    wd.run(&["verify"]).ok();
+    let r = wd.run(&[
+        "import-manifest",
+        "--files-url",
+        "http://files.example.org/x",
+    ]);
+    r.fails_with(1);
+    assert!(r.stderr().contains("https://"), "{}", r.stderr());
+    let s = json_of(&wd.run(&[
+        "import-manifest",
+        "--files-url",
+        "https://files.example.org/run-1/",
+        "--json",
+    ]));
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(wd.join(s["path"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["resourceType"], "Parameters");
+    let inputs: Vec<&Value> = m["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "input")
+        .collect();
+    let files: Vec<String> = std::fs::read_dir(wd.join("output/latest"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ndjson"))
+        .collect();
+    assert_eq!(inputs.len(), files.len());
+    let mut total = 0;
+    for i in &inputs {
+        let url = i["part"][1]["valueUri"].as_str().unwrap();
+        let name = url
+            .strip_prefix("https://files.example.org/run-1/")
+            .unwrap();
+        assert!(files.iter().any(|f| f == name), "{url}");
+        assert_eq!(
+            format!("{}.ndjson", i["part"][0]["valueCode"].as_str().unwrap()),
+            name
+        );
+        total += i["part"][2]["valueInteger"].as_u64().unwrap();
+    }
+    assert_eq!(total, run_resources(&wd).len() as u64);
+    assert_eq!(s["resources"], total);
 }
