@@ -104,15 +104,7 @@ pub fn batch_raw(
     cancel: &ferry_core::Cancel,
 ) -> Result<Vec<Option<EntryAnswer>>, LoadError> {
     let n = entries.len();
-    let mut body = Vec::with_capacity(64 + entries.iter().map(|e| e.len() + 1).sum::<usize>());
-    body.extend_from_slice(br#"{"resourceType":"Bundle","type":"batch","entry":["#);
-    for (i, e) in entries.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(e);
-    }
-    body.extend_from_slice(b"]}");
+    let body = bundle_body("batch", entries);
     let resp = exchange(
         target,
         "POST",
@@ -123,6 +115,16 @@ pub fn batch_raw(
         stats,
         cancel,
     )?;
+    if !(200..300).contains(&resp.status) {
+        // The Bundle itself was refused (a batch answers per entry): resending it unchanged
+        // would be refused again.
+        return Err(LoadError::Server {
+            target: target.name.clone(),
+            status: resp.status,
+            what: format!("a batch Bundle of {n} entries"),
+            hint: "; the Bundle itself was refused (check the server's limits, e.g. a smaller bundle_size in ferry.toml), then `ferry load --resume`",
+        });
+    }
     let answers: Vec<Option<EntryAnswer>> = if keep_resources {
         parse_batch_response::<Value>(&resp.body, |r| r)
     } else {
@@ -132,6 +134,68 @@ pub fn batch_raw(
     out.resize_with(n, || None);
     out.truncate(n);
     Ok(out)
+}
+
+fn bundle_body(kind: &str, entries: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(64 + entries.iter().map(|e| e.len() + 1).sum::<usize>());
+    body.extend_from_slice(br#"{"resourceType":"Bundle","type":""#);
+    body.extend_from_slice(kind.as_bytes());
+    body.extend_from_slice(br#"","entry":["#);
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(e);
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+/// What the server did with a transaction Bundle.
+#[derive(Debug, Clone)]
+pub enum TxAnswer {
+    /// Committed: every entry was written; one answer per entry, in order (`None` where the
+    /// response did not say).
+    Committed(Vec<Option<EntryAnswer>>),
+    /// Refused as a whole (nothing was written): the status and the server's OperationOutcome.
+    Refused { status: u16, outcome: Option<Value> },
+}
+
+/// Posts a transaction Bundle of `entries` (serialized batch entries): all are written or none.
+/// Transport errors and 408/429/5xx answers are retried as [`exchange`] does (a transaction
+/// that failed was not applied, so sending it again is safe).
+pub fn transaction_raw(
+    target: &Target,
+    entries: &[&[u8]],
+    deadline: Instant,
+    stats: &Stats,
+    cancel: &ferry_core::Cancel,
+) -> Result<TxAnswer, LoadError> {
+    let n = entries.len();
+    let body = bundle_body("transaction", entries);
+    let resp = exchange(
+        target,
+        "POST",
+        "",
+        Some(&body),
+        None,
+        deadline,
+        stats,
+        cancel,
+    )?;
+    if (200..300).contains(&resp.status) {
+        let mut out = parse_batch_response::<serde::de::IgnoredAny>(&resp.body, |_| Value::Null);
+        out.resize_with(n, || None);
+        out.truncate(n);
+        return Ok(TxAnswer::Committed(out));
+    }
+    let outcome = serde_json::from_slice::<Value>(&resp.body)
+        .ok()
+        .filter(|v| v.get("resourceType").and_then(Value::as_str) == Some("OperationOutcome"));
+    Ok(TxAnswer::Refused {
+        status: resp.status,
+        outcome,
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -10,7 +10,8 @@
 //! - [`journal`]: per load, each resource's pre-image, intent and outcome, committed before and
 //!   after each request, so a kill at any instant resumes to exactly once.
 //! - [`load`]: referenced types first, batch Bundles of `PUT Type/id` (Ferry's deterministic
-//!   ids), per-entry outcomes, 429/5xx entries resent alone, a Provenance per load.
+//!   ids), per-entry outcomes, 429/5xx entries resent alone, a Provenance per load; the
+//!   resources of one source row of a `load = "transaction"` module in one transaction.
 //! - [`rollback`]: reverse order, `If-Match` on the version Ferry wrote; an edit since stops it.
 //! - [`verify`]: counts by tag, every resource read back and compared (server `meta` ignored).
 //!
@@ -27,7 +28,7 @@ pub mod smart;
 pub mod target;
 pub mod verify;
 
-pub use load::{LoadPlan, LoadSummary, load};
+pub use load::{Groups, LoadPlan, LoadSummary, load};
 pub use target::{Target, TargetConfig};
 
 use std::path::PathBuf;
@@ -78,6 +79,8 @@ pub struct Stats {
     pub retries: AtomicU64,
     /// Entries of a batch answered 429/5xx and resent alone.
     pub entry_retries: AtomicU64,
+    /// Transaction Bundles sent (committed or refused).
+    pub transactions: AtomicU64,
     pub done: AtomicU64,
 }
 

@@ -7,6 +7,14 @@
 //! 429/5xx inside a 200 batch response are resent alone; other 4xx are recorded as failed with
 //! the server's OperationOutcome and never resent unchanged. Types go one after the other (so a
 //! reference's target lands first); Bundles of one type go `concurrency` at a time.
+//!
+//! Groups that must land together (the resources one source row made, in a module with
+//! `load = "transaction"`) are held back from the batches: while their types are read, their
+//! entries go to a spool file beside the journal (`load-NNNN.spool.db`, rebuilt by each
+//! invocation, removed at the end), and after the last of their types they are sent as
+//! transaction Bundles of whole groups. A refused transaction of several groups is sent again
+//! one group at a time, so one bad resource fails only its own group; a refused group's
+//! resources end as failures with the server's OperationOutcome and none of them is written.
 
 use crate::fhir::{self, Found};
 use crate::http::retryable;
@@ -18,6 +26,116 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// The groups of resources that must land together, walked twice (once to know them, once to
+/// send them); each group is the (type, id) of its resources.
+pub trait Groups {
+    fn walk(
+        &self,
+        f: &mut dyn FnMut(Vec<(String, String)>) -> Result<(), LoadError>,
+    ) -> Result<(), LoadError>;
+}
+
+/// The 128-bit key of a grouped resource (16 bytes a resource in memory, not its id's text).
+fn member_key(resource_type: &str, id: &str) -> u128 {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(resource_type.as_bytes());
+    h.update(b"/");
+    h.update(id.as_bytes());
+    let d = h.finalize();
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    u128::from_le_bytes(k)
+}
+
+/// Grouped resources' entries held until their group is sent: a file beside the journal (so
+/// memory stays bounded), rebuilt by each invocation, removed when the load returns.
+struct Spool {
+    path: PathBuf,
+    conn: rusqlite::Connection,
+    held: u64,
+}
+
+impl Spool {
+    fn create(journal: &std::path::Path) -> Result<Spool, LoadError> {
+        let path = journal.with_extension("spool.db");
+        let bad = |e: rusqlite::Error| LoadError::Journal {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(|e| LoadError::Journal {
+                path: path.clone(),
+                message: format!("cannot remove the last invocation's spool: {e}"),
+            })?;
+        }
+        let conn = rusqlite::Connection::open(&path).map_err(bad)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+             CREATE TABLE item (type TEXT NOT NULL, id TEXT NOT NULL, hash TEXT NOT NULL,
+                                entry BLOB NOT NULL, PRIMARY KEY (type, id)) WITHOUT ROWID;",
+        )
+        .map_err(bad)?;
+        Ok(Spool {
+            path,
+            conn,
+            held: 0,
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> LoadError {
+        LoadError::Journal {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), LoadError> {
+        self.conn.execute_batch(sql).map_err(|e| self.err(e))
+    }
+
+    fn put(&mut self, item: &Item) -> Result<(), LoadError> {
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO item VALUES (?1, ?2, ?3, ?4)")
+            .map_err(|e| self.err(e))?;
+        st.execute(rusqlite::params![
+            item.resource_type,
+            item.id,
+            item.hash,
+            item.entry
+        ])
+        .map_err(|e| self.err(e))?;
+        self.held += 1;
+        Ok(())
+    }
+
+    fn get(&self, resource_type: &str, id: &str) -> Result<Option<Item>, LoadError> {
+        use rusqlite::OptionalExtension as _;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT hash, entry FROM item WHERE type = ?1 AND id = ?2")
+            .map_err(|e| self.err(e))?;
+        st.query_row([resource_type, id], |r| {
+            Ok(Item {
+                resource_type: resource_type.to_string(),
+                id: id.to_string(),
+                hash: r.get(0)?,
+                entry: r.get(1)?,
+            })
+        })
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // Ferry made it; nothing in it is lost (the run's files hold every resource).
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
 
 /// What to load.
 pub struct LoadPlan {
@@ -59,6 +177,10 @@ pub struct LoadSummary {
     pub requests: u64,
     pub retries: u64,
     pub entry_retries: u64,
+    /// Resources that belong to groups sent as transactions (all of a group lands or none).
+    pub grouped: u64,
+    /// Transaction Bundles the server committed or refused.
+    pub transactions: u64,
     pub duration_ms: u64,
     pub journal: PathBuf,
     /// Refused resources: type, id, status (no values).
@@ -209,6 +331,7 @@ fn read_lines(
 pub fn load(
     target: &Target,
     plan: &LoadPlan,
+    groups: Option<&dyn Groups>,
     on_event: &(dyn Fn(LoadEvent<'_>) + Sync),
 ) -> Result<LoadSummary, LoadError> {
     let started = Instant::now();
@@ -268,6 +391,31 @@ pub fn load(
     let total: u64 = counts.values().sum();
     journal.set_info("resources", &total.to_string())?;
 
+    // Groups that must land together: which resources they hold, and the type (in loading
+    // order) after which they go.
+    let mut members: std::collections::HashSet<u128> = std::collections::HashSet::new();
+    let mut member_types: BTreeSet<String> = BTreeSet::new();
+    if let Some(g) = groups {
+        g.walk(&mut |group| {
+            for (t, id) in &group {
+                members.insert(member_key(t, id));
+                if !member_types.contains(t) {
+                    member_types.insert(t.clone());
+                }
+            }
+            Ok(())
+        })?;
+    }
+    let groups_after: Option<String> = order
+        .iter()
+        .rev()
+        .find(|t| member_types.contains(*t))
+        .cloned();
+    let mut spool = match &groups_after {
+        Some(_) => Some(Spool::create(&plan.journal)?),
+        None => None,
+    };
+
     let stats = Stats::default();
     let deadline = Instant::now() + Duration::from_secs(target.config.retry_for_secs);
     let journal = Mutex::new(journal);
@@ -278,93 +426,86 @@ pub fn load(
         total: Some(total + 1),
     });
     let size = target.config.bundle_size;
+    let progress = |what: &str, n: u64| {
+        let done = stats.done.fetch_add(n, Ordering::Relaxed) + n;
+        let retries =
+            stats.retries.load(Ordering::Relaxed) + stats.entry_retries.load(Ordering::Relaxed);
+        if retries > 0 {
+            on_event(LoadEvent::Message(&format!("{what}, {retries} retries")));
+        }
+        on_event(LoadEvent::Position(done));
+    };
     for t in &order {
         on_event(LoadEvent::Message(t));
-        let failed: Mutex<Option<LoadError>> = Mutex::new(None);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(target.config.concurrency);
-        let rx = Mutex::new(rx);
-        std::thread::scope(|scope| -> Result<(), LoadError> {
-            for _ in 0..target.config.concurrency {
-                let (rx, journal, tally, stats, failed) = (&rx, &journal, &tally, &stats, &failed);
-                scope.spawn(move || {
-                    loop {
-                        let chunk = match rx.lock() {
-                            Ok(r) => match r.recv() {
-                                Ok(c) => c,
-                                Err(_) => break,
-                            },
-                            Err(_) => break,
-                        };
-                        if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
-                            continue; // drain: a worker failed, the load stops
-                        }
-                        let n = chunk.len() as u64;
-                        if let Err(e) =
-                            load_chunk(target, journal, chunk, deadline, stats, tally, &plan.cancel)
-                        {
-                            if let Ok(mut f) = failed.lock() {
-                                f.get_or_insert(e);
-                            }
-                            continue;
-                        }
-                        let done = stats.done.fetch_add(n, Ordering::Relaxed) + n;
-                        let retries = stats.retries.load(Ordering::Relaxed)
-                            + stats.entry_retries.load(Ordering::Relaxed);
-                        if retries > 0 {
-                            on_event(LoadEvent::Message(&format!("{t}, {retries} retries")));
-                        }
-                        on_event(LoadEvent::Position(done));
-                    }
-                });
-            }
-            let mut chunk = Vec::with_capacity(size);
-            for path in files_of.get(t).into_iter().flatten() {
-                read_lines(path, &mut |mut v| {
-                    let id = v
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    if id.is_empty() {
-                        return Err(LoadError::Output {
-                            path: path.clone(),
-                            message: format!("a {t} without an id; re-run `ferry run`"),
-                        });
-                    }
-                    if t == "Patient" {
-                        patients.push(id.clone());
-                    }
-                    fhir::tag(&mut v, &plan.project_tag, &plan.run_tag);
-                    chunk.push(Item::new(t, id, &v)?);
-                    if chunk.len() >= size {
-                        if failed.lock().map(|f| f.is_some()).unwrap_or(true)
-                            || plan.cancel.is_cancelled()
-                        {
-                            return Err(LoadError::Cancelled);
-                        }
-                        tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(size)))
-                            .map_err(|_| LoadError::Other("a loading worker stopped".into()))?;
-                    }
-                    Ok(())
-                })?;
-            }
-            if !chunk.is_empty() {
-                tx.send(chunk)
-                    .map_err(|_| LoadError::Other("a loading worker stopped".into()))?;
-            }
-            drop(tx);
+        let work = |chunk: Vec<Item>| -> Result<(), LoadError> {
+            let n = chunk.len() as u64;
+            load_chunk(
+                target,
+                &journal,
+                chunk,
+                deadline,
+                &stats,
+                &tally,
+                &plan.cancel,
+            )?;
+            progress(t, n);
             Ok(())
-        })
-        .or_else(|e| match e {
-            // A worker's error is the one to report; `Cancelled` here only stopped the reader.
-            LoadError::Cancelled => Ok(()),
-            other => Err(other),
-        })?;
-        if let Some(e) = failed.into_inner().ok().flatten() {
-            return Err(e);
+        };
+        if let Some(sp) = &spool {
+            sp.batch("BEGIN")?;
         }
-        if plan.cancel.is_cancelled() {
-            return Err(LoadError::Cancelled);
+        pool(
+            target.config.concurrency,
+            &plan.cancel,
+            &mut |send| {
+                let mut chunk = Vec::with_capacity(size);
+                for path in files_of.get(t).into_iter().flatten() {
+                    read_lines(path, &mut |mut v| {
+                        let id = v
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        if id.is_empty() {
+                            return Err(LoadError::Output {
+                                path: path.clone(),
+                                message: format!("a {t} without an id; re-run `ferry run`"),
+                            });
+                        }
+                        if t == "Patient" {
+                            patients.push(id.clone());
+                        }
+                        fhir::tag(&mut v, &plan.project_tag, &plan.run_tag);
+                        let item = Item::new(t, id, &v)?;
+                        if let Some(sp) = spool.as_mut()
+                            && members.contains(&member_key(t, &item.id))
+                        {
+                            return sp.put(&item); // sent with its group
+                        }
+                        chunk.push(item);
+                        if chunk.len() >= size {
+                            send(std::mem::replace(&mut chunk, Vec::with_capacity(size)))?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                if !chunk.is_empty() {
+                    send(chunk)?;
+                }
+                Ok(())
+            },
+            &work,
+        )?;
+        if let Some(sp) = &spool {
+            sp.batch("COMMIT")?;
+        }
+        if groups_after.as_ref() == Some(t)
+            && let (Some(g), Some(sp)) = (groups, spool.take())
+        {
+            on_event(LoadEvent::Message("groups, as transactions"));
+            load_groups(
+                target, plan, g, &sp, &journal, deadline, &stats, &tally, &progress,
+            )?;
         }
     }
 
@@ -453,6 +594,8 @@ pub fn load(
         requests: stats.requests.load(Ordering::Relaxed),
         retries: stats.retries.load(Ordering::Relaxed),
         entry_retries: stats.entry_retries.load(Ordering::Relaxed),
+        grouped: members.len() as u64,
+        transactions: stats.transactions.load(Ordering::Relaxed),
         duration_ms: started.elapsed().as_millis() as u64,
         journal: plan.journal.clone(),
         failures,
@@ -462,6 +605,312 @@ pub fn load(
             .map(|t| (t.clone(), counts.get(t).copied().unwrap_or(0)))
             .collect(),
     })
+}
+
+/// What a producer of chunks is handed: a `send` that fails once the load must stop.
+type SendChunk<'a, C> = &'a mut dyn FnMut(C) -> Result<(), LoadError>;
+
+/// Runs `work` on the chunks `produce` hands to its `send`, `concurrency` at a time. The first
+/// error of a worker stops the producer (its `send` fails) and is the one returned.
+fn pool<C: Send>(
+    concurrency: usize,
+    cancel: &ferry_core::Cancel,
+    produce: &mut dyn FnMut(SendChunk<'_, C>) -> Result<(), LoadError>,
+    work: &(dyn Fn(C) -> Result<(), LoadError> + Sync),
+) -> Result<(), LoadError> {
+    let failed: Mutex<Option<LoadError>> = Mutex::new(None);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<C>(concurrency);
+    let rx = Mutex::new(rx);
+    std::thread::scope(|scope| -> Result<(), LoadError> {
+        for _ in 0..concurrency.max(1) {
+            let (rx, failed) = (&rx, &failed);
+            scope.spawn(move || {
+                loop {
+                    let chunk = match rx.lock() {
+                        Ok(r) => match r.recv() {
+                            Ok(c) => c,
+                            Err(_) => break,
+                        },
+                        Err(_) => break,
+                    };
+                    if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        continue; // drain: a worker failed, the load stops
+                    }
+                    if let Err(e) = work(chunk)
+                        && let Ok(mut f) = failed.lock()
+                    {
+                        f.get_or_insert(e);
+                    }
+                }
+            });
+        }
+        let result = produce(&mut |c: C| {
+            if failed.lock().map(|f| f.is_some()).unwrap_or(true) || cancel.is_cancelled() {
+                return Err(LoadError::Cancelled);
+            }
+            tx.send(c)
+                .map_err(|_| LoadError::Other("a loading worker stopped".into()))
+        });
+        drop(tx);
+        result
+    })
+    .or_else(|e| match e {
+        // A worker's error is the one to report; `Cancelled` here only stopped the producer.
+        LoadError::Cancelled => Ok(()),
+        other => Err(other),
+    })?;
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    if cancel.is_cancelled() {
+        return Err(LoadError::Cancelled);
+    }
+    Ok(())
+}
+
+/// Sends the groups as transaction Bundles of whole groups (up to `bundle_size` entries; a
+/// larger group goes alone), `concurrency` at a time.
+#[allow(clippy::too_many_arguments)]
+fn load_groups(
+    target: &Target,
+    plan: &LoadPlan,
+    groups: &dyn Groups,
+    spool: &Spool,
+    journal: &Mutex<Journal>,
+    deadline: Instant,
+    stats: &Stats,
+    tally: &Mutex<Tally>,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<(), LoadError> {
+    let size = target.config.bundle_size;
+    let mut claimed = 0u64;
+    let work = |chunk: Vec<Vec<Item>>| -> Result<(), LoadError> {
+        let n = chunk.iter().map(|g| g.len() as u64).sum();
+        load_tx_chunk(target, journal, chunk, deadline, stats, tally, &plan.cancel)?;
+        progress("groups", n);
+        Ok(())
+    };
+    pool(
+        target.config.concurrency,
+        &plan.cancel,
+        &mut |send| {
+            let mut pending: Vec<Vec<Item>> = Vec::new();
+            let mut entries = 0usize;
+            groups.walk(&mut |group| {
+                let mut items = Vec::with_capacity(group.len());
+                for (t, id) in &group {
+                    match spool.get(t, id)? {
+                        Some(item) => items.push(item),
+                        None => {
+                            return Err(LoadError::Other(format!(
+                                "run {}'s lineage names {t}/{id}, which its output files do not hold; re-run `ferry run`",
+                                plan.run
+                            )));
+                        }
+                    }
+                }
+                claimed += items.len() as u64;
+                if entries + items.len() > size && !pending.is_empty() {
+                    send(std::mem::take(&mut pending))?;
+                    entries = 0;
+                }
+                entries += items.len();
+                pending.push(items);
+                Ok(())
+            })?;
+            if !pending.is_empty() {
+                send(pending)?;
+            }
+            Ok(())
+        },
+        &work,
+    )?;
+    if claimed != spool.held {
+        // Only a collision of two 128-bit member keys could do this; never lose the rest.
+        return Err(LoadError::Other(format!(
+            "{} resources were held for groups but {claimed} were sent in them; `ferry load --resume` sends the rest",
+            spool.held
+        )));
+    }
+    Ok(())
+}
+
+/// As [`load_chunk`], for whole groups sent in transaction Bundles.
+fn load_tx_chunk(
+    target: &Target,
+    journal: &Mutex<Journal>,
+    groups: Vec<Vec<Item>>,
+    deadline: Instant,
+    stats: &Stats,
+    tally: &Mutex<Tally>,
+    cancel: &ferry_core::Cancel,
+) -> Result<(), LoadError> {
+    if cancel.is_cancelled() {
+        return Err(LoadError::Cancelled);
+    }
+    let flat: Vec<(usize, &Item)> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, items)| items.iter().map(move |i| (g, i)))
+        .collect();
+    let mut send: Vec<Vec<&Item>> = vec![Vec::new(); groups.len()];
+    let mut known: Vec<&Item> = Vec::new();
+    let mut new: Vec<(usize, &Item)> = Vec::new();
+    let (mut already, mut failed_before, mut unchanged) = (0u64, 0u64, 0u64);
+    {
+        let keys: Vec<(&str, &str)> = flat
+            .iter()
+            .map(|(_, i)| (i.resource_type.as_str(), i.id.as_str()))
+            .collect();
+        let found = lock(journal)?.get_many(&keys)?;
+        for (&(g, item), entry) in flat.iter().zip(found) {
+            match entry {
+                Some(e)
+                    if e.hash == item.hash && matches!(e.state, State::Done | State::Unchanged) =>
+                {
+                    already += 1
+                }
+                Some(e) if e.hash == item.hash && e.state == State::Failed => failed_before += 1,
+                Some(_) => {
+                    known.push(item);
+                    send[g].push(item);
+                }
+                None => new.push((g, item)),
+            }
+        }
+    }
+    if !new.is_empty() {
+        let items: Vec<&Item> = new.iter().map(|(_, i)| *i).collect();
+        let pres = pre_images(target, &items, deadline, stats, cancel)?;
+        let mut rows = Vec::with_capacity(new.len());
+        for (&(g, item), pre) in new.iter().zip(pres) {
+            let same = matches!(&pre, PreImage::Present { hash, .. } if *hash == item.hash);
+            let state = if same {
+                unchanged += 1;
+                State::Unchanged
+            } else {
+                send[g].push(item);
+                State::Intent
+            };
+            rows.push((
+                item.resource_type.as_str(),
+                item.id.as_str(),
+                item.hash.as_str(),
+                pre,
+                state,
+            ));
+        }
+        lock(journal)?.record_pre_images(&rows)?;
+    }
+    if !known.is_empty() {
+        let intents: Vec<(&str, &str, &str)> = known
+            .iter()
+            .map(|i| (i.resource_type.as_str(), i.id.as_str(), i.hash.as_str()))
+            .collect();
+        lock(journal)?.mark_intent(&intents)?;
+    }
+    send.retain(|g| !g.is_empty());
+    let sent: u64 = send.iter().map(|g| g.len() as u64).sum();
+    let failed = if send.is_empty() {
+        0
+    } else {
+        send_transaction(target, journal, &send, deadline, stats, cancel)?
+    };
+    if let Ok(mut t) = tally.lock() {
+        t.sent += sent - failed;
+        t.unchanged += unchanged;
+        t.already += already;
+        t.failed += failed + failed_before;
+    }
+    Ok(())
+}
+
+/// Sends `groups` in one transaction and records the outcome; a refused transaction of several
+/// groups is sent again one group at a time. Returns how many resources were refused.
+fn send_transaction(
+    target: &Target,
+    journal: &Mutex<Journal>,
+    groups: &[Vec<&Item>],
+    deadline: Instant,
+    stats: &Stats,
+    cancel: &ferry_core::Cancel,
+) -> Result<u64, LoadError> {
+    let items: Vec<&Item> = groups.iter().flatten().copied().collect();
+    let entries: Vec<&[u8]> = items.iter().map(|i| i.entry.as_slice()).collect();
+    stats.transactions.fetch_add(1, Ordering::Relaxed);
+    match fhir::transaction_raw(target, &entries, deadline, stats, cancel)? {
+        fhir::TxAnswer::Committed(answers) => {
+            let mut failed = 0u64;
+            let outcomes: Vec<_> = items
+                .iter()
+                .zip(answers)
+                .map(|(item, a)| match a {
+                    // A transaction is all or nothing: a committed one wrote every entry.
+                    Some(a) if !(200..300).contains(&a.status) => {
+                        failed += 1;
+                        (
+                            item.resource_type.as_str(),
+                            item.id.as_str(),
+                            State::Failed,
+                            a.status,
+                            None,
+                            a.outcome.map(|o| o.to_string()),
+                        )
+                    }
+                    Some(a) => (
+                        item.resource_type.as_str(),
+                        item.id.as_str(),
+                        State::Done,
+                        a.status,
+                        a.version,
+                        None,
+                    ),
+                    None => (
+                        item.resource_type.as_str(),
+                        item.id.as_str(),
+                        State::Done,
+                        200,
+                        None,
+                        None,
+                    ),
+                })
+                .collect();
+            lock(journal)?.record_outcomes(&outcomes)?;
+            Ok(failed)
+        }
+        fhir::TxAnswer::Refused { .. } if groups.len() > 1 => {
+            let mut failed = 0;
+            for g in groups {
+                failed += send_transaction(
+                    target,
+                    journal,
+                    std::slice::from_ref(g),
+                    deadline,
+                    stats,
+                    cancel,
+                )?;
+            }
+            Ok(failed)
+        }
+        fhir::TxAnswer::Refused { status, outcome } => {
+            let outcome = outcome.map(|o| o.to_string());
+            let outcomes: Vec<_> = items
+                .iter()
+                .map(|item| {
+                    (
+                        item.resource_type.as_str(),
+                        item.id.as_str(),
+                        State::Failed,
+                        status,
+                        None,
+                        outcome.clone(),
+                    )
+                })
+                .collect();
+            lock(journal)?.record_outcomes(&outcomes)?;
+            Ok(items.len() as u64)
+        }
+    }
 }
 
 fn lock<'a>(j: &'a Mutex<Journal>) -> Result<std::sync::MutexGuard<'a, Journal>, LoadError> {

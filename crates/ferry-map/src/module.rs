@@ -133,6 +133,9 @@ pub struct Module {
     pub resources: Vec<Resource>,
     /// Set for a summary-document module (which then has no `[[resource]]`).
     pub summary: Option<Summary>,
+    /// `load = "transaction"` in `[module]`: `ferry load` sends the resources made from one
+    /// source row in one FHIR transaction (all land or none); default `batch`.
+    pub load_together: bool,
     /// The module's own go/no-go limit (`[verify]` in the module file), if it sets one.
     pub verify: Option<ModuleLimit>,
     pub(crate) exprs: Vec<ExprInfo>,
@@ -390,7 +393,7 @@ const TOP_KEYS: &[&str] = &[
     "module", "source", "exclude", "resource", "summary", "verify",
 ];
 const VERIFY_KEYS: &[&str] = &["max_exception_rate", "reason"];
-const MODULE_KEYS: &[&str] = &["name", "description", "fhir"];
+const MODULE_KEYS: &[&str] = &["name", "description", "fhir", "load"];
 const SOURCE_KEYS: &[&str] = &["query", "key", "patient"];
 const EXCLUDE_KEYS: &[&str] = &["name", "when", "reason"];
 const RESOURCE_KEYS: &[&str] = &["type", "name", "when", "fields"];
@@ -595,6 +598,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         .to_string();
     let mut name = stem.clone();
     let mut description = None;
+    let mut load_together = false;
     match get(&doc, "module") {
         Some(v) => {
             if let Some(t) = table(v, "`[module]`", &mut d) {
@@ -620,6 +624,18 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
                 }
                 description = string(t, "description", "`[module]`", false, 0, &mut d).map(|s| s.0);
                 let _ = string(t, "fhir", "`[module]`", false, 0, &mut d);
+                if let Some((l, span)) = string(t, "load", "`[module]`", false, 0, &mut d) {
+                    match l.as_str() {
+                        "batch" => {}
+                        "transaction" => load_together = true,
+                        other => d.error(
+                            span.start,
+                            format!(
+                                "`load = \"{other}\"` in `[module]`: expected \"batch\" (default) or \"transaction\" (the resources made from one row land together or not at all)"
+                            ),
+                        ),
+                    }
+                }
             }
         }
         None => d.error(0, "missing `[module]` (with `name` and `description`)"),
@@ -975,6 +991,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         excludes,
         resources,
         summary,
+        load_together,
         verify,
         exprs: b.exprs,
         compiled,

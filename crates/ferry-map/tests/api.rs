@@ -307,3 +307,28 @@ fn a_modules_own_verify_limit_is_read_with_its_line_and_bad_ones_are_diagnostics
         );
     }
 }
+
+#[test]
+fn a_modules_load_setting_is_read_and_a_bad_one_is_a_diagnostic() {
+    let engine = common::engine();
+    let base =
+        std::fs::read_to_string(common::cases_dir().join("immunizations.module.toml")).unwrap();
+    let at = "name = \"immunizations\"\n";
+    assert!(base.contains(at));
+    let with = |load: &str| base.replacen(at, &format!("{at}load = {load}\n"), 1);
+    let (m, _) = parse_module("immunizations.toml", &base, &engine);
+    assert!(!m.unwrap().load_together, "batch is the default");
+    let (m, d) = parse_module("immunizations.toml", &with("\"transaction\""), &engine);
+    assert!(m.unwrap_or_else(|| panic!("{d:#?}")).load_together);
+    let (m, _) = parse_module("immunizations.toml", &with("\"batch\""), &engine);
+    assert!(!m.unwrap().load_together);
+    let (m, d) = parse_module("immunizations.toml", &with("\"atomic\""), &engine);
+    assert!(m.is_none());
+    let text: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+    assert!(
+        text.iter().any(|t| t.contains(
+            "`load = \"atomic\"` in `[module]`: expected \"batch\" (default) or \"transaction\""
+        )),
+        "{text:?}"
+    );
+}

@@ -190,8 +190,79 @@ pub fn load(
     if req.unverified {
         Journal::open(&plan.journal)?.set_info("unverified", "true")?;
     }
+    let together = transaction_modules(session, run)?;
+    let groups = RunGroups {
+        ws: &session.ws,
+        run,
+        modules: together,
+    };
     let events = on_event(progress);
-    Ok(ferry_load::load(&target, &plan, &events)?)
+    let groups: Option<&dyn ferry_load::Groups> = if groups.modules.is_empty() {
+        None
+    } else {
+        Some(&groups)
+    };
+    Ok(ferry_load::load(&target, &plan, groups, &events)?)
+}
+
+/// The run's modules whose mapping says `load = "transaction"` (read from the mapping files
+/// now: how to load is the load's setting, not the run's).
+fn transaction_modules(session: &Session, run: u64) -> Result<Vec<String>, OpsError> {
+    let ran: std::collections::BTreeSet<String> = session
+        .ws
+        .run_modules(run)?
+        .into_iter()
+        .map(|m| m.module)
+        .collect();
+    if ran.is_empty() {
+        return Ok(Vec::new());
+    }
+    let modules = crate::check::load_modules(&session.project).map_err(|e| {
+        OpsError::Other(format!(
+            "cannot tell which modules load as transactions (`load = \"transaction\"`): {e}"
+        ))
+    })?;
+    Ok(modules
+        .into_iter()
+        .filter(|m| m.load_together && ran.contains(&m.name))
+        .map(|m| m.name)
+        .collect())
+}
+
+/// The groups of a run: the resources each source row of a `load = "transaction"` module made,
+/// streamed from the run's lineage.
+struct RunGroups<'a> {
+    ws: &'a ferry_store::Workspace,
+    run: u64,
+    modules: Vec<String>,
+}
+
+enum WalkError {
+    Store(ferry_store::StoreError),
+    Load(LoadError),
+}
+
+impl From<ferry_store::StoreError> for WalkError {
+    fn from(e: ferry_store::StoreError) -> Self {
+        WalkError::Store(e)
+    }
+}
+
+impl ferry_load::Groups for RunGroups<'_> {
+    fn walk(
+        &self,
+        f: &mut dyn FnMut(Vec<(String, String)>) -> Result<(), LoadError>,
+    ) -> Result<(), LoadError> {
+        match self
+            .ws
+            .resource_groups::<WalkError>(self.run, &self.modules, &mut |g| {
+                f(g).map_err(WalkError::Load)
+            }) {
+            Ok(()) => Ok(()),
+            Err(WalkError::Load(e)) => Err(e),
+            Err(WalkError::Store(e)) => Err(LoadError::Other(e.to_string())),
+        }
+    }
 }
 
 /// Rolls load `load` back on its target.

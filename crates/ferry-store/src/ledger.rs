@@ -308,6 +308,54 @@ impl Workspace {
             .map_err(|e| StoreError::sqlite(&path, e))
     }
 
+    /// The resources (type, id) made from each source row of `modules` in run `run` that made
+    /// more than one, row by row in the order the run wrote them; `f` may stop the walk with
+    /// an error. Streams: one row in memory at a time.
+    pub fn resource_groups<E: From<StoreError>>(
+        &self,
+        run: u64,
+        modules: &[String],
+        f: &mut dyn FnMut(Vec<(String, String)>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let path = self.run_dir().join(format!("run-{run:04}.db"));
+        if !path.exists() {
+            return Err(StoreError::UnknownRun(run).into());
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let err = |e| StoreError::sqlite(&path, e);
+        let mut stmt = conn
+            .prepare(
+                "SELECT resources FROM lineage_row WHERE module = ?1
+                 AND json_array_length(resources) > 1 ORDER BY rowid",
+            )
+            .map_err(err)?;
+        for module in modules {
+            let mut rows = stmt.query([module]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let text: String = row.get(0).map_err(err)?;
+                let parsed: Vec<Vec<serde_json::Value>> =
+                    serde_json::from_str(&text).map_err(|e| {
+                        StoreError::Writer(format!(
+                            "{}: lineage of module `{module}`: {e}",
+                            path.display()
+                        ))
+                    })?;
+                let group = parsed
+                    .into_iter()
+                    .filter_map(|r| {
+                        Some((
+                            r.first()?.as_str()?.to_string(),
+                            r.get(1)?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect();
+                f(group)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Exceptions of a run grouped by module and reason, largest groups first.
     pub fn exceptions(
         &self,

@@ -111,6 +111,13 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             format::thousands(s.entry_retries),
             s.provenance
         )?;
+        if s.transactions > 0 {
+            outln!(
+                "  {} resources in groups that land together, sent in {} transactions",
+                format::thousands(s.grouped),
+                format::thousands(s.transactions)
+            )?;
+        }
         let order: Vec<String> = s
             .types
             .iter()

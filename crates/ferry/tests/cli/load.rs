@@ -83,6 +83,12 @@ impl Server {
             node: Node::start("server.mjs", &["--port", "0"]),
         }
     }
+    /// A server that validates every resource written (and refuses what is not valid R4).
+    fn validating() -> Server {
+        Server {
+            node: Node::start("server.mjs", &["--port", "0", "--validate"]),
+        }
+    }
     fn base(&self) -> String {
         format!("{}/fhir/R4", self.node.url)
     }
@@ -326,9 +332,12 @@ fn with_injected_faults_nothing_is_lost_or_duplicated() {
         ],
     );
     let wd = clinic(&format!("{}/fhir/R4", proxy.url));
+    // The library's vitals, audiograms and spirometry load as transactions: 5xx, 429 and
+    // resets hit them too.
     let n = run_resources(&wd).len() as u64;
     let s = json_of(&wd.run(&["load", "--target", "ehr", "--json"]));
     assert_eq!(s["failed"], 0, "{s}");
+    assert!(s["transactions"].as_u64().unwrap() > 0, "{s}");
     assert!(
         s["retries"].as_u64().unwrap() + s["entry_retries"].as_u64().unwrap() > 0,
         "faults were injected and retried: {s}"
@@ -359,6 +368,8 @@ fn a_killed_load_resumes_to_exactly_once() {
         ],
     );
     let wd = clinic(&format!("{}/fhir/R4", proxy.url));
+    // Kills land inside the library's transactions (vitals, audiograms, spirometry) as well as
+    // inside batches.
     let n = run_resources(&wd).len() as u64;
     for (trial, ms) in [700u64, 1500, 2600].into_iter().enumerate() {
         let mut child = wd
@@ -484,4 +495,137 @@ fn an_import_manifest_names_every_ndjson_file_of_a_verified_run() {
     }
     assert_eq!(total, run_resources(&wd).len() as u64);
     assert_eq!(s["resources"], total);
+}
+
+/// The groups (type, id) of `module`'s rows that made more than one resource, from the run's
+/// lineage.
+fn lineage_groups(wd: &Workdir, module: &str) -> Vec<Vec<(String, String)>> {
+    let db = rusqlite::Connection::open_with_flags(
+        wd.join(".ferry/runs/run-0001.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut st = db
+        .prepare("SELECT resources FROM lineage_row WHERE module = ?1 AND json_array_length(resources) > 1 ORDER BY rowid")
+        .unwrap();
+    st.query_map([module], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|t| {
+            let v: Vec<Vec<Value>> = serde_json::from_str(&t.unwrap()).unwrap();
+            v.into_iter()
+                .map(|r| {
+                    (
+                        r[0].as_str().unwrap().to_string(),
+                        r[1].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Replaces the NDJSON line of `t/id` in the run's output with `f(line)`; returns the old line.
+fn edit_output_line(wd: &Workdir, t: &str, id: &str, f: impl Fn(&str) -> String) -> String {
+    let path = wd.join(&format!("output/latest/{t}.ndjson"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let needle = format!("\"id\":\"{id}\"");
+    let mut old = String::new();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.contains(&needle) {
+                old = l.to_string();
+                f(l)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(!old.is_empty(), "{t}/{id} not in {}", path.display());
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    old
+}
+
+// Regression for "a group must land together": the vital signs of one visit (one source row,
+// nine Observations) are one transaction; one resource the server refuses keeps the whole
+// row off the server, and no other row.
+#[test]
+fn a_transaction_module_lands_each_rows_resources_together_or_not_at_all() {
+    let server = Server::validating();
+    let wd = clinic(&server.base());
+    // The module library says so for vitals, audiograms and spirometry.
+    for m in ["vitals", "audiograms", "pft"] {
+        let text = std::fs::read_to_string(wd.join(&format!("mappings/{m}.toml"))).unwrap();
+        assert!(text.contains("\nload = \"transaction\"\n"), "{m}");
+    }
+    let vitals = lineage_groups(&wd, "vitals");
+    let others = [
+        lineage_groups(&wd, "audiograms"),
+        lineage_groups(&wd, "pft"),
+    ];
+    assert!(
+        vitals.len() > 2 && others.iter().all(|g| !g.is_empty()),
+        "{vitals:?}"
+    );
+    let grouped: usize = vitals
+        .iter()
+        .chain(others.iter().flatten())
+        .map(Vec::len)
+        .sum();
+    let (bad, good) = (&vitals[1], &vitals[2]);
+    // One resource of one row made unacceptable to the server (an element R4 does not have).
+    let (bt, bid) = &bad[bad.len() - 1];
+    let original = edit_output_line(&wd, bt, bid, |l| l.replacen('{', "{\"bogus\":1,", 1));
+    let n = run_resources(&wd).len();
+
+    let s = json_of(&wd.run(&["load", "--target", "ehr", "--json"]));
+    assert_eq!(s["grouped"], grouped as u64, "{s}");
+    let tx = s["transactions"].as_u64().unwrap();
+    assert!(
+        tx >= (grouped as u64).div_ceil(50) && tx < grouped as u64,
+        "{s}"
+    );
+    assert_eq!(
+        s["failed"],
+        bad.len() as u64,
+        "the whole row is refused: {s}"
+    );
+    for (t, id) in bad {
+        assert!(
+            server.get(t, id).is_none(),
+            "{t}/{id} of the refused row landed"
+        );
+    }
+    for (t, id) in good {
+        assert!(
+            server.get(t, id).is_some(),
+            "{t}/{id} of a good row is missing"
+        );
+    }
+    assert_eq!(
+        server.total() as usize,
+        n - bad.len() + 1,
+        "{}",
+        server.types()
+    );
+    let out = wd.run(&["loads"]).ok();
+    assert!(out.contains("failures") || out.contains("refused"), "{out}");
+
+    // Fixed, loaded again: the row lands whole and the server's copy verifies GO.
+    edit_output_line(&wd, bt, bid, |_| original.clone());
+    let s = json_of(&wd.run(&["load", "--target", "ehr", "--json"]));
+    assert_eq!(s["failed"], 0, "{s}");
+    assert_eq!(
+        s["sent"],
+        bad.len() as u64 + 1,
+        "only the refused row and a Provenance: {s}"
+    );
+    for (t, id) in bad {
+        assert!(
+            server.get(t, id).is_some(),
+            "{t}/{id} missing after the fix"
+        );
+    }
+    let out = wd.run(&["verify", "--target", "ehr"]).ok();
+    assert!(out.contains(": GO"), "{out}");
 }
