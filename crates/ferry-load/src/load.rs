@@ -339,6 +339,7 @@ pub fn load(
     let started_at = journal
         .info("started_at")?
         .unwrap_or_else(|| plan.recorded.clone());
+    let actor = journal.info("actor")?.unwrap_or_else(|| plan.actor.clone());
     // One commit: a kill leaves a journal that says all of this or nothing (`ferry loads`
     // shows the latter as not started; nothing was sent).
     journal.set_infos(&[
@@ -348,6 +349,7 @@ pub fn load(
         ("run_tag", &plan.run_tag),
         ("project_tag", &plan.project_tag),
         ("started_at", &started_at),
+        ("actor", &actor),
         ("status", "loading"),
     ])?;
 
@@ -565,7 +567,7 @@ pub fn load(
     )?;
     on_event(LoadEvent::Position(total + 1));
 
-    let journal = journal
+    let mut journal = journal
         .into_inner()
         .map_err(|_| LoadError::Other("the journal lock was poisoned".into()))?;
     let failures: Vec<(String, String, u16)> = journal
@@ -573,14 +575,17 @@ pub fn load(
         .into_iter()
         .map(|(t, id, s, _)| (t, id, s))
         .collect();
-    journal.set_info(
-        "status",
-        if failures.is_empty() {
-            "loaded"
-        } else {
-            "loaded-with-failures"
-        },
-    )?;
+    journal.set_infos(&[
+        (
+            "status",
+            if failures.is_empty() {
+                "loaded"
+            } else {
+                "loaded-with-failures"
+            },
+        ),
+        ("finished_at", &ferry_core::calendar::now_utc_rfc3339()),
+    ])?;
     let tally = tally.into_inner().unwrap_or_default();
     Ok(LoadSummary {
         load: plan.load,

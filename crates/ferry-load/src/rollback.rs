@@ -46,7 +46,7 @@ pub fn rollback(
             journal_path.display()
         )));
     }
-    let journal = Journal::open(journal_path)?;
+    let mut journal = Journal::open(journal_path)?;
     if let Some(base) = journal.info("base")?
         && base != target.base
     {
@@ -203,7 +203,10 @@ pub fn rollback(
         }
     }
     if conflicts.is_empty() {
-        journal.set_info("status", "rolled-back")?;
+        journal.set_infos(&[
+            ("status", "rolled-back"),
+            ("finished_at", &ferry_core::calendar::now_utc_rfc3339()),
+        ])?;
     }
     Ok(RollbackSummary {
         load,

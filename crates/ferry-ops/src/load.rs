@@ -387,6 +387,12 @@ pub struct LoadInfo {
     /// `rolled-back`.
     pub status: String,
     pub started_at: String,
+    /// When it last ended (loaded, with failures or rolled back); `None` while unfinished.
+    pub finished_at: Option<String>,
+    /// Who started it.
+    pub actor: Option<String>,
+    /// Made with `--unverified`.
+    pub unverified: bool,
     pub resources: Option<u64>,
     /// Resources by journal state (done, unchanged, failed, intent, pending).
     pub states: BTreeMap<String, u64>,
@@ -414,6 +420,9 @@ pub fn loads(session: &Session) -> Result<Vec<LoadInfo>, OpsError> {
                 (_, None) => "loading".into(),
             },
             started_at: j.info("started_at")?.unwrap_or_default(),
+            finished_at: j.info("finished_at")?,
+            actor: j.info("actor")?,
+            unverified: j.info("unverified")?.as_deref() == Some("true"),
             resources: j.info("resources")?.and_then(|r| r.parse().ok()),
             states: j.counts()?.into_iter().collect(),
             journal: session.project.relative(&path).into(),

@@ -181,9 +181,14 @@ pub fn report(
         }
         runs.to_vec()
     };
-    let report = ferry_signoff::gather_report(ws, &session.project.name(), &runs, &|run| {
-        verifications(ws, run)
-    })
+    let all_loads = crate::load::loads(session)?;
+    let report = ferry_signoff::gather_report(
+        ws,
+        &session.project.name(),
+        &runs,
+        &|run| verifications(ws, run),
+        &|run| Ok(load_views(&all_loads, run)),
+    )
     .map_err(signoff_err)?;
     let path = out.map(Path::to_path_buf).unwrap_or_else(|| {
         session
@@ -249,4 +254,29 @@ fn new_seed() -> u64 {
         .map(|d| d.subsec_nanos() as u64 ^ d.as_secs())
         .unwrap_or(0);
     (nanos ^ (std::process::id() as u64).rotate_left(32)) % 1_000_000
+}
+
+/// The loads of run `run`, as the sign-off report shows them.
+fn load_views(loads: &[crate::load::LoadInfo], run: u64) -> Vec<ferry_signoff::LoadView> {
+    loads
+        .iter()
+        .filter(|l| l.run == Some(run))
+        .map(|l| {
+            let state = |s: &str| l.states.get(s).copied().unwrap_or(0);
+            ferry_signoff::LoadView {
+                load: l.load,
+                target: l.target.clone(),
+                status: l.status.clone(),
+                started_at: l.started_at.clone(),
+                finished_at: l.finished_at.clone().unwrap_or_default(),
+                actor: l.actor.clone().unwrap_or_default(),
+                unverified: l.unverified,
+                resources: l.resources.unwrap_or(0),
+                written: state("done"),
+                unchanged: state("unchanged"),
+                refused: state("failed"),
+                unanswered: state("intent") + state("pending"),
+            }
+        })
+        .collect()
 }

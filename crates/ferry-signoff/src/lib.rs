@@ -2,7 +2,7 @@
 //! verification packets with their verdict forms (`ferry sample`, `ferry sample record`).
 //!
 //! ```text
-//! report::gather(ws, name, runs, verifications) -> SignoffReport      (pure data, Serialize)
+//! report::gather(ws, name, runs, verifications, loads) -> SignoffReport      (pure data, Serialize)
 //! report::render(&SignoffReport)                 -> HTML              (minijinja, autoescaped)
 //! sample::choose(ws, run, sources, n, seed)      -> chosen patients   (seeded, stratified)
 //! sample::build_packet(ws, run, sources, keys)   -> Packet            (legacy rows beside resources)
@@ -27,7 +27,8 @@ pub mod sample;
 pub use error::SignoffError;
 pub use form::{FormContents, read_form, write_form};
 pub use report::{
-    Decision, SignoffReport, VerificationInput, gather as gather_report, render as render_report,
+    Decision, LoadView, SignoffReport, VerificationInput, gather as gather_report,
+    render as render_report,
 };
 pub use sample::{
     Chosen, ModuleSource, Packet, Progress as SampleProgress, SampleEvent, build_packet,

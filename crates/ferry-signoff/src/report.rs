@@ -62,7 +62,34 @@ pub struct RunView {
     /// The latest verification on each target the run was verified on (`ferry verify
     /// --target`), by target name.
     pub target_verifications: Vec<TargetVerificationView>,
+    /// Every `ferry load` of the run, oldest first.
+    pub loads: Vec<LoadView>,
     pub samples: Vec<SampleView>,
+}
+
+/// One `ferry load` of a run into a FHIR target, as its journal tells it.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct LoadView {
+    pub load: u64,
+    pub target: String,
+    /// `loading` (unfinished), `loaded`, `loaded-with-failures`, `rolled-back`, `not-started`.
+    pub status: String,
+    pub started_at: String,
+    /// Empty while unfinished.
+    pub finished_at: String,
+    /// Who started it.
+    pub actor: String,
+    /// Made with `--unverified`.
+    pub unverified: bool,
+    pub resources: u64,
+    /// Written by Ferry (including the load's Provenance).
+    pub written: u64,
+    /// Already on the server with the same content.
+    pub unchanged: u64,
+    /// Refused by the server (OperationOutcomes in the journal).
+    pub refused: u64,
+    /// Sent or about to be sent, with no answer recorded (an unfinished load).
+    pub unanswered: u64,
 }
 
 /// The latest `ferry verify --target` of a run on one target.
@@ -218,6 +245,7 @@ pub fn gather(
     project: &str,
     runs: &[u64],
     verifications: &dyn Fn(u64) -> Result<Vec<VerificationInput>, SignoffError>,
+    loads: &dyn Fn(u64) -> Result<Vec<LoadView>, SignoffError>,
 ) -> Result<SignoffReport, SignoffError> {
     let mut ids: Vec<u64> = runs.to_vec();
     ids.sort_unstable();
@@ -286,6 +314,7 @@ pub fn gather(
             .map(verification_view)
             .collect();
         let target_verifications = target_verification_views(&ws.target_verifications(run.id)?);
+        let loads = loads(run.id)?;
         let mut samples = Vec::new();
         for p in ws.sample_packets(Some(run.id))? {
             let recorded = ws.sample_verdicts(p.id)?;
@@ -340,6 +369,7 @@ pub fn gather(
             exceptions_total,
             verifications,
             target_verifications,
+            loads,
             samples,
         });
     }
@@ -693,6 +723,31 @@ pub fn decide(runs: &[RunView]) -> Decision {
                 format!(": failed checks {}", failed.join(", "))
             }
         ));
+    }
+    // The latest load of the run on each target: unfinished or with refused resources, the
+    // target does not hold the run.
+    let mut latest: BTreeMap<&str, &LoadView> = BTreeMap::new();
+    for l in last.loads.iter().filter(|l| l.status != "not-started") {
+        latest.insert(l.target.as_str(), l);
+    }
+    for l in latest.values() {
+        match l.status.as_str() {
+            "loading" => d.blockers.push(format!(
+                "load {} of run {} into `{}` is unfinished ({} resources without an answer): `ferry load --target {} --resume` finishes it",
+                l.load, last.id, l.target, l.unanswered, l.target
+            )),
+            "loaded-with-failures" => d.blockers.push(format!(
+                "load {} of run {} into `{}`: the target refused {} resources (`ferry loads`; each OperationOutcome is in the load's journal)",
+                l.load, last.id, l.target, l.refused
+            )),
+            _ => {}
+        }
+        if l.unverified {
+            d.cautions.push(format!(
+                "load {} of run {} into `{}` was made with --unverified",
+                l.load, last.id, l.target
+            ));
+        }
     }
     for r in runs {
         for s in &r.samples {

@@ -30,6 +30,7 @@ fn run(id: u64, kind: &str) -> RunView {
         exceptions_total: 2,
         verifications: vec![],
         target_verifications: vec![],
+        loads: vec![],
         samples: vec![],
     }
 }

@@ -226,6 +226,13 @@ fn a_load_lands_exactly_once_verifies_go_and_rolls_back_to_what_the_server_held(
         "no target section"
     );
     assert!(html.contains("search:type-2-diabetes-patients"));
+    // ... and so is the load: who, when, what it wrote.
+    assert!(html.contains("<h3>Loads into the target</h3>"), "no loads");
+    assert!(
+        html.contains("<span class=\"badge pass\">loaded</span>")
+            && html.contains(&format!("<td class=\"n\">{}</td>", thousands(n + 1))),
+        "load 1 row"
+    );
 
     // A search whose server answer differs from the snapshot is a NO-GO on the target, and
     // the report's decision follows the latest target verification.
@@ -610,6 +617,15 @@ fn a_transaction_module_lands_each_rows_resources_together_or_not_at_all() {
     );
     let out = wd.run(&["loads"]).ok();
     assert!(out.contains("failures") || out.contains("refused"), "{out}");
+    // A load the target refused part of blocks the sign-off.
+    let refused = format!(
+        "load 1 of run 1 into `ehr`: the target refused {} resources",
+        bad.len()
+    );
+    wd.run(&["report", "--out", "signoff.html"]);
+    let html = std::fs::read_to_string(wd.join("signoff.html")).unwrap();
+    assert!(html.contains(&refused), "no blocker for the refused row");
+    assert!(html.contains("loaded-with-failures"));
 
     // Fixed, loaded again: the row lands whole and the server's copy verifies GO.
     edit_output_line(&wd, bt, bid, |_| original.clone());
@@ -628,4 +644,21 @@ fn a_transaction_module_lands_each_rows_resources_together_or_not_at_all() {
     }
     let out = wd.run(&["verify", "--target", "ehr"]).ok();
     assert!(out.contains(": GO"), "{out}");
+    // The latest load of the run holds it whole: no longer a blocker.
+    wd.run(&["report", "--out", "signoff.html"]);
+    let html = std::fs::read_to_string(wd.join("signoff.html")).unwrap();
+    assert!(!html.contains(&refused), "the fixed load still blocks");
+}
+
+/// `1234567` as the report writes it (`1,234,567`).
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
