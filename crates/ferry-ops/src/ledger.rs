@@ -42,6 +42,10 @@ pub fn runs(session: &Session) -> Result<Vec<RunLine>, OpsError> {
 #[derive(Debug, serde::Serialize)]
 pub struct Exceptions {
     pub run: u64,
+    /// Source rows with exceptions: the books' `exceptions`, summed over modules.
+    pub rows: u64,
+    /// Exception records (a row can fail several fields).
+    pub records: u64,
     pub groups: Vec<ferry_store::ExceptionGroup>,
     /// Modules whose key column holds PHI: their keys are withheld unless values were asked for.
     pub withheld_keys: Vec<WithheldKey>,
@@ -80,11 +84,51 @@ pub fn exceptions(
             }
         }
     }
+    let (records, rows) = ws.exception_totals(run.id, module)?;
     Ok(Exceptions {
         run: run.id,
+        rows,
+        records,
         groups,
         withheld_keys: withheld,
     })
+}
+
+/// Every exception record of a run (of `module` only, when given), streamed to `f`, with the
+/// keys of PHI-keyed modules withheld and raw values left out unless `show_values`. Returns the
+/// run's id and the modules whose keys were withheld.
+pub fn exception_records(
+    session: &Session,
+    run: Option<u64>,
+    module: Option<&str>,
+    show_values: bool,
+    f: &mut dyn FnMut(ferry_store::ExceptionRecord) -> Result<(), OpsError>,
+) -> Result<(u64, Vec<WithheldKey>), OpsError> {
+    let ws = &session.ws;
+    let run = ws.run(run)?;
+    if let Some(m) = module {
+        let ran = ws.run_modules(run.id)?;
+        if !ran.iter().any(|b| b.module == m) {
+            let names: Vec<String> = ran.into_iter().map(|b| b.module).collect();
+            return Err(OpsError::Other(format!(
+                "run {} has no module `{m}`; its modules are {}",
+                run.id,
+                names.join(", ")
+            )));
+        }
+    }
+    let withheld = if show_values {
+        Vec::new()
+    } else {
+        phi_keyed_modules(session, run.snapshot)
+    };
+    ws.exception_records::<OpsError>(run.id, module, show_values, &mut |mut r| {
+        if withheld.iter().any(|w| w.module == r.module) {
+            r.source_key = WITHHELD.to_string();
+        }
+        f(r)
+    })?;
+    Ok((run.id, withheld))
 }
 
 /// The modules whose key columns hold PHI (by the column's name, or by the profile's labels of

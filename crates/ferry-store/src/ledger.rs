@@ -147,6 +147,21 @@ pub struct ExceptionGroup {
     pub raw_values: Vec<String>,
 }
 
+/// One exception record of a run: a field of a source row that could not be converted.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionRecord {
+    pub module: String,
+    pub source_key: String,
+    /// The resource type being built; `None` for row-level problems (key, scope rules).
+    pub resource_type: Option<String>,
+    /// The FHIR path of the mapping's field (`valueQuantity.unit`), or `source.key`,
+    /// `exclude.NAME`, `resource.when`.
+    pub path: Option<String>,
+    pub reason: String,
+    /// The raw value, only when asked for (PHI).
+    pub raw_value: Option<String>,
+}
+
 /// Writes one run's ledger. Nothing is visible until [`RunWriter::commit`]; dropping it discards
 /// the run's records.
 pub struct RunWriter<'w> {
@@ -356,6 +371,69 @@ impl Workspace {
         Ok(())
     }
 
+    /// Every exception record of run `run` (of `module` only, when given), module by module in
+    /// the order the run recorded them; raw values only when `with_values`. Streams.
+    pub fn exception_records<E: From<StoreError>>(
+        &self,
+        run: u64,
+        module: Option<&str>,
+        with_values: bool,
+        f: &mut dyn FnMut(ExceptionRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let path = self.run_dir().join(format!("run-{run:04}.db"));
+        if !path.exists() {
+            return Err(StoreError::UnknownRun(run).into());
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let err = |e| StoreError::sqlite(&path, e);
+        let mut stmt = conn
+            .prepare(
+                "SELECT module, source_key, resource_type, path, reason, raw_value FROM exception
+                 WHERE ?1 IS NULL OR module = ?1 ORDER BY module, rowid",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([module]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let rec = ExceptionRecord {
+                module: r.get(0).map_err(err)?,
+                source_key: r.get(1).map_err(err)?,
+                resource_type: r.get(2).map_err(err)?,
+                path: r.get(3).map_err(err)?,
+                reason: r.get(4).map_err(err)?,
+                raw_value: if with_values {
+                    r.get(5).map_err(err)?
+                } else {
+                    None
+                },
+            };
+            f(rec)?;
+        }
+        Ok(())
+    }
+
+    /// Exception records and the distinct source rows they belong to (the books' exceptions),
+    /// of run `run` (of `module` only, when given).
+    pub fn exception_totals(
+        &self,
+        run: u64,
+        module: Option<&str>,
+    ) -> Result<(u64, u64), StoreError> {
+        let path = self.run_dir().join(format!("run-{run:04}.db"));
+        if !path.exists() {
+            return Err(StoreError::UnknownRun(run));
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        conn.query_row(
+            "SELECT count(*), count(DISTINCT module || char(31) || source_key) FROM exception
+             WHERE ?1 IS NULL OR module = ?1",
+            [module],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+        .map_err(|e| StoreError::sqlite(&path, e))
+    }
+
     /// Exceptions of a run grouped by module and reason, largest groups first.
     pub fn exceptions(
         &self,
@@ -376,7 +454,7 @@ impl Workspace {
                 .prepare(
                     "SELECT module, reason, count(*) AS n, count(DISTINCT source_key) FROM exception
                      WHERE ?1 IS NULL OR module = ?1
-                     GROUP BY module, reason ORDER BY n DESC, module, reason",
+                     GROUP BY module, reason ORDER BY count(DISTINCT source_key) DESC, n DESC, module, reason",
                 )
                 .map_err(err)?;
             let rows = stmt

@@ -77,6 +77,48 @@ fn every_row_is_migrated_excluded_or_an_exception_and_the_books_balance() {
     );
     let shown = wd.run(&["exceptions", "--show-values"]).ok();
     assert!(shown.contains("mystery jab"), "{shown}");
+    // The summary counts rows as the books do, and records beside them.
+    let summary = wd.run(&["exceptions"]).ok();
+    assert!(
+        summary.starts_with("Run 1: 2 source rows with exceptions (the books' count), as "),
+        "{summary}"
+    );
+
+    // Every record, with the element that failed; values only when asked for.
+    let list = wd.run(&["exceptions", "--list"]).ok();
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines[0], "module\tkey\tresource\telement\treason", "{list}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l
+                .starts_with("immunizations\t4\tImmunization\tImmunization.occurrenceDateTime\t")),
+        "{list}"
+    );
+    assert!(!list.contains("mystery jab"), "{list}");
+    let csv = wd
+        .run(&["exceptions", "--list", "--format", "csv", "--show-values"])
+        .ok();
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let headers = r.headers().unwrap().clone();
+    assert_eq!(headers.get(5), Some("raw_value"));
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), lines.len() - 1, "the same records: {csv}");
+    assert!(
+        rows.iter().any(|x| x.get(5) == Some("mystery jab")),
+        "{csv}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&wd.run(&["exceptions", "--list", "--json"]).ok()).unwrap();
+    assert_eq!(json["records"], rows.len() as u64, "{json}");
+    assert_eq!(json["exceptions"].as_array().unwrap().len(), rows.len());
+    let err = wd
+        .run(&["exceptions", "--list", "--module", "vaccines"])
+        .fails_with(1);
+    assert!(
+        err.contains("run 1 has no module `vaccines`; its modules are immunizations"),
+        "{err}"
+    );
 }
 
 /// Same snapshot + same mappings = byte-identical output, with the same resource ids; each run
