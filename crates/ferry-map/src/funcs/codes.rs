@@ -234,8 +234,14 @@ mod tests {
             );
             assert_eq!(e.raw.as_deref(), Some(junk));
         }
+        // A blank unit is no unit (the element is omitted, as for every function); as a code,
+        // the empty string is not UCUM.
         assert_eq!(ucum("").unwrap(), None);
         assert_eq!(ucum("  ").unwrap(), None);
+        assert!(valid_ucum("").is_err());
+        for junk in ["mg//dL", "[foo]", "kk", "m{", "mg/dl "] {
+            assert!(valid_ucum(junk).is_err(), "{junk}");
+        }
     }
 
     #[test]
