@@ -36,7 +36,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
     let mut cfg = EngineConfig::new(Arc::new(|m: &str, t: &str, k: &str| format!("{m}-{t}-{k}")));
-    cfg.local_offset = Some("-05:00".into());
+    cfg.local_time = ferry_map::LocalTime::offset("-05:00");
     cfg.targets.insert(
         "patients".into(),
         RefTarget {

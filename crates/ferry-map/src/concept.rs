@@ -66,6 +66,11 @@ impl ConceptMap {
             .or_else(|| self.normalised.get(&normalise(source)))
     }
 
+    /// Every (source code as written, target), in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Target)> {
+        self.exact.iter().map(|(s, t)| (s.as_str(), t))
+    }
+
     pub fn len(&self) -> usize {
         self.exact.len()
     }

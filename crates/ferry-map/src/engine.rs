@@ -6,11 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use minijinja::value::{Rest, Value, ValueKind};
+use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
 use crate::concept::ConceptMaps;
-use crate::funcs::{self, FnError, codes, dates, names, numbers};
+use crate::funcs::{self, FnError, attach, codes, dates, ids, names, numbers};
 
 /// Makes a resource id from (module, resource type, source key). The run engine passes
 /// `ferry-fhir`'s UUID v5 function; tests pass anything deterministic.
@@ -24,14 +24,120 @@ pub struct RefTarget {
     pub name: Option<String>,
 }
 
+/// Where legacy local times without a zone are placed, as configured (ferry.toml `[project]`,
+/// a module file's `[module]`): a fixed `local_offset` or an IANA `time_zone` (not both), and
+/// the policies for the nights the clocks change (`docs/mapping.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalTime {
+    /// A fixed offset (`-05:00`): no daylight saving.
+    pub local_offset: Option<String>,
+    /// An IANA time zone (`America/New_York`).
+    pub time_zone: Option<String>,
+    /// `earlier` (default), `later` or `exception`: a local time shown twice (fall-back night).
+    pub ambiguous_time: Option<String>,
+    /// `exception` (default) or `shift`: a local time never shown (spring-forward gap).
+    pub nonexistent_time: Option<String>,
+}
+
+impl LocalTime {
+    /// A fixed offset only (`-05:00`).
+    pub fn offset(offset: impl Into<String>) -> Self {
+        Self {
+            local_offset: Some(offset.into()),
+            ..Self::default()
+        }
+    }
+
+    /// An IANA time zone only (`America/New_York`).
+    pub fn zone(zone: impl Into<String>) -> Self {
+        Self {
+            time_zone: Some(zone.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Whether a local time without a zone has one to go to.
+    pub fn is_configured(&self) -> bool {
+        self.local_offset.is_some() || self.time_zone.is_some()
+    }
+
+    /// These settings with a module's own on top: a module's `time_zone` replaces the
+    /// project's zone or offset; its policies replace the project's.
+    pub fn overridden_by(&self, module: &LocalTime) -> LocalTime {
+        let zone_set = module.time_zone.is_some() || module.local_offset.is_some();
+        LocalTime {
+            local_offset: if zone_set {
+                module.local_offset.clone()
+            } else {
+                self.local_offset.clone()
+            },
+            time_zone: if zone_set {
+                module.time_zone.clone()
+            } else {
+                self.time_zone.clone()
+            },
+            ambiguous_time: module
+                .ambiguous_time
+                .clone()
+                .or_else(|| self.ambiguous_time.clone()),
+            nonexistent_time: module
+                .nonexistent_time
+                .clone()
+                .or_else(|| self.nonexistent_time.clone()),
+        }
+    }
+
+    /// The checked policy. An error names the setting first (`time_zone: ...`).
+    pub fn policy(&self) -> Result<dates::LocalPolicy, String> {
+        let zone = match (&self.local_offset, &self.time_zone) {
+            (Some(_), Some(_)) => {
+                return Err("local_offset and time_zone are both set: keep one (time_zone follows daylight saving, local_offset is fixed)".into());
+            }
+            (Some(o), None) => Some(dates::LocalZone::Offset(
+                dates::canonical_offset(o).map_err(|e| format!("local_offset: {}", e.message))?,
+            )),
+            (None, Some(z)) => {
+                Some(dates::LocalZone::named(z).map_err(|e| format!("time_zone: {e}"))?)
+            }
+            (None, None) => None,
+        };
+        let ambiguous = match &self.ambiguous_time {
+            Some(a) => dates::Ambiguous::parse(a).map_err(|e| format!("ambiguous_time: {e}"))?,
+            None => dates::Ambiguous::default(),
+        };
+        let nonexistent = match &self.nonexistent_time {
+            Some(n) => {
+                dates::Nonexistent::parse(n).map_err(|e| format!("nonexistent_time: {e}"))?
+            }
+            None => dates::Nonexistent::default(),
+        };
+        Ok(dates::LocalPolicy {
+            zone,
+            ambiguous,
+            nonexistent,
+        })
+    }
+}
+
+impl From<Option<String>> for LocalTime {
+    /// A `local_offset` or nothing (the form the API took before `time_zone`).
+    fn from(offset: Option<String>) -> Self {
+        Self {
+            local_offset: offset,
+            ..Self::default()
+        }
+    }
+}
+
 /// Everything expressions may consult besides the row.
+#[derive(Clone)]
 pub struct EngineConfig {
     pub concept_maps: ConceptMaps,
     pub ids: Arc<IdFn>,
     /// Module name -> its primary resource, for `ref`.
     pub targets: BTreeMap<String, RefTarget>,
-    /// Offset given to legacy local times without a zone (`-05:00`); `None`: such a time is an error.
-    pub local_offset: Option<String>,
+    /// Where legacy local times without a zone go; none configured: such a time is an error.
+    pub local_time: LocalTime,
     /// Two-digit-year pivot for `date`/`datetime` (default 30).
     pub pivot: u32,
     /// Accepted duplicate-patient merges: module -> source key -> the surviving record's key.
@@ -45,7 +151,7 @@ impl EngineConfig {
             concept_maps: ConceptMaps::default(),
             ids,
             targets: BTreeMap::new(),
-            local_offset: None,
+            local_time: LocalTime::default(),
             pivot: dates::DEFAULT_PIVOT,
             merges: BTreeMap::new(),
         }
@@ -54,6 +160,12 @@ impl EngineConfig {
 
 pub(crate) struct Shared {
     pub(crate) config: EngineConfig,
+    /// `config.local_time`, checked.
+    pub(crate) local: dates::LocalPolicy,
+    /// Legacy unit spellings: the built-in ones and the project's `concept-maps/ucum.csv`.
+    pub(crate) units: codes::UnitMap,
+    /// What was wrong with the project's unit spellings (each left out), for diagnostics.
+    pub(crate) unit_problems: Vec<String>,
 }
 
 /// A configured expression environment, shared (cheaply cloned) by every module of a project.
@@ -78,6 +190,14 @@ pub const FERRY_FILTERS: &[&str] = &[
     "plausible",
     "ucum",
     "base64",
+    "base64_decode",
+    "from_hex",
+    "sha1",
+    "byte_size",
+    "mime_type",
+    "zero_pad",
+    "luhn",
+    "npi",
     "lookup",
 ];
 /// Functions Ferry adds.
@@ -166,16 +286,36 @@ fn decimal_value(f: f64) -> Value {
     }
 }
 
+/// The bytes of a filter's input: bytes as they are, text as UTF-8, numbers as written; `None`
+/// for none and for empty input.
+fn bytes_of(v: &Value, filter: &str) -> Result<Option<Vec<u8>>, Error> {
+    let b = if v.kind() == ValueKind::Bytes {
+        v.as_bytes().map(<[u8]>::to_vec)
+    } else {
+        text_of(v, filter)?.map(String::into_bytes)
+    };
+    Ok(b.filter(|b| !b.is_empty()))
+}
+
 fn opt_str(v: Option<String>) -> Value {
     v.map(Value::from).unwrap_or(Value::from(()))
 }
 
 impl Engine {
-    pub fn new(mut config: EngineConfig) -> Result<Self, FnError> {
-        if let Some(o) = &config.local_offset {
-            config.local_offset = Some(dates::canonical_offset(o)?);
-        }
-        let shared = Arc::new(Shared { config });
+    /// A configured environment; an error names the setting that is wrong (`time_zone: ...`).
+    pub fn new(config: EngineConfig) -> Result<Self, FnError> {
+        let local = config
+            .local_time
+            .policy()
+            .map_err(|message| FnError { message, raw: None })?;
+        let (units, unit_problems) =
+            codes::UnitMap::build(config.concept_maps.get(codes::USER_SPELLINGS));
+        let shared = Arc::new(Shared {
+            config,
+            local,
+            units,
+            unit_problems,
+        });
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_debug(true);
@@ -193,6 +333,20 @@ impl Engine {
         &self.shared.config
     }
 
+    /// The same environment with a module's own local-time settings on top of the project's
+    /// ([`LocalTime::overridden_by`]): a module file's `time_zone` in `[module]`.
+    pub fn with_local_time(&self, module: &LocalTime) -> Result<Engine, FnError> {
+        let mut config = self.shared.config.clone();
+        config.local_time = config.local_time.overridden_by(module);
+        Engine::new(config)
+    }
+
+    /// Problems with the project's unit spellings (`concept-maps/ucum.csv`): each such entry
+    /// is left out of the `ucum` filter's list.
+    pub fn unit_spelling_problems(&self) -> &[String] {
+        &self.shared.unit_problems
+    }
+
     /// Evaluates one expression against a context value (tests, `ferry check --eval`).
     pub fn eval_str(&self, expr: &str, ctx: Value) -> Result<Value, Error> {
         self.env.compile_expression(expr)?.eval(ctx)
@@ -208,8 +362,8 @@ fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     let s = shared.clone();
     env.add_filter(
         "datetime",
-        move |v: Value, pivot: Option<u32>| -> Result<Value, Error> {
-            datetime_filter(&s, &v, pivot)
+        move |v: Value, pivot: Option<u32>, kwargs: Kwargs| -> Result<Value, Error> {
+            datetime_filter(&s, &v, pivot, Some(&kwargs))
         },
     );
     env.add_filter("gender", |v: Value| -> Result<Value, Error> {
@@ -268,6 +422,60 @@ fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
         };
         Ok(Value::from(encoded))
     });
+    env.add_filter("sha1", |v: Value| -> Result<Value, Error> {
+        Ok(opt_str(
+            bytes_of(&v, "sha1")?.map(|b| attach::sha1_base64(&b)),
+        ))
+    });
+    env.add_filter("byte_size", |v: Value| -> Result<Value, Error> {
+        Ok(bytes_of(&v, "byte_size")?
+            .map(|b| Value::from(b.len()))
+            .unwrap_or(Value::from(())))
+    });
+    env.add_filter("from_hex", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "from_hex")? else {
+            return Ok(Value::from(()));
+        };
+        Ok(attach::from_hex(&t)
+            .map_err(fn_err)?
+            .map(Value::from_bytes)
+            .unwrap_or(Value::from(())))
+    });
+    env.add_filter("base64_decode", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "base64_decode")? else {
+            return Ok(Value::from(()));
+        };
+        attach::base64_text(&t).map(opt_str).map_err(fn_err)
+    });
+    env.add_filter("mime_type", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "mime_type")? else {
+            return Ok(Value::from(()));
+        };
+        attach::mime_type(&t)
+            .map(|m| m.map(Value::from).unwrap_or(Value::from(())))
+            .map_err(fn_err)
+    });
+    env.add_filter(
+        "zero_pad",
+        |v: Value, width: usize| -> Result<Value, Error> {
+            let Some(t) = text_of(&v, "zero_pad")? else {
+                return Ok(Value::from(()));
+            };
+            Ok(opt_str(ids::zero_pad(&t, width)))
+        },
+    );
+    env.add_filter("luhn", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "luhn")? else {
+            return Ok(Value::from(()));
+        };
+        ids::luhn(&t).map(opt_str).map_err(fn_err)
+    });
+    env.add_filter("npi", |v: Value| -> Result<Value, Error> {
+        let Some(t) = text_of(&v, "npi")? else {
+            return Ok(Value::from(()));
+        };
+        ids::npi(&t).map(opt_str).map_err(fn_err)
+    });
     env.add_filter("title_case", |v: Value| -> Result<Value, Error> {
         let Some(t) = text_of(&v, "title_case")? else {
             return Ok(Value::from(()));
@@ -293,13 +501,12 @@ fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
         "plausible",
         |v: Value, low: f64, high: f64| -> Result<Value, Error> { plausible_filter(&v, low, high) },
     );
-    env.add_filter("ucum", |v: Value| -> Result<Value, Error> {
+    let s = shared.clone();
+    env.add_filter("ucum", move |v: Value| -> Result<Value, Error> {
         let Some(t) = text_of(&v, "ucum")? else {
             return Ok(Value::from(()));
         };
-        codes::ucum(&t)
-            .map(|c| c.map(Value::from).unwrap_or(Value::from(())))
-            .map_err(fn_err)
+        s.units.ucum(&t).map(opt_str).map_err(fn_err)
     });
     let s = shared.clone();
     env.add_filter(
@@ -349,12 +556,41 @@ fn date_filter(s: &Shared, v: &Value, pivot: Option<u32>) -> Result<Value, Error
     dates::to_date(&t, pivot).map(opt_str).map_err(fn_err)
 }
 
-fn datetime_filter(s: &Shared, v: &Value, pivot: Option<u32>) -> Result<Value, Error> {
+/// `datetime(pivot, zone=..., ambiguous=..., nonexistent=...)`: the call's own settings on top
+/// of the module's and project's.
+fn datetime_filter(
+    s: &Shared,
+    v: &Value,
+    pivot: Option<u32>,
+    kwargs: Option<&Kwargs>,
+) -> Result<Value, Error> {
+    let overridden;
+    let policy = match kwargs {
+        Some(k) if k.args().next().is_some() => {
+            let mut p = s.local.clone();
+            if let Some(z) = k.get::<Option<String>>("zone")? {
+                p.zone = Some(
+                    dates::LocalZone::any(&z)
+                        .map_err(|e| plain_err(&format!("`datetime` zone: {e}")))?,
+                );
+            }
+            if let Some(a) = k.get::<Option<String>>("ambiguous")? {
+                p.ambiguous = dates::Ambiguous::parse(&a).map_err(|e| plain_err(&e))?;
+            }
+            if let Some(n) = k.get::<Option<String>>("nonexistent")? {
+                p.nonexistent = dates::Nonexistent::parse(&n).map_err(|e| plain_err(&e))?;
+            }
+            k.assert_all_used()?;
+            overridden = p;
+            &overridden
+        }
+        _ => &s.local,
+    };
     let Some(t) = text_of(v, "datetime")? else {
         return Ok(Value::from(()));
     };
     let pivot = pivot.unwrap_or(s.config.pivot);
-    dates::to_datetime(&t, pivot, s.config.local_offset.as_deref())
+    dates::to_datetime_with(&t, pivot, policy)
         .map(opt_str)
         .map_err(fn_err)
 }
@@ -501,7 +737,7 @@ impl Direct {
     pub(crate) fn call(&self, shared: &Shared, v: &Value) -> Result<Value, Error> {
         match &self.call {
             DirectCall::Date(p) => date_filter(shared, v, *p),
-            DirectCall::Datetime(p) => datetime_filter(shared, v, *p),
+            DirectCall::Datetime(p) => datetime_filter(shared, v, *p, None),
             DirectCall::Decimal => decimal_filter(v),
             DirectCall::Plausible(low, high) => plausible_filter(v, *low, *high),
             DirectCall::Ref(module) => ref_function(shared, module, std::slice::from_ref(v)),
@@ -574,7 +810,7 @@ mod tests {
                 name: None,
             },
         );
-        cfg.local_offset = Some("-0500".into());
+        cfg.local_time = LocalTime::offset("-0500");
         Engine::new(cfg).unwrap()
     }
 
@@ -727,6 +963,170 @@ mod tests {
         );
         assert!(ev(&e, "ref('patients', v)", "").unwrap().is_none());
         assert!(ev(&e, "v | date", "").unwrap().is_none());
+    }
+
+    #[test]
+    fn attachment_and_identifier_filters() {
+        let e = engine();
+        assert_eq!(
+            ev(&e, "v | sha1", "abc").unwrap().as_str(),
+            Some("qZk+NkcGgWq6PiVxeFDCbJzQ2J0=")
+        );
+        assert_eq!(ev(&e, "v | byte_size", "Zoë").unwrap(), Value::from(4));
+        // Hex text: the same hash, size and data as the bytes it spells.
+        assert_eq!(
+            ev(&e, "v | from_hex | sha1", "0x616263").unwrap().as_str(),
+            Some("qZk+NkcGgWq6PiVxeFDCbJzQ2J0=")
+        );
+        assert_eq!(
+            ev(&e, "v | from_hex | byte_size", "616263").unwrap(),
+            Value::from(3)
+        );
+        assert_eq!(
+            ev(&e, "v | from_hex | base64", "616263").unwrap().as_str(),
+            Some("YWJj")
+        );
+        let bytes = Value::from_bytes(b"abc".to_vec());
+        let r = e
+            .eval_str("v | sha1", context!(v => bytes.clone()))
+            .unwrap();
+        assert_eq!(r.as_str(), Some("qZk+NkcGgWq6PiVxeFDCbJzQ2J0="));
+        let r = e.eval_str("v | byte_size", context!(v => bytes)).unwrap();
+        assert_eq!(r, Value::from(3));
+        assert_eq!(
+            ev(&e, "v | base64_decode", "YWJj").unwrap().as_str(),
+            Some("abc")
+        );
+        assert_eq!(
+            ev(&e, "v | mime_type", "Scan.PDF").unwrap().as_str(),
+            Some("application/pdf")
+        );
+        assert_eq!(
+            ev(&e, "v | zero_pad(5)", "2134").unwrap().as_str(),
+            Some("02134")
+        );
+        assert_eq!(
+            ev(&e, "v | npi", "1234567893").unwrap().as_str(),
+            Some("1234567893")
+        );
+        assert_eq!(
+            ev(&e, "v | luhn", "79927398713").unwrap().as_str(),
+            Some("79927398713")
+        );
+        for expr in [
+            "v | sha1",
+            "v | byte_size",
+            "v | from_hex",
+            "v | base64_decode",
+            "v | mime_type",
+            "v | zero_pad(5)",
+            "v | luhn",
+            "v | npi",
+        ] {
+            assert!(ev(&e, expr, "").unwrap().is_none(), "{expr}");
+            let none = e.eval_str(expr, context!(v => ())).unwrap();
+            assert!(none.is_none(), "{expr}");
+        }
+        for (expr, bad) in [
+            ("v | from_hex", "0x4g"),
+            ("v | base64_decode", "***"),
+            ("v | mime_type", "x.unknownext"),
+            ("v | npi", "1234567890"),
+            ("v | luhn", "79927398710"),
+        ] {
+            let err = ev(&e, expr, bad).unwrap_err();
+            assert_eq!(source_of(&err).unwrap().raw.as_deref(), Some(bad), "{expr}");
+        }
+    }
+
+    #[test]
+    fn datetime_takes_a_zone_and_policies_per_call() {
+        let e = engine();
+        // The project here has a fixed -05:00; a call may name an IANA zone instead.
+        assert_eq!(
+            ev(&e, "v | datetime", "2021-07-01 09:00").unwrap().as_str(),
+            Some("2021-07-01T09:00:00-05:00")
+        );
+        assert_eq!(
+            ev(
+                &e,
+                "v | datetime(zone='America/New_York')",
+                "2021-07-01 09:00"
+            )
+            .unwrap()
+            .as_str(),
+            Some("2021-07-01T09:00:00-04:00")
+        );
+        assert_eq!(
+            ev(
+                &e,
+                "v | datetime(zone=\"Europe/London\")",
+                "2021-10-31 01:30"
+            )
+            .unwrap()
+            .as_str(),
+            Some("2021-10-31T01:30:00+01:00")
+        );
+        assert_eq!(
+            ev(
+                &e,
+                "v | datetime(zone='Europe/London', ambiguous='later')",
+                "2021-10-31 01:30"
+            )
+            .unwrap()
+            .as_str(),
+            Some("2021-10-31T01:30:00+00:00")
+        );
+        assert_eq!(
+            ev(
+                &e,
+                "v | datetime(50, zone='America/New_York', nonexistent='shift')",
+                "03/14/21 2:30 AM"
+            )
+            .unwrap()
+            .as_str(),
+            Some("2021-03-14T03:30:00-04:00")
+        );
+        assert_eq!(
+            ev(&e, "v | datetime(zone='+01:00')", "2021-07-01 09:00")
+                .unwrap()
+                .as_str(),
+            Some("2021-07-01T09:00:00+01:00")
+        );
+        let err = ev(
+            &e,
+            "v | datetime(zone='America/New_York')",
+            "2021-03-14 02:30",
+        )
+        .unwrap_err();
+        assert!(source_of(&err).unwrap().message.contains("does not exist"));
+        let err = ev(&e, "v | datetime(zone='Eastern')", "2021-07-01 09:00").unwrap_err();
+        assert!(err.to_string().contains("not an IANA time zone"), "{err}");
+        let err = ev(&e, "v | datetime(zone='UTC', when='x')", "2021-07-01 09:00").unwrap_err();
+        assert!(err.to_string().contains("when"), "{err}");
+    }
+
+    #[test]
+    fn a_projects_unit_spellings_reach_the_ucum_filter() {
+        let mut cfg = EngineConfig::new(Arc::new(|m: &str, t: &str, k: &str| format!("{m}{t}{k}")));
+        let (map, d) = crate::concept::read_csv(
+            "ucum",
+            "concept-maps/ucum.csv",
+            "source,target\nunits/l,U/L\nbad,[nope]\n".as_bytes(),
+        );
+        assert!(d.is_empty());
+        cfg.concept_maps.insert(map);
+        let e = Engine::new(cfg).unwrap();
+        assert_eq!(ev(&e, "v | ucum", "Units/L").unwrap().as_str(), Some("U/L"));
+        assert_eq!(ev(&e, "v | ucum", "mg/dl").unwrap().as_str(), Some("mg/dL"));
+        assert_eq!(e.unit_spelling_problems().len(), 1);
+        let err = ev(&e, "v | ucum", "bad").unwrap_err();
+        assert!(
+            source_of(&err)
+                .unwrap()
+                .message
+                .contains("concept-maps/ucum.csv")
+        );
     }
 
     #[test]

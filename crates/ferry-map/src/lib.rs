@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! load_project(mappings/, concept-maps/, options) -> (Vec<Module>, Vec<Diagnostic>)
-//! load_modules_with(mappings/, concept-maps/, ids, local_offset, Option<&Merges>)  (run, verify)
+//! load_modules_with(mappings/, concept-maps/, ids, LocalTime, Option<&Merges>)  (run, verify)
 //! dependency_order(modules); reader_query(&module)          (the order and query a run reads in)
 //! module.check_columns(&columns)                  -> Vec<Diagnostic>      (ferry check)
 //! module.evaluate(&RowView)                       -> RowOutcome           (tests, verify)
@@ -32,7 +32,9 @@ pub use concept::{
     ConceptMap, ConceptMaps, Target, load_dir as load_concept_maps, read_csv, read_json,
 };
 pub use diag::{Diagnostic, Severity};
-pub use engine::{Engine, EngineConfig, FERRY_FILTERS, FERRY_FUNCTIONS, IdFn, RefTarget};
+pub use engine::{
+    Engine, EngineConfig, FERRY_FILTERS, FERRY_FUNCTIONS, IdFn, LocalTime, RefTarget,
+};
 pub use eval::{Built, Evaluated, FieldError, NO_RESOURCE_RULE, RowOutcome, RowSchema, RowView};
 pub use module::{Exclude, Field, Module, ModuleLimit, Resource, Source, Summary, parse_module};
 pub use path::{Segment, parse_path};

@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diag::{Diagnostic, Diags};
 use crate::engine::{
-    BUILTIN_FILTERS, BUILTIN_FUNCTIONS, Engine, FERRY_FILTERS, FERRY_FUNCTIONS, Shared,
+    BUILTIN_FILTERS, BUILTIN_FUNCTIONS, Engine, FERRY_FILTERS, FERRY_FUNCTIONS, LocalTime, Shared,
 };
 use crate::lint;
 use crate::path::{Segment, conflict, parse_path};
@@ -393,7 +393,15 @@ const TOP_KEYS: &[&str] = &[
     "module", "source", "exclude", "resource", "summary", "verify",
 ];
 const VERIFY_KEYS: &[&str] = &["max_exception_rate", "reason"];
-const MODULE_KEYS: &[&str] = &["name", "description", "fhir", "load"];
+const MODULE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "fhir",
+    "load",
+    "time_zone",
+    "ambiguous_time",
+    "nonexistent_time",
+];
 const SOURCE_KEYS: &[&str] = &["query", "key", "patient"];
 const EXCLUDE_KEYS: &[&str] = &["name", "when", "reason"];
 const RESOURCE_KEYS: &[&str] = &["type", "name", "when", "fields"];
@@ -599,6 +607,8 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
     let mut name = stem.clone();
     let mut description = None;
     let mut load_together = false;
+    // The module's own local-time settings, compiled in an environment of their own.
+    let mut module_engine = None;
     match get(&doc, "module") {
         Some(v) => {
             if let Some(t) = table(v, "`[module]`", &mut d) {
@@ -636,10 +646,39 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
                         ),
                     }
                 }
+                let mut spans = Vec::new();
+                let mut setting = |key: &'static str| {
+                    string(t, key, "`[module]`", false, 0, &mut d).map(|(s, span)| {
+                        spans.push((key, span.start));
+                        s
+                    })
+                };
+                let local = LocalTime {
+                    local_offset: None,
+                    time_zone: setting("time_zone"),
+                    ambiguous_time: setting("ambiguous_time"),
+                    nonexistent_time: setting("nonexistent_time"),
+                };
+                if local != LocalTime::default() {
+                    match engine.with_local_time(&local) {
+                        Ok(e) => module_engine = Some(e),
+                        Err(e) => {
+                            // The message names the setting it is about.
+                            let at = spans
+                                .iter()
+                                .find(|(k, _)| e.message.starts_with(k))
+                                .or(spans.first())
+                                .map_or(v.span().start, |(_, at)| *at);
+                            d.error(at, e.message)
+                        }
+                    }
+                }
             }
         }
         None => d.error(0, "missing `[module]` (with `name` and `description`)"),
     }
+
+    let engine = module_engine.as_ref().unwrap_or(engine);
 
     // [source]
     let mut source = Source {

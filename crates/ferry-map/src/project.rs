@@ -7,15 +7,16 @@ use std::sync::Arc;
 
 use crate::concept;
 use crate::diag::{Diagnostic, Severity};
-use crate::engine::{Engine, EngineConfig, IdFn, RefTarget};
+use crate::engine::{Engine, EngineConfig, IdFn, LocalTime, RefTarget};
 use crate::module::{Module, parse_module, peek_primary};
 
 /// Project-level settings the run passes in.
 pub struct ProjectOptions {
     /// Resource ids: `ferry-fhir`'s UUID v5 over (namespace, module, type, key) in the run.
     pub ids: Arc<IdFn>,
-    /// Offset for legacy local times without a zone (`ferry.toml`), e.g. `-05:00`.
-    pub local_offset: Option<String>,
+    /// Where legacy local times without a zone go (`ferry.toml`: `local_offset` or
+    /// `time_zone`, and the daylight-saving policies).
+    pub local_time: LocalTime,
     /// Two-digit-year pivot (default 30).
     pub pivot: Option<u32>,
     /// Accepted duplicate-patient merges (see [`crate::EngineConfig::merges`]).
@@ -83,7 +84,7 @@ pub fn load_project(
 
     let mut config = EngineConfig::new(options.ids);
     config.concept_maps = maps;
-    config.local_offset = options.local_offset;
+    config.local_time = options.local_time;
     config.merges = options.merges;
     if let Some(p) = options.pivot {
         config.pivot = p;
@@ -108,11 +109,28 @@ pub fn load_project(
                 line: 0,
                 column: 0,
                 severity: Severity::Error,
-                message: format!("local_offset: {}", e.message),
+                message: e.message,
             });
             return (Vec::new(), diags);
         }
     };
+    if !engine.unit_spelling_problems().is_empty() {
+        let file = engine
+            .config()
+            .concept_maps
+            .get(crate::funcs::codes::USER_SPELLINGS)
+            .map(|m| m.file.clone())
+            .unwrap_or_default();
+        for m in engine.unit_spelling_problems() {
+            diags.push(Diagnostic {
+                file: file.clone(),
+                line: 0,
+                column: 0,
+                severity: Severity::Error,
+                message: m.clone(),
+            });
+        }
+    }
     let mut modules = Vec::new();
     for (p, text) in &files {
         let (m, d) = parse_module(&p.display().to_string(), text, &engine);
@@ -163,14 +181,15 @@ impl Merges {
 }
 
 /// Loads the project's modules ([`load_project`]) with this resource-id function (the run passes
-/// `ferry_fhir::id_fn(namespace)`) and offset for legacy local times.
+/// `ferry_fhir::id_fn(namespace)`) and placing of legacy local times (`LocalTime`, or an
+/// `Option<String>` offset).
 pub fn load_modules(
     mappings_dir: &Path,
     concept_maps_dir: &Path,
     ids: Arc<IdFn>,
-    local_offset: Option<String>,
+    local_time: impl Into<LocalTime>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
-    load_modules_with(mappings_dir, concept_maps_dir, ids, local_offset, None)
+    load_modules_with(mappings_dir, concept_maps_dir, ids, local_time, None)
 }
 
 /// [`load_modules`] with accepted merges, so that `ref` to a merged patient points at the
@@ -179,7 +198,7 @@ pub fn load_modules_with(
     mappings_dir: &Path,
     concept_maps_dir: &Path,
     ids: Arc<IdFn>,
-    local_offset: Option<String>,
+    local_time: impl Into<LocalTime>,
     merges: Option<&Merges>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
     load_project(
@@ -187,7 +206,7 @@ pub fn load_modules_with(
         concept_maps_dir,
         ProjectOptions {
             ids,
-            local_offset,
+            local_time: local_time.into(),
             pivot: None,
             merges: merges.map(Merges::for_engine).unwrap_or_default(),
         },
@@ -282,7 +301,12 @@ mod tests {
         // A cycle does not lose a module.
         write(&maps, "x_cycle", &["y_cycle"]);
         write(&maps, "y_cycle", &["x_cycle"]);
-        let (modules, diags) = load_modules(&maps, &dir.path().join("concept-maps"), ids(), None);
+        let (modules, diags) = load_modules(
+            &maps,
+            &dir.path().join("concept-maps"),
+            ids(),
+            LocalTime::default(),
+        );
         assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
         let names: Vec<String> = dependency_order(modules)
             .into_iter()
@@ -339,7 +363,7 @@ mod tests {
             &maps,
             &dir.path().join("concept-maps"),
             ids(),
-            None,
+            LocalTime::default(),
             Some(&merges),
         );
         assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
@@ -388,7 +412,12 @@ mod tests {
         )
         .unwrap();
         write(&maps, "plain", &[]);
-        let (modules, diags) = load_modules(&maps, &dir.path().join("concept-maps"), ids(), None);
+        let (modules, diags) = load_modules(
+            &maps,
+            &dir.path().join("concept-maps"),
+            ids(),
+            LocalTime::default(),
+        );
         assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
         assert_eq!(
             reader_query(&modules[0]),

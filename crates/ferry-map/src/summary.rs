@@ -274,13 +274,12 @@ impl Module {
             return Err(errors);
         }
         let bytes = html.as_bytes();
-        let sha1 = sha1_smol::Sha1::from(bytes).digest().bytes();
         let b64 = base64::engine::general_purpose::STANDARD;
         let attachment = json!({
             "contentType": "text/html; charset=utf-8",
             "data": b64.encode(bytes),
             "size": bytes.len(),
-            "hash": b64.encode(sha1),
+            "hash": crate::funcs::attach::sha1_base64(bytes),
             "title": summary.title,
         });
         let id = (self.shared.config.ids)(&self.name, ty, patient);

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 fn options() -> ProjectOptions {
     ProjectOptions {
         ids: Arc::new(common::test_id),
-        local_offset: Some("-05:00".into()),
+        local_time: ferry_map::LocalTime::offset("-05:00"),
         pivot: None,
         merges: Default::default(),
     }
@@ -65,10 +65,47 @@ fn load_project_reports_every_file_and_builds_ref_targets() {
 fn bad_local_offset_is_a_diagnostic_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = options();
-    o.local_offset = Some("Eastern".into());
+    o.local_time = ferry_map::LocalTime::offset("Eastern");
     let (m, d) = load_project(dir.path(), dir.path(), o);
     assert!(m.is_empty());
     assert!(d[0].message.starts_with("local_offset"), "{d:?}");
+}
+
+#[test]
+fn bad_time_zone_settings_are_diagnostics_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    for (local, starts) in [
+        (
+            ferry_map::LocalTime::zone("America/Nowhere"),
+            "time_zone: `America/Nowhere` is not an IANA time zone",
+        ),
+        (
+            ferry_map::LocalTime::zone("-05:00"),
+            "time_zone: `-05:00` is an offset",
+        ),
+        (
+            ferry_map::LocalTime {
+                local_offset: Some("-05:00".into()),
+                time_zone: Some("America/New_York".into()),
+                ..Default::default()
+            },
+            "local_offset and time_zone are both set",
+        ),
+        (
+            ferry_map::LocalTime {
+                time_zone: Some("America/New_York".into()),
+                ambiguous_time: Some("first".into()),
+                ..Default::default()
+            },
+            "ambiguous_time:",
+        ),
+    ] {
+        let mut o = options();
+        o.local_time = local;
+        let (m, d) = load_project(dir.path(), dir.path(), o);
+        assert!(m.is_empty());
+        assert!(d[0].message.starts_with(starts), "{d:?}");
+    }
 }
 
 #[test]
@@ -330,5 +367,71 @@ fn a_modules_load_setting_is_read_and_a_bad_one_is_a_diagnostic() {
             "`load = \"atomic\"` in `[module]`: expected \"batch\" (default) or \"transaction\""
         )),
         "{text:?}"
+    );
+}
+
+/// A module's own `time_zone` (and policies) in `[module]` replace the project's for that
+/// module alone; a bad one is a diagnostic at its line.
+#[test]
+fn a_modules_time_zone_overrides_the_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let maps = dir.path().join("mappings");
+    std::fs::create_dir(&maps).unwrap();
+    let module = |name: &str, settings: &str| {
+        format!(
+            "[module]\nname = \"{name}\"\n{settings}\n[source]\nquery = \"SELECT * FROM t\"\nkey = \"k\"\n\
+             [[resource]]\ntype = \"Observation\"\n[resource.fields]\n\"status\" = \"'final'\"\n\
+             \"code.text\" = \"'x'\"\n\"effectiveDateTime\" = \"row.t | datetime\"\n"
+        )
+    };
+    std::fs::write(maps.join("a_project.toml"), module("a_project", "")).unwrap();
+    std::fs::write(
+        maps.join("b_london.toml"),
+        module(
+            "b_london",
+            "time_zone = \"Europe/London\"\nambiguous_time = \"later\"\nnonexistent_time = \"shift\"",
+        ),
+    )
+    .unwrap();
+    let mut o = options();
+    o.local_time = ferry_map::LocalTime::zone("America/New_York");
+    let (modules, diags) = load_project(&maps, &dir.path().join("none"), o);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    let schema = RowSchema::new(["k", "t"]);
+    let when = |m: &ferry_map::Module, t: &str| {
+        let values = [ValueRef::Text("1"), ValueRef::Text(t)];
+        match m.evaluate(&RowView {
+            schema: &schema,
+            values: &values,
+        }) {
+            RowOutcome::Migrated(r) => r[0]["effectiveDateTime"].as_str().unwrap().to_string(),
+            other => format!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        when(&modules[0], "2021-10-31 01:30"),
+        "2021-10-31T01:30:00-04:00"
+    );
+    assert_eq!(
+        when(&modules[1], "2021-10-31 01:30"),
+        "2021-10-31T01:30:00+00:00"
+    );
+    assert_eq!(
+        when(&modules[1], "2021-03-28 01:30"),
+        "2021-03-28T02:30:00+01:00"
+    );
+    assert!(when(&modules[0], "2021-03-14 02:30").contains("does not exist"));
+
+    std::fs::write(
+        maps.join("c_bad.toml"),
+        module("c_bad", "time_zone = \"Mars/Olympus\""),
+    )
+    .unwrap();
+    let (_, diags) = load_project(&maps, &dir.path().join("none"), options());
+    let bad: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert!(
+        bad.iter().any(|d| d.contains("c_bad.toml:3:")
+            && d.contains("time_zone: `Mars/Olympus` is not an IANA time zone")),
+        "{bad:?}"
     );
 }

@@ -34,7 +34,7 @@ fn load() -> Vec<Module> {
         &dir.join("concept-maps"),
         ProjectOptions {
             ids: Arc::new(move |m: &str, t: &str, k: &str| ferry_fhir::resource_id(ns, m, t, k)),
-            local_offset: Some("-05:00".into()),
+            local_time: ferry_map::LocalTime::offset("-05:00"),
             pivot: None,
             merges: Default::default(),
         },

@@ -13,7 +13,7 @@ pub fn load_modules(project: &Project) -> Result<Vec<ferry_map::Module>, OpsErro
     let (modules, diags) = ferry_run::load_modules(
         &dirs,
         project.namespace()?,
-        project.config.project.local_offset.clone(),
+        project.config.project.local_time(),
     );
     let errors: Vec<String> = diags
         .iter()

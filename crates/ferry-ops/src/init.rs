@@ -240,6 +240,11 @@ namespace = "{namespace}"
 # Offset given to legacy local times that carry no zone (e.g. "-05:00"); unset: such times are
 # exceptions rather than guesses.
 # local_offset = "-05:00"
+# Or the IANA time zone they were recorded in, daylight saving followed (not with local_offset),
+# and what to do on the nights the clocks change (docs/mapping.md, "Time zones"):
+# time_zone = "America/New_York"
+# ambiguous_time = "earlier"       # an hour shown twice (fall back): earlier | later | exception
+# nonexistent_time = "exception"   # an hour skipped (spring forward): exception | shift
 
 [workspace]
 # Staged snapshots and the run ledger. Holds PHI: must stay out of git.

@@ -80,8 +80,28 @@ pub struct ProjectSection {
     /// The namespace of the project's resource ids (UUID v5): keep it forever, so that every run
     /// gives a source row the same resource id.
     pub namespace: Option<String>,
-    /// Offset for legacy local times without a zone, e.g. `-05:00`.
+    /// Offset for legacy local times without a zone, e.g. `-05:00` (fixed: no daylight saving).
     pub local_offset: Option<String>,
+    /// IANA time zone for legacy local times without a zone, e.g. `America/New_York` (daylight
+    /// saving followed); not with `local_offset`.
+    pub time_zone: Option<String>,
+    /// A local time shown twice (the night daylight saving ends): `earlier` (default), `later`
+    /// or `exception`.
+    pub ambiguous_time: Option<String>,
+    /// A local time never shown (the spring-forward gap): `exception` (default) or `shift`.
+    pub nonexistent_time: Option<String>,
+}
+
+impl ProjectSection {
+    /// The local-time settings the mappings are loaded with.
+    pub fn local_time(&self) -> ferry_map::LocalTime {
+        ferry_map::LocalTime {
+            local_offset: self.local_offset.clone(),
+            time_zone: self.time_zone.clone(),
+            ambiguous_time: self.ambiguous_time.clone(),
+            nonexistent_time: self.nonexistent_time.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -46,7 +46,7 @@ pub fn run(
         snapshot: req.snapshot,
         modules: req.modules.clone(),
         namespace,
-        local_offset: project.config.project.local_offset.clone(),
+        local_time: project.config.project.local_time(),
         threads: req.threads.unwrap_or(2),
         bundle_size: req.bundle_size,
         merges: merges(&project)?,

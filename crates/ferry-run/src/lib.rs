@@ -47,8 +47,8 @@ pub struct RunOptions {
     pub modules: Option<Vec<String>>,
     /// The project's namespace for resource ids.
     pub namespace: uuid::Uuid,
-    /// Offset for legacy local times without a zone (e.g. `-05:00`).
-    pub local_offset: Option<String>,
+    /// Where legacy local times without a zone go (`local_offset` or `time_zone`).
+    pub local_time: ferry_map::LocalTime,
     pub threads: usize,
     /// Also write FHIR transaction Bundles of at most this many entries (`bundles/` in the
     /// output folder).
@@ -131,13 +131,13 @@ fn render(diags: &[Diagnostic]) -> String {
 pub fn load_modules(
     dirs: &ProjectDirs,
     namespace: uuid::Uuid,
-    local_offset: Option<String>,
+    local_time: impl Into<ferry_map::LocalTime>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
     ferry_map::load_modules(
         &dirs.mappings,
         &dirs.concept_maps,
         ferry_fhir::id_fn(namespace),
-        local_offset,
+        local_time,
     )
 }
 
@@ -150,7 +150,7 @@ pub fn check(
     snapshot: Option<u64>,
     namespace: uuid::Uuid,
 ) -> Result<(usize, Vec<Diagnostic>), RunError> {
-    let (modules, mut diags) = load_modules(dirs, namespace, None);
+    let (modules, mut diags) = load_modules(dirs, namespace, ferry_map::LocalTime::default());
     let found = ferry_map::module_files(&dirs.mappings)
         .map(|f| f.len())
         .unwrap_or(modules.len());
@@ -307,7 +307,7 @@ pub fn run(
         &dirs.mappings,
         &dirs.concept_maps,
         ferry_fhir::id_fn(opts.namespace),
-        opts.local_offset.clone(),
+        opts.local_time.clone(),
         opts.merges.as_ref(),
     );
     let mut errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();

@@ -69,7 +69,7 @@ fn options() -> RunOptions {
         snapshot: None,
         modules: None,
         namespace: uuid::Uuid::nil(),
-        local_offset: None,
+        local_time: Default::default(),
         threads: 2,
         bundle_size: None,
         merges: None,
@@ -218,7 +218,8 @@ fn sql_duplicates(reader: &SnapshotReader, m: &Module) -> BTreeSet<String> {
 }
 
 fn load(f: &Fixture) -> Vec<Module> {
-    let (modules, diags) = load_modules(&f.dirs, uuid::Uuid::nil(), None);
+    let (modules, diags) =
+        load_modules(&f.dirs, uuid::Uuid::nil(), ferry_map::LocalTime::default());
     assert!(errors(diags).is_empty());
     modules
 }

@@ -125,7 +125,8 @@ pub struct VerifyOptions {
     /// `checks/`: the comparative searches.
     pub checks: PathBuf,
     pub namespace: uuid::Uuid,
-    pub local_offset: Option<String>,
+    /// Where legacy local times without a zone go (as the run had them).
+    pub local_time: ferry_map::LocalTime,
     pub thresholds: Thresholds,
     /// Put expected and found values in [`CheckResult::values`] (PHI; never recorded).
     pub show_values: bool,
@@ -320,7 +321,7 @@ pub fn verify(
         &opts.mappings,
         &opts.concept_maps,
         ferry_fhir::id_fn(opts.namespace),
-        opts.local_offset.clone(),
+        opts.local_time.clone(),
         opts.merges.as_ref(),
     );
     let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();

@@ -8,6 +8,7 @@ mod cli {
     mod dedupe;
     mod demo;
     mod errors;
+    mod functions;
     mod generated;
     mod init;
     mod legacydb;

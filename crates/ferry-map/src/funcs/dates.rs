@@ -380,30 +380,209 @@ pub fn to_datetime(
     pivot: u32,
     local_offset: Option<&str>,
 ) -> Result<Option<String>, FnError> {
+    let policy = LocalPolicy {
+        zone: local_offset.map(|o| LocalZone::Offset(o.to_string())),
+        ..LocalPolicy::default()
+    };
+    to_datetime_with(raw, pivot, &policy)
+}
+
+/// What to do with a local time a zone's clocks show twice (the night daylight saving ends:
+/// 01:30 in New York on 2021-11-07 is both `-04:00` and `-05:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ambiguous {
+    /// The first of the two instants (still on summer time). The default.
+    #[default]
+    Earlier,
+    /// The second instant (already on standard time).
+    Later,
+    /// An exception: the row waits for a person.
+    Exception,
+}
+
+/// What to do with a local time a zone's clocks never show (the night daylight saving starts:
+/// 02:30 in New York on 2021-03-14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Nonexistent {
+    /// An exception. The default: such a time is a keying or clock error.
+    #[default]
+    Exception,
+    /// Moved forward by the length of the gap (02:30 -> 03:30 summer time), as java.time does.
+    Shift,
+}
+
+impl Ambiguous {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "earlier" => Ok(Self::Earlier),
+            "later" => Ok(Self::Later),
+            "exception" => Ok(Self::Exception),
+            other => Err(format!(
+                "`ambiguous` is \"earlier\", \"later\" or \"exception\", not \"{other}\""
+            )),
+        }
+    }
+}
+
+impl Nonexistent {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "exception" => Ok(Self::Exception),
+            "shift" => Ok(Self::Shift),
+            other => Err(format!(
+                "`nonexistent` is \"exception\" or \"shift\", not \"{other}\""
+            )),
+        }
+    }
+}
+
+/// The zone given to a legacy local time that states none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalZone {
+    /// A fixed offset (`local_offset`), canonical (`-05:00`, `Z`): no daylight saving.
+    Offset(String),
+    /// An IANA time zone (`time_zone`): the offset in force at that local time, daylight saving
+    /// included, by the tz database built into `chrono-tz`.
+    Named(chrono_tz::Tz),
+}
+
+impl LocalZone {
+    /// An IANA zone name (`America/New_York`).
+    pub fn named(name: &str) -> Result<Self, String> {
+        let n = name.trim();
+        n.parse::<chrono_tz::Tz>().map(Self::Named).map_err(|_| {
+            if n.starts_with(['+', '-']) || n == "Z" {
+                format!("`{n}` is an offset, not an IANA time zone: use `local_offset` for a fixed offset")
+            } else {
+                format!("`{n}` is not an IANA time zone name (such as \"America/New_York\" or \"Europe/London\")")
+            }
+        })
+    }
+
+    /// An IANA name or a fixed offset (`zone=` of a `datetime` call accepts either).
+    pub fn any(spec: &str) -> Result<Self, String> {
+        let t = spec.trim();
+        if t.starts_with(['+', '-']) || t == "Z" || t == "z" {
+            canonical_offset(t)
+                .map(Self::Offset)
+                .map_err(|_| format!("`{t}` is not an offset such as \"-05:00\""))
+        } else {
+            Self::named(t)
+        }
+    }
+}
+
+/// How legacy local times without a zone are placed: the zone, and the policies for the
+/// fall-back and spring-forward nights.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LocalPolicy {
+    /// `None`: a time without a zone is an exception.
+    pub zone: Option<LocalZone>,
+    pub ambiguous: Ambiguous,
+    pub nonexistent: Nonexistent,
+}
+
+fn fhir_offset(seconds: i32) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let m = seconds.unsigned_abs() / 60;
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
+/// The local date-time `date` `t` in `tz` under the policies: (local wall time as written out,
+/// offset). The wall time differs from the input only for a shifted spring-forward time.
+fn place_in_zone(
+    date: &PartialDate,
+    t: &Time,
+    tz: chrono_tz::Tz,
+    policy: &LocalPolicy,
+    raw: &str,
+) -> Result<(String, String), FnError> {
+    use chrono::{LocalResult, NaiveDate, Offset, TimeZone};
+    let naive = NaiveDate::from_ymd_opt(
+        date.year as i32,
+        date.month.unwrap_or(1),
+        date.day.unwrap_or(1),
+    )
+    .and_then(|d| d.and_hms_opt(t.hour, t.minute, t.second))
+    .ok_or_else(|| FnError::new("impossible date or time", raw))?;
+    let dt = match tz.from_local_datetime(&naive) {
+        LocalResult::Single(dt) => dt,
+        LocalResult::Ambiguous(earlier, later) => match policy.ambiguous {
+            Ambiguous::Earlier => earlier,
+            Ambiguous::Later => later,
+            Ambiguous::Exception => {
+                return Err(FnError::new(
+                    "a local time the clocks show twice in the time zone (daylight saving ends that night): the policy `ambiguous = \"exception\"` leaves it to a person; set \"earlier\" or \"later\" to choose",
+                    raw,
+                ));
+            }
+        },
+        LocalResult::None => match policy.nonexistent {
+            Nonexistent::Exception => {
+                return Err(FnError::new(
+                    "a local time that does not exist in the time zone (the clocks skip it when daylight saving starts): fix the source, or set `nonexistent = \"shift\"` to move it forward by the gap",
+                    raw,
+                ));
+            }
+            Nonexistent::Shift => {
+                // The offset in force before the gap (a day earlier: zones change at most once
+                // in a day), applied to the wall time, gives the instant; shown in the zone.
+                let before = tz
+                    .offset_from_utc_datetime(&(naive - chrono::TimeDelta::days(1)))
+                    .fix()
+                    .local_minus_utc();
+                let utc = naive - chrono::TimeDelta::seconds(i64::from(before));
+                tz.from_utc_datetime(&utc)
+            }
+        },
+    };
+    let wall = dt.naive_local();
+    let offset = fhir_offset(dt.offset().fix().local_minus_utc());
+    Ok((wall.format("%Y-%m-%dT%H:%M:%S").to_string(), offset))
+}
+
+/// FHIR `dateTime` under a [`LocalPolicy`]: as [`to_datetime`], with an IANA zone placing a
+/// local time by the offset in force then (daylight saving), and the ambiguous and
+/// non-existent policies for the nights the clocks change. A value that states its own zone
+/// keeps it.
+pub fn to_datetime_with(
+    raw: &str,
+    pivot: u32,
+    policy: &LocalPolicy,
+) -> Result<Option<String>, FnError> {
     let Some((date, time)) = parse(raw, pivot)? else {
         return Ok(None);
     };
     let Some(t) = time else {
         return Ok(Some(date.to_fhir()));
     };
-    let zone = match (&t.zone, local_offset) {
-        (Some(z), _) => z.clone(),
-        (None, Some(o)) => o.to_string(),
+    let frac = t
+        .fraction
+        .as_ref()
+        .map(|f| format!(".{f}"))
+        .unwrap_or_default();
+    let (wall, zone) = match (&t.zone, &policy.zone) {
+        (Some(z), _) => (wall_text(&date, &t), z.clone()),
+        (None, Some(LocalZone::Offset(o))) => (wall_text(&date, &t), o.clone()),
+        (None, Some(LocalZone::Named(tz))) => place_in_zone(&date, &t, *tz, policy, raw)?,
         (None, None) => {
             return Err(FnError::new(
-                "a time without a time zone and no local offset configured: set `local_offset` (e.g. \"-05:00\") in the project, or map the element with `date`",
+                "a time without a time zone and no zone configured: set `time_zone` (e.g. \"America/New_York\") or `local_offset` (e.g. \"-05:00\") in the project, or map the element with `date`",
                 raw,
             ));
         }
     };
-    let frac = t.fraction.map(|f| format!(".{f}")).unwrap_or_default();
-    Ok(Some(format!(
-        "{}T{:02}:{:02}:{:02}{frac}{zone}",
+    Ok(Some(format!("{wall}{frac}{zone}")))
+}
+
+fn wall_text(date: &PartialDate, t: &Time) -> String {
+    format!(
+        "{}T{:02}:{:02}:{:02}",
         date.to_fhir(),
         t.hour,
         t.minute,
         t.second
-    )))
+    )
 }
 
 /// Validates a configured local offset (`Z`, `+hh:mm`, `-hh:mm`), returning its canonical form.
@@ -546,12 +725,133 @@ mod tests {
         assert_eq!(dt("03/2019", None).unwrap().as_deref(), Some("2019-03"));
         let e = dt("2019-03-04 13:45", None).unwrap_err();
         assert!(e.message.contains("local_offset"));
+        assert!(e.message.contains("time_zone"));
         assert!(
             dt("2019-03-04 12:00 AM", Some("Z"))
                 .unwrap()
                 .unwrap()
                 .contains("T00:00:00")
         );
+    }
+
+    fn in_zone(zone: &str, ambiguous: Ambiguous, nonexistent: Nonexistent) -> LocalPolicy {
+        LocalPolicy {
+            zone: Some(LocalZone::named(zone).unwrap()),
+            ambiguous,
+            nonexistent,
+        }
+    }
+
+    fn at(raw: &str, p: &LocalPolicy) -> Result<String, FnError> {
+        to_datetime_with(raw, DEFAULT_PIVOT, p).map(|o| o.expect("a dateTime"))
+    }
+
+    /// A fixed `-05:00` puts every summer time an hour off; the IANA zone gives the offset in
+    /// force, across the spring-forward and fall-back nights of 2021 (US: 14 March, 7 November).
+    #[test]
+    fn new_york_across_both_daylight_saving_nights() {
+        use Ambiguous::{Earlier, Later};
+        use Nonexistent::Shift;
+        let p = in_zone("America/New_York", Earlier, Nonexistent::Exception);
+        for (raw, want) in [
+            ("2021-03-13 12:00", "2021-03-13T12:00:00-05:00"),
+            ("2021-03-14 01:59:59", "2021-03-14T01:59:59-05:00"),
+            ("2021-03-14 03:00", "2021-03-14T03:00:00-04:00"),
+            ("07/01/2021 9:15:00.250 AM", "2021-07-01T09:15:00.250-04:00"),
+            ("2021-11-07 00:59", "2021-11-07T00:59:00-04:00"),
+            // Fall-back night: 01:30 happens twice; the default is the first (summer time).
+            ("2021-11-07 01:30", "2021-11-07T01:30:00-04:00"),
+            ("2021-11-07 02:00", "2021-11-07T02:00:00-05:00"),
+            ("2021-12-25 18:00", "2021-12-25T18:00:00-05:00"),
+            // A value stating its own zone keeps it, even inside the gap.
+            ("2021-03-14T02:30:00Z", "2021-03-14T02:30:00Z"),
+        ] {
+            assert_eq!(at(raw, &p).unwrap(), want, "{raw}");
+        }
+        // Spring-forward gap: 02:30 never happens. An exception by default...
+        let e = at("2021-03-14 02:30", &p).unwrap_err();
+        assert!(e.message.contains("does not exist"), "{}", e.message);
+        assert_eq!(e.raw.as_deref(), Some("2021-03-14 02:30"));
+        // ... or moved forward by the gap.
+        let shift = in_zone("America/New_York", Earlier, Shift);
+        assert_eq!(
+            at("2021-03-14 02:30", &shift).unwrap(),
+            "2021-03-14T03:30:00-04:00"
+        );
+        let later = in_zone("America/New_York", Later, Nonexistent::Exception);
+        assert_eq!(
+            at("2021-11-07 01:30", &later).unwrap(),
+            "2021-11-07T01:30:00-05:00"
+        );
+        let refuse = in_zone(
+            "America/New_York",
+            Ambiguous::Exception,
+            Nonexistent::Exception,
+        );
+        let e = at("2021-11-07 01:30", &refuse).unwrap_err();
+        assert!(e.message.contains("twice"), "{}", e.message);
+        assert_eq!(
+            at("2021-11-07 02:30", &refuse).unwrap(),
+            "2021-11-07T02:30:00-05:00"
+        );
+    }
+
+    /// EU zones change at 01:00 UTC on the last Sundays of March and October (2021: 28 March,
+    /// 31 October): London at 01:00/02:00 local, Berlin at 02:00/03:00.
+    #[test]
+    fn london_and_berlin_across_both_daylight_saving_nights() {
+        use Ambiguous::{Earlier, Later};
+        use Nonexistent::Shift;
+        let london = in_zone("Europe/London", Earlier, Nonexistent::Exception);
+        for (raw, want) in [
+            ("2021-03-28 00:59", "2021-03-28T00:59:00+00:00"),
+            ("2021-03-28 02:00", "2021-03-28T02:00:00+01:00"),
+            ("2021-10-31 01:30", "2021-10-31T01:30:00+01:00"),
+            ("2021-10-31 02:00", "2021-10-31T02:00:00+00:00"),
+        ] {
+            assert_eq!(at(raw, &london).unwrap(), want, "{raw}");
+        }
+        assert!(at("2021-03-28 01:30", &london).is_err());
+        let london_later_shift = in_zone("Europe/London", Later, Shift);
+        assert_eq!(
+            at("2021-03-28 01:30", &london_later_shift).unwrap(),
+            "2021-03-28T02:30:00+01:00"
+        );
+        assert_eq!(
+            at("2021-10-31 01:30", &london_later_shift).unwrap(),
+            "2021-10-31T01:30:00+00:00"
+        );
+        let berlin = in_zone("Europe/Berlin", Earlier, Shift);
+        for (raw, want) in [
+            ("2021-03-28 01:59", "2021-03-28T01:59:00+01:00"),
+            ("2021-03-28 02:30", "2021-03-28T03:30:00+02:00"),
+            ("2021-03-28 03:00", "2021-03-28T03:00:00+02:00"),
+            ("2021-10-31 02:30", "2021-10-31T02:30:00+02:00"),
+            ("2021-10-31 03:00", "2021-10-31T03:00:00+01:00"),
+        ] {
+            assert_eq!(at(raw, &berlin).unwrap(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn zone_names_and_policies_are_validated() {
+        assert!(LocalZone::named("America/New_York").is_ok());
+        let e = LocalZone::named("Eastern").unwrap_err();
+        assert!(e.contains("not an IANA time zone"), "{e}");
+        let e = LocalZone::named("-05:00").unwrap_err();
+        assert!(e.contains("local_offset"), "{e}");
+        assert_eq!(
+            LocalZone::any("-0500").unwrap(),
+            LocalZone::Offset("-05:00".into())
+        );
+        assert!(matches!(
+            LocalZone::any("Asia/Kolkata"),
+            Ok(LocalZone::Named(_))
+        ));
+        assert_eq!(Ambiguous::parse("later"), Ok(Ambiguous::Later));
+        assert!(Ambiguous::parse("latest").is_err());
+        assert_eq!(Nonexistent::parse("shift"), Ok(Nonexistent::Shift));
+        assert!(Nonexistent::parse("skip").is_err());
     }
 
     #[test]

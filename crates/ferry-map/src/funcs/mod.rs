@@ -3,8 +3,10 @@
 //! `Ok(None)` (the element is omitted) and an input it cannot map to an [`FnError`] carrying the
 //! raw value for the exception record (never in the message: messages carry no data values).
 
+pub mod attach;
 pub mod codes;
 pub mod dates;
+pub mod ids;
 pub mod names;
 pub mod numbers;
 

@@ -25,7 +25,7 @@ pub fn engine() -> Engine {
     let (maps, diags) = load_concept_maps(&cases_dir().join("concept-maps"));
     assert!(diags.is_empty(), "{diags:?}");
     cfg.concept_maps = maps;
-    cfg.local_offset = Some("-05:00".into());
+    cfg.local_time = ferry_map::LocalTime::offset("-05:00");
     for (m, t) in [("patients", "Patient"), ("immunizations", "Immunization")] {
         cfg.targets.insert(
             m.into(),
