@@ -20,6 +20,7 @@ mod error;
 mod ledger;
 mod query;
 mod signoff;
+mod textcmp;
 mod verification;
 mod writer;
 
@@ -28,6 +29,7 @@ pub use error::StoreError;
 pub use ledger::{ExceptionGroup, ModuleBooks, RunInfo, RunOutput, RunSpec, RunWriter};
 pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
 pub use signoff::{RowFate, SamplePacket, SampleVerdict, VerdictInput};
+pub use textcmp::numeric_comparisons;
 pub use verification::{
     IndexFinding, LedgerOutcome, ResourceLocation, TargetVerificationRecord, VerificationRecord,
     VerifyIndex,
