@@ -2,12 +2,15 @@
 //!
 //! - [`Validator`]: structural validation against the official R4 JSON Schema (vendored), plus
 //!   a few cheap migration checks the schema misses; [`Issue`]s never echo values.
+//! - [`elements`]: each R4 type's elements (names, list or single, types, choice types) from the
+//!   same schema, for checking field paths before data moves (`elements::lookup`).
 //! - [`resource_id`]: deterministic UUID v5 resource ids; [`id_fn`] the same as a shareable function.
 //! - [`NdjsonWriter`]: Bulk Data NDJSON, one file per type, atomic, byte-deterministic;
 //!   [`NdjsonReader`]: the one NDJSON reader (line numbers, offsets, sha256, bounded memory).
 //! - [`transaction_bundle`]: a `transaction` Bundle of `PUT Type/id` entries.
 
 mod bundle;
+pub mod elements;
 mod ids;
 mod ndjson;
 mod validate;

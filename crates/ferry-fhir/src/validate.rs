@@ -21,7 +21,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
 /// The official FHIR R4 JSON Schema (`fhir.schema.json`), gzipped. See `schema/README.md`.
-static SCHEMA_GZ: &[u8] = include_bytes!("../schema/fhir.schema.json.gz");
+pub(crate) static SCHEMA_GZ: &[u8] = include_bytes!("../schema/fhir.schema.json.gz");
 
 /// What the JSON Schema does not encode, generated from the R4 StructureDefinitions by
 /// `tools/fhir-validate/gen-r4-extras.mjs`: required-binding codes and required elements.
@@ -32,7 +32,7 @@ const CALENDAR_FORMAT: &str = "fhir-calendar-date";
 
 /// Resource types the vendored schema carries that are not part of FHIR R4 (Medplum's own
 /// resources, and SQL-on-FHIR's ViewDefinition). Ferry never writes them; `knows` says no.
-const NOT_R4_RESOURCES: &[&str] = &[
+pub(crate) const NOT_R4_RESOURCES: &[&str] = &[
     "AccessPolicy",
     "Agent",
     "AsyncJob",
@@ -54,7 +54,7 @@ const NOT_R4_RESOURCES: &[&str] = &[
 
 /// Elements Medplum added to `Meta` in the vendored schema; removed at load so that R4 `Meta`
 /// is what gets validated.
-const NOT_R4_META_ELEMENTS: &[&str] = &["project", "author", "account", "compartment"];
+pub(crate) const NOT_R4_META_ELEMENTS: &[&str] = &["project", "author", "account", "compartment"];
 
 /// One problem found in a resource.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -7,17 +7,20 @@
 //! load_modules_with(mappings/, concept-maps/, ids, LocalTime, Option<&Merges>)  (run, verify)
 //! dependency_order(modules); reader_query(&module)          (the order and query a run reads in)
 //! module.check_columns(&columns)                  -> Vec<Diagnostic>      (ferry check)
+//! module.check_elements(); module.check_time_zone() -> Vec<Diagnostic>   (ferry check: R4 paths)
 //! module.evaluate(&RowView)                       -> RowOutcome           (tests, verify)
 //! module.evaluate_fields(&RowView) -> Evaluated; module.render(&Built, &mut bytes)  (ferry run)
 //! module.summarize(&[RowView]) (one patient's rows) -> Summarized         ([summary] modules)
 //! ```
 //!
 //! This crate knows no database, no runs and no FHIR validation or ids: its callers supply rows
-//! and an id function (`ferry_fhir::id_fn(namespace)`), and validate what comes out. See
+//! and an id function (`ferry_fhir::id_fn(namespace)`), and validate what comes out. It asks
+//! `ferry_fhir::elements` (the R4 element definitions) only to check field paths. See
 //! `docs/mapping.md`.
 
 mod concept;
 mod diag;
+mod elements;
 mod engine;
 mod eval;
 pub mod funcs;

@@ -40,6 +40,8 @@ pub struct Field {
     pub path: String,
     pub(crate) segments: Vec<Segment>,
     pub(crate) expr: usize,
+    /// Byte offset of the field's key (its path) in the file, for diagnostics.
+    pub(crate) at: usize,
 }
 
 impl Field {
@@ -143,7 +145,7 @@ pub struct Module {
     pub(crate) shared: Arc<Shared>,
     /// One per `[[resource]]`: writes its canonical bytes (`template.rs`).
     pub(crate) templates: Vec<crate::template::Template>,
-    text: Arc<str>,
+    pub(crate) text: Arc<str>,
     key_offsets: Vec<usize>,
     patient_offset: Option<usize>,
     summary_offset: usize,
@@ -1088,6 +1090,7 @@ fn parse_fields(
                             path,
                             segments,
                             expr,
+                            at: k.span().start,
                         },
                     ));
                 }

@@ -73,6 +73,19 @@ fn library_loads_without_error_diagnostics() {
     }
 }
 
+/// Issue 12: every field path of the library is an R4 element of the right cardinality, every
+/// constant has its element's type, and its `datetime`s have the zone it configures.
+#[test]
+fn library_paths_and_constants_match_the_r4_definitions() {
+    let modules = load();
+    let diags: Vec<String> = modules
+        .iter()
+        .flat_map(|m| m.check_elements().into_iter().chain(m.check_time_zone()))
+        .map(|d| d.to_string())
+        .collect();
+    assert!(diags.is_empty(), "{}", diags.join("\n"));
+}
+
 fn evaluate_text_rows(m: &Module, columns: &[String], rows: &[Vec<Option<String>>]) -> Vec<Json> {
     let schema = RowSchema::new(columns.to_vec());
     if m.is_summary() {

@@ -44,16 +44,27 @@ fn as_strings<S: serde::Serializer>(d: &[ferry_map::Diagnostic], s: S) -> Result
     s.collect_seq(d.iter().map(|x| x.to_string()))
 }
 
-/// Checks every module against a snapshot's staged schema; all problems at once.
-pub fn check(session: &Session, snapshot: Option<u64>) -> Result<CheckOutcome, OpsError> {
+/// Checks every module (or only the modules named in `modules`) against a snapshot's staged
+/// schema; all problems at once.
+pub fn check(
+    session: &Session,
+    snapshot: Option<u64>,
+    modules: Option<&[String]>,
+) -> Result<CheckOutcome, OpsError> {
     let project = &session.project;
     let dirs = ferry_run::ProjectDirs {
         mappings: project.mappings_dir(),
         concept_maps: project.concept_maps_dir(),
         output: project.output_dir(),
     };
-    let (modules, diagnostics) =
-        ferry_run::check(&session.ws, &dirs, snapshot, project.namespace()?)?;
+    let (modules, diagnostics) = ferry_run::check(
+        &session.ws,
+        &dirs,
+        snapshot,
+        project.namespace()?,
+        project.config.project.local_time(),
+        modules,
+    )?;
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     Ok(CheckOutcome {
         modules,

@@ -141,19 +141,50 @@ pub fn load_modules(
     )
 }
 
-/// `ferry check`: loads every module and checks it against the snapshot ([`check_modules`]);
-/// returns the number of module files found (loaded or not) and every diagnostic (errors and
-/// warnings), all at once.
+/// `ferry check`: loads every module (with the project's `local_offset`, as the run does) and
+/// checks it against the snapshot ([`check_modules`]); returns the number of module files found
+/// (loaded or not) and every diagnostic (errors and warnings), all at once. With `only`, just
+/// the module files of those names are counted and checked (modules they `ref` need only
+/// exist), and a name with no module file is an error naming the modules there are.
 pub fn check(
     ws: &Workspace,
     dirs: &ProjectDirs,
     snapshot: Option<u64>,
     namespace: uuid::Uuid,
+    local_time: ferry_map::LocalTime,
+    only: Option<&[String]>,
 ) -> Result<(usize, Vec<Diagnostic>), RunError> {
-    let (modules, mut diags) = load_modules(dirs, namespace, ferry_map::LocalTime::default());
-    let found = ferry_map::module_files(&dirs.mappings)
-        .map(|f| f.len())
-        .unwrap_or(modules.len());
+    let files = ferry_map::module_files(&dirs.mappings).unwrap_or_default();
+    // A module file's name as `parse_module` reads it (`x.toml`, `x.module.toml`).
+    let stem = |p: &Path| {
+        let s = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        s.strip_suffix(".module").unwrap_or(s).to_string()
+    };
+    if let Some(wanted) = only {
+        for w in wanted {
+            if !files.iter().any(|f| stem(f) == *w) {
+                let all: Vec<String> = files.iter().map(|f| stem(f)).collect();
+                return Err(RunError::UnknownModule(w.clone(), all.join(", ")));
+            }
+        }
+    }
+    let (mut modules, mut diags) = load_modules(dirs, namespace, local_time);
+    let mut found = if files.is_empty() {
+        modules.len()
+    } else {
+        files.len()
+    };
+    if let Some(wanted) = only {
+        // Diagnostics of the other module files go; those of concept maps and settings stay.
+        let others: Vec<String> = files
+            .iter()
+            .filter(|f| !wanted.contains(&stem(f)))
+            .map(|f| f.display().to_string())
+            .collect();
+        diags.retain(|d| !others.contains(&d.file));
+        modules.retain(|m| wanted.contains(&m.name));
+        found = wanted.len();
+    }
     let reader = ws.open_snapshot(snapshot)?;
     diags.extend(check_modules(&reader, &modules));
     Ok((found, diags))
@@ -161,7 +192,10 @@ pub fn check(
 
 /// The checks a loaded module must pass against a snapshot before any data moves; `ferry check`
 /// reports them and `ferry run` refuses to start on any error among them. Per module: its
-/// resource types are R4 resource types and every required element has a field; its query runs
+/// resource types are R4 resource types and every required element has a field; every field
+/// path is an R4 element of the right cardinality and every constant has its element's type
+/// (`Module::check_elements`); a `datetime` without a configured zone is a warning
+/// (`Module::check_time_zone`); its query runs
 /// and returns every column the module names; and its key identifies one row
 /// ([`duplicate_key`]).
 pub fn check_modules(reader: &SnapshotReader, modules: &[Module]) -> Vec<Diagnostic> {
@@ -170,6 +204,8 @@ pub fn check_modules(reader: &SnapshotReader, modules: &[Module]) -> Vec<Diagnos
     let mut diags = Vec::new();
     for m in modules {
         diags.extend(m.check_required(&required));
+        diags.extend(m.check_elements());
+        diags.extend(m.check_time_zone());
         let cols = match reader.columns_of(&m.source.query) {
             Ok(cols) => cols,
             Err(e) => {

@@ -95,7 +95,7 @@ fn run_refuses_what_check_rejects_even_when_the_query_returns_no_rows() {
         "empty",
         "SELECT * FROM t WHERE 0",
         "\"id\"",
-        "\"note[0].text\" = \"row.no_such_column\"\n",
+        "\"identifier[0].value\" = \"row.no_such_column\"\n",
     );
     let fine = module("fine", "SELECT * FROM t", "\"id\"", "");
     let mut f = fixture(
@@ -103,7 +103,15 @@ fn run_refuses_what_check_rejects_even_when_the_query_returns_no_rows() {
         &[vec![text("1"), text("x")]],
         &[("empty", &empty), ("fine", &fine)],
     );
-    let (found, diags) = check(&f.ws, &f.dirs, None, uuid::Uuid::nil()).unwrap();
+    let (found, diags) = check(
+        &f.ws,
+        &f.dirs,
+        None,
+        uuid::Uuid::nil(),
+        ferry_map::LocalTime::default(),
+        None,
+    )
+    .unwrap();
     assert_eq!(found, 2);
     let from_check = errors(diags);
     assert_eq!(from_check.len(), 1, "{from_check:?}");
@@ -133,7 +141,15 @@ fn check_counts_module_files_that_did_not_load() {
         &[vec![text("1")]],
         &[("fine", &fine), ("broken", "[module\nname = 1\n")],
     );
-    let (found, diags) = check(&f.ws, &f.dirs, None, uuid::Uuid::nil()).unwrap();
+    let (found, diags) = check(
+        &f.ws,
+        &f.dirs,
+        None,
+        uuid::Uuid::nil(),
+        ferry_map::LocalTime::default(),
+        None,
+    )
+    .unwrap();
     assert_eq!(found, 2, "{diags:?}");
     assert!(
         errors(diags)
@@ -151,7 +167,15 @@ fn a_key_two_rows_share_is_refused_naming_the_module_the_key_and_both_rows() {
         .map(|k| vec![text(k)])
         .collect();
     let mut f = fixture(&["id"], &rows, &[("vitals", &vitals)]);
-    let (_, diags) = check(&f.ws, &f.dirs, None, uuid::Uuid::nil()).unwrap();
+    let (_, diags) = check(
+        &f.ws,
+        &f.dirs,
+        None,
+        uuid::Uuid::nil(),
+        ferry_map::LocalTime::default(),
+        None,
+    )
+    .unwrap();
     let diags = errors(diags);
     assert_eq!(diags.len(), 1, "{diags:?}");
     let expected = "module `vitals`: key `V123` is not unique: rows 3 and 5 of the module's query both have it. A module's key must identify one row; add a column to `key = [...]`";
@@ -177,7 +201,15 @@ fn a_composite_key_is_unique_when_its_columns_together_are() {
         vec![text("2"), text("x")],
     ];
     let mut f = fixture(&["a", "b"], &rows, &[("m", &m)]);
-    let (_, diags) = check(&f.ws, &f.dirs, None, uuid::Uuid::nil()).unwrap();
+    let (_, diags) = check(
+        &f.ws,
+        &f.dirs,
+        None,
+        uuid::Uuid::nil(),
+        ferry_map::LocalTime::default(),
+        None,
+    )
+    .unwrap();
     assert!(errors(diags).is_empty());
     let s = run(&mut f.ws, &f.dirs, &options(), &|_| {}).unwrap();
     assert_eq!(s.modules[0].migrated, 3);
@@ -385,7 +417,15 @@ fn a_shared_phi_key_is_withheld_from_the_error() {
         .map(|k| vec![text(k)])
         .collect();
     let f = fixture(&["ssn"], &rows, &[("people", &people)]);
-    let (_, diags) = check(&f.ws, &f.dirs, None, uuid::Uuid::nil()).unwrap();
+    let (_, diags) = check(
+        &f.ws,
+        &f.dirs,
+        None,
+        uuid::Uuid::nil(),
+        ferry_map::LocalTime::default(),
+        None,
+    )
+    .unwrap();
     let diags = errors(diags);
     assert_eq!(diags.len(), 1, "{diags:?}");
     assert!(!diags[0].message.contains("219-09-9999"), "{}", diags[0]);

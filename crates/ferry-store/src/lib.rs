@@ -20,6 +20,7 @@ mod error;
 mod ledger;
 mod query;
 mod signoff;
+mod textcmp;
 mod verification;
 mod writer;
 
@@ -30,6 +31,7 @@ pub use ledger::{
 };
 pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
 pub use signoff::{RowFate, SamplePacket, SampleVerdict, VerdictInput};
+pub use textcmp::numeric_comparisons;
 pub use verification::{
     IndexFinding, LedgerOutcome, ResourceLocation, TargetVerificationRecord, VerificationRecord,
     VerifyIndex,

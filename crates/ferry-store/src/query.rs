@@ -593,6 +593,37 @@ impl SnapshotReader {
         Ok((names, n))
     }
 
+    /// The staged columns that `sql` compares with a numeric literal (`col = 3`,
+    /// `col IN (3, 9)`, `col > 3`, ...; see [`crate::textcmp`]), each once: staged values are
+    /// text and staged columns have no affinity, so SQLite never finds `'3'` equal to `3`, and
+    /// `ferry sql` warns. Column names of every staged table, read with `SELECT *` (no pragma).
+    pub fn numeric_comparisons_of_text(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        let compared = crate::textcmp::numeric_comparisons(sql);
+        if compared.is_empty() {
+            return Ok(compared);
+        }
+        let mut tables = Vec::new();
+        self.query(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE '\\_ferry%' ESCAPE '\\'",
+            &mut |_, row| {
+                if let Some(QueryValue::Text(t)) = row.first() {
+                    tables.push(t.clone());
+                }
+                true
+            },
+        )?;
+        let mut staged = std::collections::HashSet::new();
+        for t in tables {
+            for c in self.columns_of(&format!("SELECT * FROM {}", quote_ident(&t)))? {
+                staged.insert(c.to_ascii_lowercase());
+            }
+        }
+        Ok(compared
+            .into_iter()
+            .filter(|c| staged.contains(&c.to_ascii_lowercase()))
+            .collect())
+    }
+
     /// The column names a query would return, without running it.
     pub fn columns_of(&self, sql: &str) -> Result<Vec<String>, StoreError> {
         let stmt = self.prepare(sql)?;

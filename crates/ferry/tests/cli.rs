@@ -5,6 +5,7 @@ mod cli {
     pub mod workdir;
 
     mod audit;
+    mod check;
     mod dedupe;
     mod demo;
     mod errors;

@@ -9,11 +9,15 @@ pub struct Args {
     /// Snapshot whose staged schema the modules are checked against (default: the latest).
     #[arg(long)]
     pub snapshot: Option<u64>,
+    /// Only these modules (comma-separated names), for a project whose other modules are not
+    /// written yet; default: every module in mappings/.
+    #[arg(long, value_delimiter = ',')]
+    pub modules: Option<Vec<String>>,
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
     let session = global.reader()?;
-    let outcome = ferry_ops::check::check(&session, args.snapshot)?;
+    let outcome = ferry_ops::check::check(&session, args.snapshot, args.modules.as_deref())?;
     for d in &outcome.diagnostics {
         eprintln!("{d}");
     }

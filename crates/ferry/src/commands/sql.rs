@@ -47,6 +47,16 @@ const JSON_FORMAT_VERSION: u32 = 1;
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
     let session = global.reader()?;
     let reader = session.ws.open_snapshot(args.snapshot)?;
+    if !global.quiet {
+        // A heuristic (a token scanner, ferry-store's `textcmp`): a query that fails to prepare
+        // gets no warning here and its own error below.
+        for col in reader
+            .numeric_comparisons_of_text(&args.query)
+            .unwrap_or_default()
+        {
+            eprintln!("{}", text_warning(&col));
+        }
+    }
     // The query polls the Ctrl-C token.
     crate::commands::polls_cancel();
     let cancel = global.cancel.clone();
@@ -64,6 +74,13 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     }
     out.flush().context("cannot write the result")?;
     Ok(crate::exit::OK)
+}
+
+/// The warning for a staged column compared with a numeric literal (names only, no values).
+fn text_warning(col: &str) -> String {
+    format!(
+        "warning: `{col}` is compared with a number, but staged values are text: SQLite never finds text equal to a number (`'3'` is not `3`) and sorts every text after every number. Quote the number (`{col} = '3'`, `{col} IN ('3', '9')`) or convert the column (`CAST({col} AS INTEGER) = 3`)"
+    )
 }
 
 /// Takes one row (column names, values); `Ok(false)` stops the query.
@@ -253,6 +270,18 @@ mod tests {
 
     fn keys(names: &[&str]) -> Vec<String> {
         json_keys(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn the_text_warning_names_the_column_and_both_fixes() {
+        let w = text_warning("res_id");
+        assert!(
+            w.starts_with("warning: `res_id` is compared with a number"),
+            "{w}"
+        );
+        assert!(
+            w.contains("`res_id IN ('3', '9')`") && w.contains("`CAST(res_id AS INTEGER) = 3`")
+        );
     }
 
     #[test]

@@ -34,6 +34,54 @@ fn staged_numbers_are_text_and_cast_when_asked() {
     assert_eq!(num[0]["m"], 10);
 }
 
+/// Issue 12: `WHERE id IN (1, 10)` silently returned nothing (staged values are text); now it
+/// warns on stderr, naming the column, and the quoted form does not. stdout is unchanged.
+#[test]
+fn comparing_a_staged_column_with_a_number_warns_on_stderr() {
+    let wd = staged();
+    let run = wd.run(&[
+        "sql",
+        "SELECT id FROM p WHERE id IN (1, 10)",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(run.ok(), "id\n");
+    let err = run.stderr();
+    assert!(
+        err.contains("warning: `id` is compared with a number, but staged values are text"),
+        "{err}"
+    );
+    for q in [
+        "SELECT id FROM p WHERE p.mrn > 3",
+        "SELECT id FROM p WHERE 3 = \"mrn\"",
+    ] {
+        let err = wd.run(&["sql", q]).stderr();
+        assert!(
+            err.contains("`mrn` is compared with a number"),
+            "{q}: {err}"
+        );
+    }
+    let quoted = wd.run(&[
+        "sql",
+        "SELECT id FROM p WHERE id IN ('1', '10')",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(quoted.ok(), "id\n1\n10\n");
+    assert!(!quoted.stderr().contains("warning"), "{}", quoted.stderr());
+    // A name that is no staged column (an alias of a count) is not warned about.
+    let alias = wd.run(&[
+        "sql",
+        "SELECT n FROM (SELECT count(*) AS n FROM p) WHERE n > 1",
+    ]);
+    assert!(!alias.stderr().contains("warning"), "{}", alias.stderr());
+    let cast = wd.run(&[
+        "sql",
+        "SELECT id FROM p WHERE CAST(id AS INTEGER) IN (1, 10)",
+    ]);
+    assert!(!cast.stderr().contains("warning"), "{}", cast.stderr());
+}
+
 #[test]
 fn csv_format_is_rfc4180() {
     let wd = staged();
