@@ -72,8 +72,12 @@ pub fn copy(
     let config = match session.project.config.targets.get(&req.target) {
         Some(TargetSection::Database(c)) => c.clone(),
         Some(TargetSection::Fhir(_)) => {
+            let run = session
+                .ws
+                .run(None)
+                .map_or_else(|_| "N".to_string(), |r| r.id.to_string());
             return Err(OpsError::Config(format!(
-                "target `{}` is a FHIR server (kind = \"fhir\"): `ferry load --target {} --run N` loads a run into it; --snapshot is for kind = \"postgres\" or \"mysql\" targets",
+                "target `{}` is a FHIR server (kind = \"fhir\"): `ferry load --target {} --run {run}` loads a run into it; --snapshot is for kind = \"postgres\" or \"mysql\" targets",
                 req.target, req.target
             )));
         }

@@ -50,10 +50,16 @@ pub fn target(session: &Session, name: &str) -> Result<Target, OpsError> {
         crate::project::TargetSection::Fhir(cfg) => {
             Ok(Target::open(name, cfg, &session.project.root)?)
         }
-        crate::project::TargetSection::Database(db) => Err(OpsError::Config(format!(
-            "target `{name}` is a database (kind = \"{}\"): `ferry load --target {name} --snapshot N` copies a staged snapshot's tables into it; runs, rollbacks and `verify --target` are for kind = \"fhir\" targets",
-            db.kind
-        ))),
+        crate::project::TargetSection::Database(db) => {
+            let snapshot = session
+                .ws
+                .snapshot(None)
+                .map_or_else(|_| "N".to_string(), |s| s.id.to_string());
+            Err(OpsError::Config(format!(
+                "target `{name}` is a database (kind = \"{}\"): `ferry load --target {name} --snapshot {snapshot}` copies a staged snapshot's tables into it; runs, rollbacks and `verify --target` are for kind = \"fhir\" targets",
+                db.kind
+            )))
+        }
     }
 }
 

@@ -62,8 +62,12 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     let mut session = global.writer("load", true)?;
     if ferry_ops::load::is_database_target(&session, &args.target)? {
         if args.run.is_some() || args.resume || args.unverified {
+            let snapshot = session
+                .ws
+                .snapshot(None)
+                .map_or_else(|_| "N".to_string(), |s| s.id.to_string());
             anyhow::bail!(
-                "target `{}` is a database (kind = \"postgres\" or \"mysql\"): it takes a staged snapshot, `ferry load --target {} --snapshot N`; --run, --resume and --unverified are for kind = \"fhir\" targets",
+                "target `{}` is a database (kind = \"postgres\" or \"mysql\"): it takes a staged snapshot, `ferry load --target {} --snapshot {snapshot}`; --run, --resume and --unverified are for kind = \"fhir\" targets",
                 args.target,
                 args.target
             );
@@ -71,8 +75,12 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         return copy_snapshot(args, global, &mut session);
     }
     if args.snapshot.is_some() {
+        let run = session
+            .ws
+            .run(None)
+            .map_or_else(|_| "N".to_string(), |r| r.id.to_string());
         anyhow::bail!(
-            "target `{}` is a FHIR server (kind = \"fhir\"): it takes a run, `ferry load --target {} --run N`; --snapshot is for kind = \"postgres\" or \"mysql\" targets",
+            "target `{}` is a FHIR server (kind = \"fhir\"): it takes a run, `ferry load --target {} --run {run}`; --snapshot is for kind = \"postgres\" or \"mysql\" targets",
             args.target,
             args.target
         );
