@@ -143,6 +143,9 @@ pub struct EngineConfig {
     /// Accepted duplicate-patient merges: module -> source key -> the surviving record's key.
     /// `ref(module, key)` to a merged key points at the survivor's resource.
     pub merges: BTreeMap<String, HashMap<String, String>>,
+    /// Reviewers' decisions (`mappings/decisions.toml`); their `map` entries are already in
+    /// `concept_maps`.
+    pub decisions: Arc<crate::decisions::Decisions>,
 }
 
 impl EngineConfig {
@@ -154,6 +157,7 @@ impl EngineConfig {
             local_time: LocalTime::default(),
             pivot: dates::DEFAULT_PIVOT,
             merges: BTreeMap::new(),
+            decisions: Arc::default(),
         }
     }
 }
@@ -529,6 +533,12 @@ fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
                     &t,
                 )));
             };
+            let entries = &s.config.decisions.map_entries;
+            if !entries.is_empty()
+                && let Some(&i) = entries.get(&(map.clone(), crate::concept::normalise(&t)))
+            {
+                crate::decisions::note_used(i);
+            }
             match field.as_deref().unwrap_or("code") {
                 "code" => Ok(Value::from(target.code.clone())),
                 "display" => Ok(opt_str(target.display.clone())),

@@ -444,28 +444,40 @@ impl Module {
         let key = match self.row_key(row) {
             Ok(k) => k,
             Err(message) => {
-                return Evaluated::Exception(vec![FieldError {
+                let e = vec![FieldError {
                     resource_type: String::new(),
                     path: "source.key".into(),
                     expression: String::new(),
                     message,
                     raw_value: None,
-                }]);
+                }];
+                return self
+                    .excluding_decision(&e)
+                    .unwrap_or(Evaluated::Exception(e));
             }
         };
+        // Forget what an earlier row (or the module's load) noted.
+        let _ = crate::decisions::take_used();
         let ctx = context(row);
         let mut memo: Memo = vec![None; self.slot_count()];
 
         if let Some(outcome) = self.scope(&ctx, &mut memo) {
             return match outcome {
                 RowOutcome::Excluded { rule, reason } => Evaluated::Excluded { rule, reason },
-                RowOutcome::Exception(e) => Evaluated::Exception(e),
+                RowOutcome::Exception(e) => match self.excluding_decision(&e) {
+                    Some(d) => d,
+                    None => Evaluated::Exception(e),
+                },
                 RowOutcome::Migrated(_) => Evaluated::Exception(Vec::new()),
             };
         }
 
         let mut errors = Vec::new();
         let mut out = Vec::with_capacity(self.resources.len());
+        // Decisions that changed this row, and an `exclude` decision that covers one of its
+        // exceptions.
+        let mut applied: Vec<u32> = Vec::new();
+        let mut excluded_by: Option<u32> = None;
         for (index, r) in self.resources.iter().enumerate() {
             let ty = r.resource_type.as_str();
             if let Some(w) = r.when {
@@ -484,19 +496,45 @@ impl Module {
                 }
             }
             let before = errors.len();
-            let leaves = self.leaves(ty, &r.fields, &ctx, &mut memo, &mut errors);
+            let mut leaves = self.leaves(ty, &r.fields, &ctx, &mut memo, &mut errors);
+            let mut extra = Vec::new();
             if errors.len() > before {
-                continue;
+                match self.decide(r, &mut leaves, errors.get(before..).unwrap_or(&[])) {
+                    Decide::Fixed(ids, added) => {
+                        errors.truncate(before);
+                        applied.extend(ids);
+                        extra = added;
+                    }
+                    Decide::Exclude(i) => {
+                        excluded_by.get_or_insert(i);
+                        continue;
+                    }
+                    Decide::No => continue,
+                }
             }
             let id = self.resource_id(r, &key);
             out.push(Built {
                 resource: index,
                 id,
                 leaves,
+                decisions: Vec::new(),
+                extra,
             });
+        }
+        if let Some(i) = excluded_by {
+            let _ = crate::decisions::take_used();
+            return self.excluded_by_decision(i);
         }
         if !errors.is_empty() {
             return Evaluated::Exception(errors);
+        }
+        applied.extend(crate::decisions::take_used());
+        if !applied.is_empty() {
+            applied.sort_unstable();
+            applied.dedup();
+            for b in &mut out {
+                b.decisions.clone_from(&applied);
+            }
         }
         if out.is_empty() {
             return Evaluated::Excluded {
@@ -513,11 +551,137 @@ impl Module {
             return Json::Null;
         };
         let ty = r.resource_type.as_str();
-        let b = assemble_fields(&r.fields, built.leaves.clone(), |_, _| {});
+        let mut b = assemble_fields(&r.fields, built.leaves.clone(), |_, _| {});
+        for (segments, value) in &built.extra {
+            // `decide` only adds an element that conflicts with no present field.
+            let _ = b.set(segments, value.clone());
+        }
         b.finish(vec![
             ("resourceType".into(), Json::String(ty.to_string())),
             ("id".into(), Json::String(built.id.clone())),
         ])
+    }
+}
+
+/// What the reviewers' decisions make of one resource's field errors.
+enum Decide {
+    /// Every error is covered by a `default` or `text` decision: these, and the elements a
+    /// `text` decision adds.
+    Fixed(Vec<u32>, Vec<(Vec<crate::path::Segment>, Json)>),
+    /// An `exclude` decision covers one of the errors.
+    Exclude(u32),
+    /// Some error is covered by no decision: the row stays an exception.
+    No,
+}
+
+impl Module {
+    /// Every reviewer decision of the project (`mappings/decisions.toml`).
+    pub fn project_decisions(&self) -> &crate::decisions::Decisions {
+        &self.shared.config.decisions
+    }
+
+    /// The decision at `index` (as [`Built::decisions`] holds them).
+    pub fn decision(&self, index: u32) -> Option<&crate::decisions::Decision> {
+        self.shared.config.decisions.get(index)
+    }
+
+    fn covering(&self, e: &FieldError) -> Option<(u32, &crate::decisions::Decision)> {
+        self.decisions.iter().find_map(|&i| {
+            let d = self.shared.config.decisions.get(i)?;
+            d.covers(e).then_some((i, d))
+        })
+    }
+
+    /// A row-level exception (key, scope rule) covered by an `exclude` decision.
+    fn excluding_decision(&self, errors: &[FieldError]) -> Option<Evaluated> {
+        if self.decisions.is_empty() {
+            return None;
+        }
+        errors.iter().find_map(|e| match self.covering(e) {
+            Some((i, d)) if d.action == crate::decisions::Action::Exclude => {
+                Some(self.excluded_by_decision(i))
+            }
+            _ => None,
+        })
+    }
+
+    fn excluded_by_decision(&self, i: u32) -> Evaluated {
+        let (id, why) = self
+            .decision(i)
+            .map(|d| (d.id.as_str(), d.why.as_str()))
+            .unwrap_or(("?", ""));
+        Evaluated::Excluded {
+            rule: crate::decisions::exclusion_rule(id),
+            reason: why.to_string(),
+        }
+    }
+
+    /// Applies the decisions covering `errors` (one resource's field errors) to its `leaves`.
+    fn decide(
+        &self,
+        r: &crate::module::Resource,
+        leaves: &mut [Option<Json>],
+        errors: &[FieldError],
+    ) -> Decide {
+        use crate::decisions::Action;
+        if self.decisions.is_empty() {
+            return Decide::No;
+        }
+        let mut ids = Vec::new();
+        let mut fills: Vec<(usize, Option<Json>)> = Vec::new();
+        let mut texts: Vec<(&[crate::path::Segment], Json)> = Vec::new();
+        for e in errors {
+            let Some((i, d)) = self.covering(e) else {
+                return Decide::No;
+            };
+            let Some(f) = r.fields.iter().position(|f| f.path == e.path) else {
+                // Not a field (`resource.when`): only an exclusion can cover it.
+                if d.action == Action::Exclude {
+                    return Decide::Exclude(i);
+                }
+                return Decide::No;
+            };
+            match &d.action {
+                Action::Exclude => return Decide::Exclude(i),
+                Action::Default(v) => fills.push((f, Some(v.clone()))),
+                Action::Text { segments, .. } => {
+                    let Some(raw) = &e.raw_value else {
+                        return Decide::No;
+                    };
+                    fills.push((f, None));
+                    texts.push((segments, Json::String(raw.clone())));
+                }
+                // A map decision's entry is in its concept map: its lookups do not fail.
+                Action::Map { .. } => return Decide::No,
+            }
+            ids.push(i);
+        }
+        for (f, v) in fills {
+            if let Some(slot) = leaves.get_mut(f) {
+                *slot = v;
+            }
+        }
+        let mut extra = Vec::new();
+        for (segments, value) in texts {
+            if let Some(f) = r.fields.iter().position(|f| f.segments == segments) {
+                if let Some(slot) = leaves.get_mut(f) {
+                    *slot = Some(value);
+                }
+                continue;
+            }
+            let clash = r.fields.iter().zip(leaves.iter()).any(|(f, l)| {
+                l.is_some() && crate::path::conflict(&f.segments, segments).is_some()
+            }) || extra
+                .iter()
+                .any(|(s, _): &(Vec<crate::path::Segment>, Json)| {
+                    crate::path::conflict(s, segments).is_some()
+                });
+            if clash {
+                return Decide::No;
+            }
+            extra.push((segments.to_vec(), value));
+        }
+        Decide::Fixed(ids, extra)
     }
 }
 
@@ -546,6 +710,11 @@ pub struct Built {
     pub resource: usize,
     pub id: String,
     pub leaves: Vec<Option<Json>>,
+    /// The reviewers' decisions that changed this row (indexes: [`Module::decision`]); empty
+    /// for almost every row.
+    pub decisions: Vec<u32>,
+    /// Elements a `text` decision added that are not fields of the resource.
+    pub extra: Vec<(Vec<crate::path::Segment>, Json)>,
 }
 
 /// What became of one source row, with the resources not yet assembled

@@ -19,6 +19,7 @@
 //! `docs/mapping.md`.
 
 mod concept;
+pub mod decisions;
 mod diag;
 mod elements;
 mod engine;

@@ -143,6 +143,8 @@ pub struct Module {
     pub(crate) exprs: Vec<ExprInfo>,
     pub(crate) compiled: Compiled,
     pub(crate) shared: Arc<Shared>,
+    /// The reviewers' decisions on this module's rows (indexes into the engine's decisions).
+    pub(crate) decisions: Vec<u32>,
     /// One per `[[resource]]`: writes its canonical bytes (`template.rs`).
     pub(crate) templates: Vec<crate::template::Template>,
     pub(crate) text: Arc<str>,
@@ -409,9 +411,9 @@ const EXCLUDE_KEYS: &[&str] = &["name", "when", "reason"];
 const RESOURCE_KEYS: &[&str] = &["type", "name", "when", "fields"];
 const SUMMARY_KEYS: &[&str] = &["title", "columns", "order_by", "template", "fields"];
 
-type Table<'i> = DeTable<'i>;
+pub(crate) type Table<'i> = DeTable<'i>;
 
-fn unknown_keys(t: &Table<'_>, allowed: &[&str], ctx: &str, d: &mut Diags<'_>) {
+pub(crate) fn unknown_keys(t: &Table<'_>, allowed: &[&str], ctx: &str, d: &mut Diags<'_>) {
     for (k, _) in t.iter() {
         if !allowed.contains(&k.get_ref().as_ref()) {
             d.error(
@@ -430,7 +432,7 @@ fn unknown_keys(t: &Table<'_>, allowed: &[&str], ctx: &str, d: &mut Diags<'_>) {
     }
 }
 
-fn get<'a, 'i>(t: &'a Table<'i>, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
+pub(crate) fn get<'a, 'i>(t: &'a Table<'i>, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
     t.get(key)
 }
 
@@ -471,7 +473,7 @@ fn string_list(t: &Table<'_>, key: &str, d: &mut Diags<'_>) -> Option<Vec<String
 }
 
 /// A required or optional string value: (text, span of the value).
-fn string(
+pub(crate) fn string(
     t: &Table<'_>,
     key: &str,
     ctx: &str,
@@ -502,7 +504,7 @@ fn string(
     }
 }
 
-fn table<'a, 'i>(
+pub(crate) fn table<'a, 'i>(
     v: &'a Spanned<DeValue<'i>>,
     what: &str,
     d: &mut Diags<'_>,
@@ -572,7 +574,7 @@ fn is_type_name(s: &str) -> bool {
     c.next().is_some_and(|c| c.is_ascii_uppercase()) && c.all(|c| c.is_ascii_alphanumeric())
 }
 
-fn is_rule_name(s: &str) -> bool {
+pub(crate) fn is_rule_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -1024,6 +1026,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
     if list.iter().any(Diagnostic::is_error) {
         return (None, list);
     }
+    let decisions = engine.shared.config.decisions.for_module(&name);
     let mut module = Module {
         name,
         description,
@@ -1036,6 +1039,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         verify,
         exprs: b.exprs,
         compiled,
+        decisions,
         shared: engine.shared.clone(),
         text: Arc::from(text),
         key_offsets,

@@ -24,7 +24,11 @@ pub struct ProjectOptions {
 }
 
 /// Reviewers' decision files that live in `mappings/` but are not modules.
-pub const REVIEW_FILES: &[&str] = &["migration-map.toml", "duplicates.toml"];
+pub const REVIEW_FILES: &[&str] = &[
+    "migration-map.toml",
+    "duplicates.toml",
+    crate::decisions::DECISIONS_FILE,
+];
 
 /// The module files of `mappings_dir`: every `*.toml` file, sorted by name, except the reviewers'
 /// decision files [`REVIEW_FILES`]. Whether each one loads is [`load_project`]'s business; `ferry
@@ -54,8 +58,9 @@ pub fn load_project(
     options: ProjectOptions,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let (maps, d) = concept::load_dir(concept_maps_dir);
+    let (mut maps, d) = concept::load_dir(concept_maps_dir);
     diags.extend(d);
+    let decisions = load_decisions(mappings_dir, &mut maps, &mut diags);
 
     let mut files = Vec::new();
     match module_files(mappings_dir) {
@@ -86,6 +91,7 @@ pub fn load_project(
     config.concept_maps = maps;
     config.local_time = options.local_time;
     config.merges = options.merges;
+    config.decisions = Arc::new(decisions);
     if let Some(p) = options.pivot {
         config.pivot = p;
     }
@@ -137,6 +143,7 @@ pub fn load_project(
         diags.extend(d);
         modules.extend(m);
     }
+    check_decisions(&engine.config().decisions, &files, &modules, &mut diags);
     (modules, diags)
 }
 
@@ -177,6 +184,188 @@ impl Merges {
     /// The merges as the expression engine takes them (`ref` to a member points at the survivor).
     fn for_engine(&self) -> std::collections::BTreeMap<String, HashMap<String, String>> {
         std::iter::once((self.module.clone(), self.to_survivor.clone())).collect()
+    }
+}
+
+/// Reads `mappings/decisions.toml` (absent: no decisions) and adds each `map` decision's entry
+/// to its concept map.
+fn load_decisions(
+    mappings_dir: &Path,
+    maps: &mut concept::ConceptMaps,
+    diags: &mut Vec<Diagnostic>,
+) -> crate::decisions::Decisions {
+    use crate::decisions::{Action, Decisions};
+    let path = mappings_dir.join(crate::decisions::DECISIONS_FILE);
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Decisions::default(),
+        Err(e) => {
+            diags.push(Diagnostic {
+                file,
+                line: 0,
+                column: 0,
+                severity: Severity::Error,
+                message: format!("cannot read the decisions file: {e}"),
+            });
+            return Decisions::default();
+        }
+    };
+    let (list, d) = crate::decisions::parse(&file, &text);
+    diags.extend(d);
+    let mut out = Decisions {
+        list: Vec::new(),
+        map_entries: HashMap::new(),
+        file: file.clone(),
+    };
+    for dec in list {
+        let at = |message: String| Diagnostic {
+            file: file.clone(),
+            line: dec.line,
+            column: 1,
+            severity: Severity::Error,
+            message,
+        };
+        if let Action::Map {
+            concept_map,
+            code,
+            display,
+            system,
+        } = &dec.action
+        {
+            let Some(cm) = maps.maps.get_mut(concept_map) else {
+                diags.push(at(format!(
+                    "decision `{}` maps into concept map `{concept_map}`, which the project does not have (concept-maps/{concept_map}.csv)",
+                    dec.id
+                )));
+                continue;
+            };
+            let source = dec.value.clone().unwrap_or_default();
+            let target = concept::Target {
+                code: code.clone(),
+                display: display.clone(),
+                system: system.clone(),
+            };
+            if let Some(old) = cm.get(&source) {
+                let message = if *old == target {
+                    format!(
+                        "decision `{}` is no longer needed: concept map `{concept_map}` ({}) already maps its value the same way; remove the decision",
+                        dec.id, cm.file
+                    )
+                } else {
+                    format!(
+                        "decision `{}` contradicts concept map `{concept_map}` ({}), which maps its value to another code; remove one of them",
+                        dec.id, cm.file
+                    )
+                };
+                diags.push(Diagnostic {
+                    severity: if *old == target {
+                        Severity::Warning
+                    } else {
+                        Severity::Error
+                    },
+                    ..at(message)
+                });
+                continue;
+            }
+            if let Err(m) = cm.insert(&source, target) {
+                diags.push(at(format!("decision `{}`: {m}", dec.id)));
+                continue;
+            }
+            out.map_entries.insert(
+                (concept_map.clone(), concept::normalise(&source)),
+                out.list.len() as u32,
+            );
+        }
+        out.list.push(dec);
+    }
+    out
+}
+
+/// What a decision names must exist: its module (among the files that loaded), and for
+/// `default` and `text` an element of one of the module's resources.
+fn check_decisions(
+    decisions: &crate::decisions::Decisions,
+    files: &[(PathBuf, String)],
+    modules: &[Module],
+    diags: &mut Vec<Diagnostic>,
+) {
+    use crate::decisions::Action;
+    for dec in &decisions.list {
+        let at = |message: String| Diagnostic {
+            file: decisions.file.clone(),
+            line: dec.line,
+            column: 1,
+            severity: Severity::Error,
+            message,
+        };
+        let Some(m) = modules.iter().find(|m| m.name == dec.module) else {
+            let has_file = files
+                .iter()
+                .any(|(p, _)| p.file_stem().and_then(|s| s.to_str()) == Some(dec.module.as_str()));
+            if !has_file && !matches!(dec.action, Action::Map { .. }) {
+                diags.push(at(format!(
+                    "decision `{}` is about module `{}`, which the project does not have: fix `module` or remove the decision",
+                    dec.id, dec.module
+                )));
+            }
+            continue;
+        };
+        if let (Some(el), Action::Default(_) | Action::Text { .. }) = (&dec.element, &dec.action) {
+            let found = m.resources.iter().any(|r| {
+                r.fields
+                    .iter()
+                    .any(|f| *el == f.path || *el == format!("{}.{}", r.resource_type, f.path))
+            });
+            if !found {
+                diags.push(at(format!(
+                    "decision `{}`: module `{}` has no field `{el}` (write it as `ferry exceptions --list` shows the element, e.g. `Type.path`)",
+                    dec.id, dec.module
+                )));
+            }
+        }
+        if let Action::Text { path, segments } = &dec.action {
+            let types: Vec<&str> = match &dec.element {
+                Some(el) => m
+                    .resources
+                    .iter()
+                    .filter(|r| {
+                        el.starts_with(&format!("{}.", r.resource_type))
+                            || r.fields.iter().any(|f| f.path == *el)
+                    })
+                    .map(|r| r.resource_type.as_str())
+                    .collect(),
+                None => m
+                    .resources
+                    .iter()
+                    .map(|r| r.resource_type.as_str())
+                    .collect(),
+            };
+            let defs = ferry_fhir::elements::Definitions::r4();
+            for ty in types {
+                if !defs.has_type(ty) {
+                    continue;
+                }
+                let steps: Vec<(&str, Option<usize>)> = segments
+                    .iter()
+                    .map(|s| (s.name.as_str(), s.index))
+                    .collect();
+                if let Err(e) = defs.lookup(ty, &steps) {
+                    let name = steps.get(e.segment).map(|s| s.0).unwrap_or("");
+                    let hint = match &e.kind {
+                        ferry_fhir::elements::PathErrorKind::Unknown {
+                            suggestion: Some(s),
+                            ..
+                        } => format!(" (did you mean `{s}`?)"),
+                        _ => String::new(),
+                    };
+                    diags.push(at(format!(
+                        "decision `{}`: `{path}` is not an element of {ty}: `{name}` is not known there{hint}",
+                        dec.id
+                    )));
+                }
+            }
+        }
     }
 }
 

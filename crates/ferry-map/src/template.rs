@@ -259,6 +259,8 @@ fn finish(d: Draft) -> Node {
             resource: 0,
             id: String::new(),
             leaves: Vec::new(),
+            decisions: Vec::new(),
+            extra: Vec::new(),
         };
         if emit(&node, &empty, &mut bytes) == Some(true) {
             return Node::Const(bytes);
@@ -297,6 +299,10 @@ impl Module {
     /// `ferry_fhir::write_canonical` of [`Module::assemble`]); false, with nothing appended,
     /// when the resource must be assembled instead.
     pub fn render(&self, built: &Built, out: &mut Vec<u8>) -> bool {
+        // A row a decision changed is assembled and validated whole.
+        if !built.decisions.is_empty() || !built.extra.is_empty() {
+            return false;
+        }
         self.templates
             .get(built.resource)
             .is_some_and(|t| t.render(built, out))

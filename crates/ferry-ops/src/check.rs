@@ -38,6 +38,42 @@ pub struct CheckOutcome {
     pub warnings: usize,
     #[serde(serialize_with = "as_strings")]
     pub diagnostics: Vec<ferry_map::Diagnostic>,
+    /// The reviewers' decisions in `mappings/decisions.toml` (each run re-applies them).
+    pub decisions: Vec<DecisionLine>,
+}
+
+/// One decision as `ferry check` lists it (no source value: it can be PHI).
+#[derive(Debug, serde::Serialize)]
+pub struct DecisionLine {
+    pub id: String,
+    pub module: String,
+    pub action: String,
+    pub element: Option<String>,
+    pub by: String,
+    pub at: String,
+    pub why: String,
+}
+
+/// The decisions file's decisions, for listing (its problems are among the diagnostics).
+fn decision_lines(project: &Project) -> Vec<DecisionLine> {
+    let path = project
+        .mappings_dir()
+        .join(ferry_map::decisions::DECISIONS_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Vec::new();
+    };
+    let (list, _) = ferry_map::decisions::parse(&project.relative(&path), &text);
+    list.into_iter()
+        .map(|d| DecisionLine {
+            action: d.action.name().to_string(),
+            id: d.id,
+            module: d.module,
+            element: d.element,
+            by: d.by,
+            at: d.at,
+            why: d.why,
+        })
+        .collect()
 }
 
 fn as_strings<S: serde::Serializer>(d: &[ferry_map::Diagnostic], s: S) -> Result<S::Ok, S::Error> {
@@ -71,5 +107,6 @@ pub fn check(
         errors,
         warnings: diagnostics.len() - errors,
         diagnostics,
+        decisions: decision_lines(project),
     })
 }

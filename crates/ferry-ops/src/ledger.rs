@@ -49,6 +49,8 @@ pub struct Exceptions {
     pub groups: Vec<ferry_store::ExceptionGroup>,
     /// Modules whose key column holds PHI: their keys are withheld unless values were asked for.
     pub withheld_keys: Vec<WithheldKey>,
+    /// How often each reviewer decision was applied in the run (`rows == 0`: matched nothing).
+    pub decisions: Vec<ferry_store::DecisionUse>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -85,12 +87,18 @@ pub fn exceptions(
         }
     }
     let (records, rows) = ws.exception_totals(run.id, module)?;
+    let decisions = ws
+        .decision_uses(run.id)?
+        .into_iter()
+        .filter(|d| module.is_none_or(|m| d.module == m))
+        .collect();
     Ok(Exceptions {
         run: run.id,
         rows,
         records,
         groups,
         withheld_keys: withheld,
+        decisions,
     })
 }
 

@@ -19,6 +19,7 @@ mod fsutil;
 pub mod html;
 pub mod json;
 mod text;
+pub mod worksheet;
 pub mod xlsx;
 
 pub use error::{ImportError, ReportError, SheetProblem};

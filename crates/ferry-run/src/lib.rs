@@ -12,9 +12,11 @@ use ferry_map::{
     Diagnostic, Evaluated, Merges, Module, RowOutcome, RowSchema, RowView, dependency_order,
     reader_query,
 };
-use ferry_store::{ModuleBooks, RunOutput, RunSpec, SnapshotReader, StoreError, Workspace};
+use ferry_store::{
+    DecisionUse, ModuleBooks, RunOutput, RunSpec, SnapshotReader, StoreError, Workspace,
+};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -81,6 +83,8 @@ pub struct RunSummary {
     /// Transaction Bundles written beside the NDJSON (when asked for), in load order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bundles: Vec<ferry_fhir::BundleFile>,
+    /// How often each reviewer decision was applied; `rows == 0`: it matched nothing.
+    pub decisions: Vec<DecisionUse>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -319,6 +323,8 @@ enum RowResult {
         /// Resources this row went into that another row writes (a summary document):
         /// (resource type, id, sha256), for lineage only.
         shared: Vec<(String, String, String)>,
+        /// The reviewers' decisions that changed the row (indexes into the module's).
+        decisions: Vec<u32>,
     },
     Excluded {
         key: String,
@@ -418,6 +424,7 @@ pub fn run(
     let validator = ferry_fhir::Validator::r4();
     let mut all_books = Vec::new();
     let mut rows_done = 0u64;
+    let mut uses: HashMap<String, u64> = HashMap::new();
     for (module, reader) in modules.iter().zip(readers) {
         on_event(RunEvent::ModuleStarted {
             module: &module.name,
@@ -432,6 +439,8 @@ pub fn run(
             excluded: 0,
             exceptions: 0,
             resources: 0,
+            migrated_by_decision: 0,
+            excluded_by_decision: 0,
         };
         let (work_tx, work_rx) = sync_channel::<WorkBatch>(4);
         let (done_tx, done_rx) = sync_channel::<(u64, Vec<RowResult>)>(8);
@@ -466,7 +475,8 @@ pub fn run(
                         failure = Some(RunError::Cancelled);
                     }
                     if failure.is_none()
-                        && let Err(e) = record(batch, module, &mut books, &mut out, &mut ledger)
+                        && let Err(e) =
+                            record(batch, module, &mut books, &mut out, &mut ledger, &mut uses)
                     {
                         failure = Some(e);
                     }
@@ -524,6 +534,8 @@ pub fn run(
         ledger.output(o.clone());
         outputs.push(o);
     }
+    let decisions = decision_uses(&modules, &uses);
+    ledger.decision_uses(&decisions)?;
     let run = ledger.commit("ok")?;
     Ok(RunSummary {
         run,
@@ -533,7 +545,30 @@ pub fn run(
         modules: all_books,
         outputs,
         bundles,
+        decisions,
     })
+}
+
+/// How often each decision about a module of this run (and each `map` decision) was applied.
+fn decision_uses(modules: &[Module], uses: &HashMap<String, u64>) -> Vec<DecisionUse> {
+    let Some(first) = modules.first() else {
+        return Vec::new();
+    };
+    first
+        .project_decisions()
+        .list
+        .iter()
+        .filter(|d| {
+            matches!(d.action, ferry_map::decisions::Action::Map { .. })
+                || modules.iter().any(|m| m.name == d.module)
+        })
+        .map(|d| DecisionUse {
+            decision: d.id.clone(),
+            module: d.module.clone(),
+            action: d.action.name().to_string(),
+            rows: uses.get(&d.id).copied().unwrap_or(0),
+        })
+        .collect()
 }
 
 /// Streams the module's query in batches of owned rows. Returns the number of source rows.
@@ -788,6 +823,7 @@ fn migrate_row(
             key,
             resources: Vec::new(),
             shared: vec![(rtype, id, String::new())],
+            decisions: Vec::new(),
         };
     }
     match outcome {
@@ -806,10 +842,15 @@ fn migrate_row(
                 }
             }
             if invalid.is_empty() {
+                let decisions = resources
+                    .first()
+                    .map(|b| b.decisions.clone())
+                    .unwrap_or_default();
                 RowResult::Migrated {
                     key,
                     resources: ok,
                     shared: Vec::new(),
+                    decisions,
                 }
             } else {
                 // An invalid resource is an exception, never written: the whole row waits.
@@ -861,12 +902,14 @@ fn summarize_group(
                         key,
                         resources: vec![p],
                         shared: Vec::new(),
+                        decisions: Vec::new(),
                     }
                 } else if !shared.is_empty() {
                     RowResult::Migrated {
                         key,
                         resources: Vec::new(),
                         shared: shared.clone(),
+                        decisions: Vec::new(),
                     }
                 } else {
                     RowResult::Exception {
@@ -892,6 +935,7 @@ fn record(
     books: &mut ModuleBooks,
     out: &mut ferry_fhir::NdjsonWriter,
     ledger: &mut ferry_store::RunWriter<'_>,
+    uses: &mut HashMap<String, u64>,
 ) -> Result<(), RunError> {
     for r in batch {
         match r {
@@ -899,8 +943,18 @@ fn record(
                 key,
                 resources,
                 shared,
+                decisions,
             } => {
                 books.migrated += 1;
+                if !decisions.is_empty() {
+                    books.migrated_by_decision += 1;
+                    for i in decisions {
+                        if let Some(d) = module.decision(i) {
+                            ledger.decided(&module.name, &key, &d.id)?;
+                            *uses.entry(d.id.clone()).or_default() += 1;
+                        }
+                    }
+                }
                 let mut lineage: Vec<(&str, &str, &str)> =
                     Vec::with_capacity(resources.len() + shared.len());
                 for (rtype, id, bytes, sha) in &resources {
@@ -915,6 +969,10 @@ fn record(
             }
             RowResult::Excluded { key, rule, reason } => {
                 books.excluded += 1;
+                if let Some(id) = rule.strip_prefix("decision:") {
+                    books.excluded_by_decision += 1;
+                    *uses.entry(id.to_string()).or_default() += 1;
+                }
                 ledger.exclusion(&module.name, &key, &rule, &reason)?;
             }
             RowResult::Exception { key, errors } => {

@@ -57,6 +57,8 @@ pub struct RunView {
     pub outputs: Vec<OutputRow>,
     pub exceptions: Vec<ExceptionRow>,
     pub exceptions_total: u64,
+    /// How often each reviewer decision was applied (`mappings/decisions.toml`).
+    pub decisions: Vec<ferry_store::DecisionUse>,
     /// Every verification of the run, oldest first; the last one counts.
     pub verifications: Vec<VerificationView>,
     /// The latest verification on each target the run was verified on (`ferry verify
@@ -118,6 +120,8 @@ pub struct BooksRow {
     pub exceptions: u64,
     pub resources: u64,
     pub balanced: bool,
+    pub migrated_by_decision: u64,
+    pub excluded_by_decision: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -284,6 +288,8 @@ pub fn gather(
             totals.exceptions += m.exceptions;
             totals.resources += m.resources;
             totals.balanced &= m.balanced;
+            totals.migrated_by_decision += m.migrated_by_decision;
+            totals.excluded_by_decision += m.excluded_by_decision;
         }
         let outputs = ws
             .run_outputs(run.id)?
@@ -367,6 +373,7 @@ pub fn gather(
             outputs,
             exceptions,
             exceptions_total,
+            decisions: ws.decision_uses(run.id).unwrap_or_default(),
             verifications,
             target_verifications,
             loads,
@@ -405,6 +412,8 @@ fn books_row(m: &ModuleBooks) -> BooksRow {
         exceptions: m.exceptions,
         resources: m.resources,
         balanced: m.balanced(),
+        migrated_by_decision: m.migrated_by_decision,
+        excluded_by_decision: m.excluded_by_decision,
     }
 }
 
@@ -789,6 +798,12 @@ pub fn decide(runs: &[RunView]) -> Decision {
             "run {} left {} source rows as exceptions (listed below by reason)",
             last.id,
             crate::render::thousands(last.totals.exceptions as i64)
+        ));
+    }
+    for u in last.decisions.iter().filter(|u| u.rows == 0) {
+        d.cautions.push(format!(
+            "decision {} ({} in module {}) matched no row of run {}: review it in mappings/decisions.toml",
+            u.decision, u.action, u.module, last.id
         ));
     }
     d.go = d.blockers.is_empty();

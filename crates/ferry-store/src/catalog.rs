@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 const CATALOG_FILE: &str = "catalog.db";
 const SNAPSHOT_DIR: &str = "snapshots";
 /// Bumped when the catalog's tables change; older catalogs are migrated in [`Workspace::open`].
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS snapshot (
@@ -169,6 +169,11 @@ impl Workspace {
             // Version 3: who acted, on snapshots, runs and verifications.
             for table in ["snapshot", "run", "verification"] {
                 add_column(&catalog, table, "actor", "TEXT")
+                    .map_err(|e| StoreError::sqlite(&path, e))?;
+            }
+            // Version 4: the rows reviewers' decisions migrated or excluded, per module.
+            for column in ["migrated_by_decision", "excluded_by_decision"] {
+                add_column(&catalog, "run_module", column, "INTEGER NOT NULL DEFAULT 0")
                     .map_err(|e| StoreError::sqlite(&path, e))?;
             }
         }

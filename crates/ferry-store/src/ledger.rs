@@ -71,7 +71,20 @@ CREATE TABLE exclusion (module TEXT NOT NULL, source_key TEXT NOT NULL, rule TEX
                         reason TEXT NOT NULL);
 CREATE TABLE exception (module TEXT NOT NULL, source_key TEXT NOT NULL, resource_type TEXT,
                         path TEXT, reason TEXT NOT NULL, raw_value TEXT);
+CREATE TABLE decided (module TEXT NOT NULL, source_key TEXT NOT NULL, decision TEXT NOT NULL);
+CREATE TABLE decision_use (decision TEXT PRIMARY KEY, module TEXT NOT NULL, action TEXT NOT NULL,
+                           rows INTEGER NOT NULL);
 ";
+
+/// How often one reviewer decision was applied in a run (rows it changed or excluded); 0 means
+/// it no longer matches anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionUse {
+    pub decision: String,
+    pub module: String,
+    pub action: String,
+    pub rows: u64,
+}
 
 /// What a run is, recorded before it starts.
 #[derive(Debug, Clone)]
@@ -100,6 +113,10 @@ pub struct ModuleBooks {
     pub excluded: u64,
     pub exceptions: u64,
     pub resources: u64,
+    /// Of `migrated`, the rows a reviewer's decision changed (`mappings/decisions.toml`).
+    pub migrated_by_decision: u64,
+    /// Of `excluded`, the rows a reviewer's decision excluded (rule `decision:ID`).
+    pub excluded_by_decision: u64,
 }
 
 impl ModuleBooks {
@@ -277,7 +294,8 @@ impl Workspace {
         let mut stmt = self
             .catalog_ref()
             .prepare(
-                "SELECT module, started_at, duration_ms, source_rows, migrated, excluded, exceptions, resources
+                "SELECT module, started_at, duration_ms, source_rows, migrated, excluded, exceptions, resources,
+                        COALESCE(migrated_by_decision, 0), COALESCE(excluded_by_decision, 0)
                  FROM run_module WHERE run_id = ?1 ORDER BY module",
             )
             .map_err(|e| StoreError::sqlite(&path, e))?;
@@ -292,6 +310,8 @@ impl Workspace {
                     excluded: r.get::<_, i64>(5)? as u64,
                     exceptions: r.get::<_, i64>(6)? as u64,
                     resources: r.get::<_, i64>(7)? as u64,
+                    migrated_by_decision: r.get::<_, i64>(8)? as u64,
+                    excluded_by_decision: r.get::<_, i64>(9)? as u64,
                 })
             })
             .map_err(|e| StoreError::sqlite(&path, e))?;
@@ -410,6 +430,61 @@ impl Workspace {
             f(rec)?;
         }
         Ok(())
+    }
+
+    /// How often each reviewer decision was applied in run `run`, in the decisions file's order
+    /// (empty for a run made before decisions existed).
+    pub fn decision_uses(&self, run: u64) -> Result<Vec<DecisionUse>, StoreError> {
+        let (conn, path) = self.open_run_db(run)?;
+        let err = |e| StoreError::sqlite(&path, e);
+        let has: bool = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE name = 'decision_use'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(err)?;
+        if !has {
+            return Ok(Vec::new());
+        }
+        let mut stmt = conn
+            .prepare("SELECT decision, module, action, rows FROM decision_use ORDER BY rowid")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(DecisionUse {
+                    decision: r.get(0)?,
+                    module: r.get(1)?,
+                    action: r.get(2)?,
+                    rows: r.get::<_, i64>(3)? as u64,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// The decisions that changed migrated row `source_key` of `module` in run `run`.
+    pub fn row_decisions(
+        &self,
+        run: u64,
+        module: &str,
+        source_key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (conn, path) = self.open_run_db(run)?;
+        let err = |e| StoreError::sqlite(&path, e);
+        let has: bool = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE name = 'decided'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(err)?;
+        if !has {
+            return Ok(Vec::new());
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT decision FROM decided WHERE module = ?1 AND source_key = ?2 ORDER BY rowid",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![module, source_key], |r| r.get(0))
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
     }
 
     /// Exception records and the distinct source rows they belong to (the books' exceptions),
@@ -626,6 +701,33 @@ impl RunWriter<'_> {
         Ok(())
     }
 
+    /// A migrated source row that reviewers' decisions changed: one record per decision.
+    pub fn decided(
+        &mut self,
+        module: &str,
+        source_key: &str,
+        decision: &str,
+    ) -> Result<(), StoreError> {
+        let path = self.temp_path.clone();
+        self.conn()?
+            .prepare_cached("INSERT INTO decided VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![module, source_key, decision]))
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        Ok(())
+    }
+
+    /// How often each of the project's decisions was applied in this run (0: not at all).
+    pub fn decision_uses(&mut self, uses: &[DecisionUse]) -> Result<(), StoreError> {
+        let path = self.temp_path.clone();
+        let conn = self.conn()?;
+        for u in uses {
+            conn.prepare_cached("INSERT INTO decision_use VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![u.decision, u.module, u.action, u.rows as i64]))
+                .map_err(|e| StoreError::sqlite(&path, e))?;
+        }
+        Ok(())
+    }
+
     /// A source row was excluded by a named rule.
     pub fn exclusion(
         &mut self,
@@ -740,8 +842,8 @@ impl RunWriter<'_> {
         }
         for m in &modules {
             tx.execute(
-                "INSERT INTO run_module (run_id, module, started_at, duration_ms, source_rows, migrated, excluded, exceptions, resources)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO run_module (run_id, module, started_at, duration_ms, source_rows, migrated, excluded, exceptions, resources, migrated_by_decision, excluded_by_decision)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id,
                     m.module,
@@ -751,7 +853,9 @@ impl RunWriter<'_> {
                     m.migrated as i64,
                     m.excluded as i64,
                     m.exceptions as i64,
-                    m.resources as i64
+                    m.resources as i64,
+                    m.migrated_by_decision as i64,
+                    m.excluded_by_decision as i64
                 ],
             )
             .map_err(err)?;

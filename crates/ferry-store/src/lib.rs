@@ -27,7 +27,8 @@ mod writer;
 pub use catalog::{FileRecord, NoteRecord, SnapshotInfo, TableInfo, Workspace};
 pub use error::StoreError;
 pub use ledger::{
-    ExceptionGroup, ExceptionRecord, ModuleBooks, RunInfo, RunOutput, RunSpec, RunWriter,
+    DecisionUse, ExceptionGroup, ExceptionRecord, ModuleBooks, RunInfo, RunOutput, RunSpec,
+    RunWriter,
 };
 pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
 pub use signoff::{RowFate, SamplePacket, SampleVerdict, VerdictInput};

@@ -316,7 +316,10 @@ impl Workspace {
         rows.collect::<Result<Vec<_>, _>>().map_err(err)
     }
 
-    fn open_run_db(&self, run: u64) -> Result<(Connection, std::path::PathBuf), StoreError> {
+    pub(crate) fn open_run_db(
+        &self,
+        run: u64,
+    ) -> Result<(Connection, std::path::PathBuf), StoreError> {
         let path = self
             .root()
             .join(crate::ledger::RUN_DIR)

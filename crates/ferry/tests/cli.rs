@@ -6,6 +6,7 @@ mod cli {
 
     mod audit;
     mod check;
+    mod decisions;
     mod dedupe;
     mod demo;
     mod errors;

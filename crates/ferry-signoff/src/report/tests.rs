@@ -10,6 +10,8 @@ fn run(id: u64, kind: &str) -> RunView {
         exceptions: 2,
         resources: 7,
         balanced: true,
+        migrated_by_decision: 0,
+        excluded_by_decision: 0,
     }];
     RunView {
         id,
@@ -28,6 +30,7 @@ fn run(id: u64, kind: &str) -> RunView {
             count: 2,
         }],
         exceptions_total: 2,
+        decisions: vec![],
         verifications: vec![],
         target_verifications: vec![],
         loads: vec![],
@@ -329,4 +332,40 @@ fn report_structure_go_two_runs() {
         .push(sample(&[("10", "accept"), ("11", "accept")]));
     let html = render(&report(vec![a, b])).unwrap();
     insta::assert_snapshot!(outline(&html));
+}
+
+/// A decision that matched nothing is a caution, not a blocker: the reviewer must look at it.
+#[test]
+fn a_stale_decision_is_a_caution_naming_it() {
+    let mut r = run(1, "rehearsal");
+    r.verifications.push(verified("go", GO_SUMMARY));
+    r.samples.push(sample(&[("10", "accept")]));
+    r.decisions = vec![
+        ferry_store::DecisionUse {
+            decision: "D-0001".into(),
+            module: "labs".into(),
+            action: "map".into(),
+            rows: 3,
+        },
+        ferry_store::DecisionUse {
+            decision: "D-0002".into(),
+            module: "labs".into(),
+            action: "exclude".into(),
+            rows: 0,
+        },
+    ];
+    let d = decide(&[r]);
+    assert!(d.go, "{d:?}");
+    let stale: Vec<&String> = d
+        .cautions
+        .iter()
+        .filter(|c| c.contains("decision"))
+        .collect();
+    assert_eq!(
+        stale,
+        [
+            "decision D-0002 (exclude in module labs) matched no row of run 1: review it in mappings/decisions.toml"
+        ],
+        "{d:?}"
+    );
 }

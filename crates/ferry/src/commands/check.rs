@@ -28,6 +28,27 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             outcome.errors,
             outcome.warnings
         )?;
+        if !outcome.decisions.is_empty() {
+            outln!(
+                "{} reviewer decisions in mappings/decisions.toml, re-applied by every run:",
+                outcome.decisions.len()
+            )?;
+            for d in &outcome.decisions {
+                outln!(
+                    "  {} {} in {}{} (by {}, {}): {}",
+                    d.id,
+                    d.action,
+                    d.module,
+                    d.element
+                        .as_deref()
+                        .map(|e| format!(", {e}"))
+                        .unwrap_or_default(),
+                    d.by,
+                    d.at,
+                    d.why
+                )?;
+            }
+        }
     }
     Ok(if outcome.errors > 0 {
         crate::exit::FAILURE

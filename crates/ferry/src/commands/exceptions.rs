@@ -6,7 +6,10 @@ use crate::{format, outln};
 use anyhow::Result;
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
     /// The run (default: the latest).
     #[arg(long)]
     pub run: Option<u64>,
@@ -29,6 +32,96 @@ pub struct Args {
     pub json: bool,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Record a reviewer's decision on a class of exceptions (mappings/decisions.toml); every
+    /// later run and `ferry verify` re-apply it.
+    Decide(Box<DecideArgs>),
+    /// Write the unmapped-values worksheet (CSV, or .xlsx by extension): every value a
+    /// concept-map lookup could not map, with counts and example keys, for a terminologist.
+    Worksheet(WorksheetArgs),
+    /// Import a filled worksheet: one `map` decision per line with a code, after checking
+    /// every line (nothing is written if any is wrong).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WorksheetArgs {
+    /// The file to write (`.xlsx` for a workbook, anything else CSV). It holds source values:
+    /// it is written readable by its owner only.
+    pub out: std::path::PathBuf,
+    /// The run (default: the latest).
+    #[arg(long)]
+    pub run: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The filled worksheet (CSV or .xlsx).
+    pub file: std::path::PathBuf,
+    /// The run whose failed lookups the worksheet is checked against (default: the latest).
+    #[arg(long)]
+    pub run: Option<u64>,
+    /// Who decided (default: the OS user running Ferry).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Why, for every line whose `why` column is empty.
+    #[arg(long)]
+    pub why: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["exclude", "default", "text", "map"])))]
+pub struct DecideArgs {
+    /// The module whose exceptions this is about.
+    #[arg(long)]
+    pub module: String,
+    /// Only exceptions of this element, as `ferry exceptions --list` shows it
+    /// (`AllergyIntolerance.reaction[0].severity`).
+    #[arg(long)]
+    pub element: Option<String>,
+    /// Only exceptions with exactly this raw source value.
+    #[arg(long)]
+    pub value: Option<String>,
+    /// Only exceptions whose reason contains this text.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Exclude the rows (rule `decision:ID`, with `--why` as the reason).
+    #[arg(long)]
+    pub exclude: bool,
+    /// Give the failing element this value instead.
+    #[arg(long, value_name = "VALUE")]
+    pub default: Option<String>,
+    /// Leave the failing element out and carry the raw value as text at this path of the same
+    /// resource (e.g. `code.text`).
+    #[arg(long, value_name = "PATH")]
+    pub text: Option<String>,
+    /// Map `--value` to this code in the concept map the lookups failed in.
+    #[arg(long, value_name = "CODE")]
+    pub map: Option<String>,
+    /// With `--map`: the code's display.
+    #[arg(long, requires = "map")]
+    pub display: Option<String>,
+    /// With `--map`: the code's system.
+    #[arg(long, requires = "map")]
+    pub system: Option<String>,
+    /// With `--map`: the concept map (default: the one the covered lookups failed in).
+    #[arg(long, requires = "map")]
+    pub concept_map: Option<String>,
+    /// Why (recorded with the decision, shown in the sign-off).
+    #[arg(long)]
+    pub why: String,
+    /// Who decided (default: the OS user running Ferry).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// The run whose exceptions the decision is checked against (default: the latest).
+    #[arg(long)]
+    pub run: Option<u64>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
@@ -37,6 +130,12 @@ pub enum Format {
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
+    match args.command {
+        Some(Sub::Decide(d)) => return decide(*d, global),
+        Some(Sub::Worksheet(w)) => return worksheet(w, global),
+        Some(Sub::Import(i)) => return import(i, global),
+        None => {}
+    }
     let session = global.reader()?;
     let format = if args.json { Format::Json } else { args.format };
     if args.list {
@@ -104,12 +203,117 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             "Every record: ferry exceptions --list (--format csv for a spreadsheet; --show-values adds the raw values)"
         )?;
     }
+    if !ex.decisions.is_empty() {
+        outln!(
+            "Reviewer decisions applied in run {} (mappings/decisions.toml):",
+            ex.run
+        )?;
+        for d in &ex.decisions {
+            outln!(
+                "  {} {} in {}: {}",
+                d.decision,
+                d.action,
+                d.module,
+                if d.rows == 0 {
+                    "matched no row (stale: review it and remove it if it no longer applies)"
+                        .to_string()
+                } else {
+                    format!("{} rows", format::thousands(d.rows))
+                }
+            )?;
+        }
+    }
+    if !ex.groups.is_empty() {
+        outln!(
+            "Decide a class of them: ferry exceptions decide --module MODULE --element ELEMENT --value VALUE --exclude|--default V|--text PATH|--map CODE --why TEXT"
+        )?;
+    }
     for w in &ex.withheld_keys {
         outln!(
             "  Keys of `{}` are withheld: its key column `{}` holds PHI ({:?}). `--show-values` shows them",
             w.module,
             w.column,
             w.kind
+        )?;
+    }
+    Ok(crate::exit::OK)
+}
+
+fn worksheet(w: WorksheetArgs, global: &Global) -> Result<u8> {
+    let session = global.reader()?;
+    let done = ferry_ops::decisions::worksheet(&session, w.run, &w.out)?;
+    if !global.quiet {
+        outln!(
+            "Wrote {}: {} unmapped values ({} source rows) of run {}. Fill in `code` (and `display`, `system`, `why`), then: ferry exceptions import {}",
+            done.file,
+            format::thousands(done.values as u64),
+            format::thousands(done.rows),
+            done.run,
+            done.file
+        )?;
+    }
+    Ok(crate::exit::OK)
+}
+
+fn import(i: ImportArgs, global: &Global) -> Result<u8> {
+    let session = global.writer("exceptions import", false)?;
+    let done = ferry_ops::decisions::import_worksheet(&session, &i.file, i.run, i.by, i.why)?;
+    if !global.quiet {
+        outln!(
+            "Imported {}: {} map decisions written to mappings/decisions.toml ({}), {} lines without a code left undecided. The next `ferry run` applies them",
+            done.file,
+            done.decisions.len(),
+            if done.decisions.is_empty() {
+                "none".to_string()
+            } else {
+                done.decisions.join(", ")
+            },
+            done.skipped
+        )?;
+    }
+    Ok(crate::exit::OK)
+}
+
+fn decide(d: DecideArgs, global: &Global) -> Result<u8> {
+    let session = global.writer("exceptions decide", false)?;
+    let json = d.json;
+    let action = if d.exclude {
+        ferry_ops::decisions::DecideAction::Exclude
+    } else if let Some(v) = d.default {
+        ferry_ops::decisions::DecideAction::Default(v)
+    } else if let Some(p) = d.text {
+        ferry_ops::decisions::DecideAction::Text(p)
+    } else {
+        ferry_ops::decisions::DecideAction::Map {
+            code: d.map.unwrap_or_default(),
+            display: d.display,
+            system: d.system,
+            concept_map: d.concept_map,
+        }
+    };
+    let req = ferry_ops::decisions::DecideRequest {
+        run: d.run,
+        module: d.module,
+        element: d.element,
+        value: d.value,
+        reason: d.reason,
+        action,
+        by: d.by,
+        why: d.why,
+    };
+    let done = ferry_ops::decisions::decide(&session, &req)?;
+    if json {
+        crate::out::json("decision", &done)?;
+    } else if !global.quiet {
+        outln!(
+            "Decision {} ({} in module `{}`) written to {}: it covers {} exception records of {} rows in run {}. The next `ferry run` applies it",
+            done.id,
+            done.action,
+            done.module,
+            done.file,
+            format::thousands(done.records),
+            format::thousands(done.rows),
+            done.run
         )?;
     }
     Ok(crate::exit::OK)

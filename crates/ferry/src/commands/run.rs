@@ -77,7 +77,11 @@ pub fn print_summary(s: &ferry_run::RunSummary) -> Result<()> {
     )?;
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::NOTHING);
-    t.set_header([
+    let decided = s
+        .modules
+        .iter()
+        .any(|m| m.migrated_by_decision + m.excluded_by_decision > 0);
+    let mut header = vec![
         "module",
         "source rows",
         "migrated",
@@ -85,9 +89,13 @@ pub fn print_summary(s: &ferry_run::RunSummary) -> Result<()> {
         "exceptions",
         "resources",
         "books",
-    ]);
+    ];
+    if decided {
+        header.push("by decision (migrated / excluded)");
+    }
+    t.set_header(header);
     for m in &s.modules {
-        t.add_row([
+        let mut row = vec![
             m.module.clone(),
             format::thousands(m.source_rows),
             format::thousands(m.migrated),
@@ -99,7 +107,15 @@ pub fn print_summary(s: &ferry_run::RunSummary) -> Result<()> {
             } else {
                 "UNBALANCED".into()
             },
-        ]);
+        ];
+        if decided {
+            row.push(format!(
+                "{} / {}",
+                format::thousands(m.migrated_by_decision),
+                format::thousands(m.excluded_by_decision)
+            ));
+        }
+        t.add_row(row);
     }
     for line in t.to_string().lines() {
         outln!("  {}", line.trim_end())?;
@@ -112,6 +128,23 @@ pub fn print_summary(s: &ferry_run::RunSummary) -> Result<()> {
             format::thousands(entries),
             s.output_dir
         )?;
+    }
+    if !s.decisions.is_empty() {
+        let used = s.decisions.iter().filter(|d| d.rows > 0).count();
+        outln!(
+            "  {} of {} reviewer decisions applied (mappings/decisions.toml; `ferry exceptions --run {}` shows each)",
+            used,
+            s.decisions.len(),
+            s.run
+        )?;
+        for d in s.decisions.iter().filter(|d| d.rows == 0) {
+            outln!(
+                "  warning: decision `{}` ({} in module `{}`) matched no row in this run: the data or the mapping changed since it was made. Review it and remove it from mappings/decisions.toml if it no longer applies",
+                d.decision,
+                d.action,
+                d.module
+            )?;
+        }
     }
     let exceptions: u64 = s.modules.iter().map(|m| m.exceptions).sum();
     if exceptions > 0 {
