@@ -1,4 +1,4 @@
-//! Generate a clinic: `cargo run --release -p ferry-gen --example gen -- N OUT_DIR [SEED] [--gzip] [--no-csv] [--no-sql]`
+//! Generate a clinic: `cargo run --release -p ferry-gen --example gen -- N OUT_DIR [SEED] [--gzip] [--no-csv] [--no-sql] [--days-later=D]`
 use std::time::Instant;
 
 fn main() {
@@ -10,7 +10,7 @@ fn main() {
         .collect();
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let (Some(n), Some(out)) = (pos.first(), pos.get(1)) else {
-        eprintln!("usage: gen N OUT_DIR [SEED] [--gzip] [--no-csv] [--no-sql]");
+        eprintln!("usage: gen N OUT_DIR [SEED] [--gzip] [--no-csv] [--no-sql] [--days-later=D]");
         std::process::exit(2);
     };
     let Ok(patients) = n.parse::<u64>() else {
@@ -28,10 +28,25 @@ fn main() {
     };
     let t = Instant::now();
     let mut total = 0u64;
-    let res = ferry_gen::generate(&cfg, &mut |ev| match ev {
+    let days = flags
+        .iter()
+        .find_map(|f| f.strip_prefix("--days-later="))
+        .map(|d| d.parse::<u32>().unwrap_or(0));
+    let mut on_event = |ev: ferry_gen::GenEvent<'_>| match ev {
         ferry_gen::GenEvent::Table { name, rows } => eprintln!("{name}: {rows} rows"),
         ferry_gen::GenEvent::Bytes(b) => total = b,
-    });
+    };
+    let res = match days {
+        None => ferry_gen::generate(&cfg, &mut on_event),
+        Some(d) => ferry_gen::evolve(&cfg, &ferry_gen::Evolution::days_later(d), &mut on_event)
+            .map(|(m, s)| {
+                eprintln!(
+                    "{d} days later: {} new, {} changed, {} deleted, {} unchanged rows",
+                    s.new, s.changed, s.deleted, s.unchanged
+                );
+                m
+            }),
+    };
     match res {
         Ok(m) => {
             let secs = t.elapsed().as_secs_f64();

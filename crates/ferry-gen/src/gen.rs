@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::*;
+use crate::evolve::{Evo, Fate, P_NEW_ROWS, P_VISIT_ROWS};
 use crate::schema::{AUDIOGRAMS, TABLE_NAMES};
 use crate::util::{
     DateShape, Pick, days_from_civil, push_date, push_datetime, push_iso, push_pad, stream,
@@ -44,8 +45,13 @@ const PROB_FREE_RATE: f64 = 0.08;
 pub(crate) trait Emit {
     fn row(&mut self) -> &mut Row;
     fn emit(&mut self) -> Result<(), GenError>;
-    /// Rows emitted so far in this table (the next auto-increment id is this + 1).
-    fn rows(&self) -> u64;
+    /// The id the next row of this table gets: one more than the ids handed out so far (rows
+    /// an evolution deletes keep their ids, so later ids never move).
+    fn next_id(&self) -> u64;
+    /// The patient whose rows follow (an evolution deletes, re-points or keeps them).
+    fn patient(&mut self, _id: u64, _fate: Fate) {}
+    /// The rows that follow are new in an evolved snapshot (appended after every base row).
+    fn begin_new(&mut self) {}
 }
 
 /// Defects recorded while generating (the ground truth for the manifest).
@@ -73,6 +79,8 @@ pub(crate) struct World {
     pub providers: u64,
     start: i32,
     end: i32,
+    /// Set for an evolved snapshot.
+    pub evo: Option<Evo>,
 }
 
 impl World {
@@ -85,7 +93,52 @@ impl World {
             providers: (n / 1000).clamp(8, 300),
             start: days_from_civil(2005, 1, 1),
             end: days_from_civil(2025, 12, 31),
+            evo: None,
         }
+    }
+    /// The id of patient `i`: `i + 1` for the base patients; an evolution's new patients are
+    /// numbered after the orphan rows' patient ids (`N+1 ..= 3N+1`), so an orphan stays an orphan.
+    pub fn patient_id(&self, i: u64) -> u64 {
+        if i < self.n {
+            i + 1
+        } else {
+            3 * self.n + 2 + (i - self.n)
+        }
+    }
+    /// The index of the patient with this id (the inverse of [`World::patient_id`]).
+    pub fn patient_index(&self, id: u64) -> u64 {
+        if id <= self.n {
+            id.saturating_sub(1)
+        } else {
+            self.n + id.saturating_sub(3 * self.n + 2)
+        }
+    }
+    /// Patients of the evolution (none without one).
+    pub fn new_patients(&self) -> u64 {
+        self.evo.map_or(0, |e| e.new_patients)
+    }
+    /// What the evolution does with a patient (always `Kept` without one).
+    pub fn fate(&self, c: &Core) -> Fate {
+        let Some(ev) = self.evo.as_ref() else {
+            return Fate::Kept;
+        };
+        if c.index >= self.n {
+            return Fate::New;
+        }
+        if ev.patient_deleted(c.index) {
+            return Fate::Deleted;
+        }
+        if let Some((orig, _)) = c.dup
+            && !ev.patient_deleted(self.patient_index(orig))
+            && ev.duplicate_merged(c.index)
+        {
+            return Fate::Merged(orig);
+        }
+        Fate::Kept
+    }
+    /// A base patient who is kept and still employed gets new rows in an evolution.
+    fn active(&self, c: &Core) -> bool {
+        self.fate(c) == Fate::Kept && c.term.is_none()
     }
     fn rng(&self, index: u64, tag: u64) -> ChaCha8Rng {
         stream(self.seed, index, tag)
@@ -105,6 +158,7 @@ impl World {
 }
 
 /// The facts about one patient every table needs.
+#[derive(Clone)]
 pub(crate) struct Core {
     pub index: u64,
     pub id: u64,
@@ -119,6 +173,8 @@ pub(crate) struct Core {
     pub location: u64,
     pub hire: i32,
     pub term: Option<i32>,
+    /// Last day facts about the patient can fall on (the base's end, or an evolution's).
+    pub until: i32,
     pub job: &'static str,
     /// Index of the patient whose address this one shares (itself, or the original of a duplicate).
     pub addr_index: u64,
@@ -163,7 +219,7 @@ fn base_core(w: &World, i: u64, r: &mut ChaCha8Rng) -> Core {
     };
     Core {
         index: i,
-        id: i + 1,
+        id: w.patient_id(i),
         male,
         first: Cow::Borrowed(first),
         last: Cow::Borrowed(last),
@@ -175,6 +231,7 @@ fn base_core(w: &World, i: u64, r: &mut ChaCha8Rng) -> Core {
         location,
         hire,
         term,
+        until: w.end,
         job: r.pick(JOB_TITLES),
         addr_index: i,
         dup: None,
@@ -215,7 +272,8 @@ pub(crate) fn core(w: &World, i: u64) -> Core {
     let mut r = w.rng(i, T_CORE);
     let dup = i > 0 && r.chance(DUP_RATE);
     if !dup {
-        return base_core(w, i, &mut r);
+        let c = base_core(w, i, &mut r);
+        return new_patient(w, c);
     }
     // Original: an earlier, non-duplicate patient (index 0 never is a duplicate).
     let back = r.between(1, i.min(5000) as i64) as u64;
@@ -230,7 +288,7 @@ pub(crate) fn core(w: &World, i: u64) -> Core {
     }
     let mut c = base_core(w, j, &mut rj);
     c.index = i;
-    c.id = i + 1;
+    c.id = w.patient_id(i);
     let (_, m, d) = crate::util::civil_from_days(c.dob);
     let mut kind = match r.between(0, 4) {
         0 => DuplicateKind::NameTypo,
@@ -264,7 +322,20 @@ pub(crate) fn core(w: &World, i: u64) -> Core {
             c.dob = days_from_civil(y, d, m);
         }
     }
-    c.dup = Some((j + 1, kind));
+    c.dup = Some((w.patient_id(j), kind));
+    new_patient(w, c)
+}
+
+/// An evolution's new patient is a new hire: hired inside the evolution's window, not terminated.
+fn new_patient(w: &World, mut c: Core) -> Core {
+    if c.index >= w.n
+        && let Some(ev) = w.evo.as_ref()
+    {
+        let mut r = ev.new_core_rng(c.index);
+        c.hire = ev.window_day(&mut r);
+        c.term = None;
+        c.until = ev.t1;
+    }
     c
 }
 
@@ -296,13 +367,56 @@ pub(crate) fn plan_visits(w: &World, c: &Core, p: &mut Plan) {
     p.visits.clear();
     let n = if c.dup.is_some() {
         r.between(0, 2)
+    } else if c.index >= w.n {
+        r.between(1, 2)
     } else {
         r.between(2, 12)
     };
     let lo = c.hire.max(w.start);
-    let hi = c.term.unwrap_or(w.end).min(w.end).max(lo);
+    let hi = c.term.unwrap_or(c.until).min(c.until).max(lo);
     for k in 0..n {
-        let vtype = if k == 0 && c.hire >= w.start && c.dup.is_none() {
+        let hire_visit = k == 0 && c.hire >= w.start && c.dup.is_none();
+        // An evolution's new hire has the pre-placement physical on the day of hire.
+        let (lo, hi) = if hire_visit && c.index >= w.n {
+            (c.hire, c.hire)
+        } else {
+            (lo, hi)
+        };
+        p.visits.push(draw_visit(w, c, &mut r, hire_visit, lo, hi));
+    }
+    p.visits.sort_by_key(|v| (v.day, v.minute));
+    p.orphan_visit = r.chance(ORPHAN_RATE);
+    p.orphan_lab = r.chance(ORPHAN_RATE);
+}
+
+/// An evolution's new visits of a base patient (none for most), dated inside its window.
+fn plan_new_visits(w: &World, ev: &Evo, c: &Core, p: &mut Plan) {
+    p.visits.clear();
+    p.orphan_visit = false;
+    p.orphan_lab = false;
+    let mut r = ev.new_visits_rng(c.index);
+    if !r.chance(ev.p_visit) {
+        return;
+    }
+    let n = if r.chance(0.15) { 2 } else { 1 };
+    for _ in 0..n {
+        p.visits
+            .push(draw_visit(w, c, &mut r, false, ev.t0 + 1, ev.t1));
+    }
+    p.visits.sort_by_key(|v| (v.day, v.minute));
+}
+
+/// One visit between days `lo` and `hi` (a pre-placement visit when `hire_visit`).
+fn draw_visit(
+    w: &World,
+    c: &Core,
+    r: &mut ChaCha8Rng,
+    hire_visit: bool,
+    lo: i32,
+    hi: i32,
+) -> Visit {
+    {
+        let vtype = if hire_visit {
             0
         } else {
             r.random_range_usize(1, VISIT_TYPES.len())
@@ -326,7 +440,7 @@ pub(crate) fn plan_visits(w: &World, c: &Core, p: &mut Plan) {
                 false,
             ),
         };
-        p.visits.push(Visit {
+        Visit {
             day: r.between(i64::from(lo), i64::from(hi)) as i32,
             minute: r.between(7 * 60, 17 * 60) as u32,
             vtype,
@@ -342,11 +456,8 @@ pub(crate) fn plan_visits(w: &World, c: &Core, p: &mut Plan) {
             pft,
             vision,
             note: r.chance(0.95),
-        });
+        }
     }
-    p.visits.sort_by_key(|v| (v.day, v.minute));
-    p.orphan_visit = r.chance(ORPHAN_RATE);
-    p.orphan_lab = r.chance(ORPHAN_RATE);
 }
 
 trait RangeUsize {
@@ -411,19 +522,18 @@ fn count_draw(name: &str, r: &mut ChaCha8Rng, dup: bool) -> (u64, bool) {
     (if dup { n / 3 } else { n }, orphan)
 }
 
-/// Exact row count (and max id) of every table, computed by a cheap pass over all patients.
-/// Needed before any data because `CREATE TABLE ... AUTO_INCREMENT=` precedes the rows.
+/// Exact number of ids every table hands out (its row count, or for an evolution its row count
+/// plus its deleted rows), computed by a cheap pass over all patients. Needed before any data
+/// because `CREATE TABLE ... AUTO_INCREMENT=` precedes the rows.
 pub(crate) fn count_rows(w: &World) -> BTreeMap<&'static str, u64> {
     let mut m: BTreeMap<&'static str, u64> = TABLE_NAMES.iter().map(|t| (*t, 0)).collect();
-    let mut plan = Plan::default();
     let add = |m: &mut BTreeMap<&'static str, u64>, t: &'static str, n: u64| {
         if let Some(v) = m.get_mut(t) {
             *v += n;
         }
     };
-    for i in 0..w.n {
-        let c = core(w, i);
-        plan_visits(w, &c, &mut plan);
+    // The sweeps only fail when their callback does, and these callbacks never do.
+    let _ = visit_sweeps(w, |_, _, plan| {
         let v = &plan.visits;
         add(
             &mut m,
@@ -456,13 +566,15 @@ pub(crate) fn count_rows(w: &World) -> BTreeMap<&'static str, u64> {
             "vision_tests",
             v.iter().filter(|x| x.vision).count() as u64,
         );
-        for (t, _) in PER_PATIENT {
-            let mut r = w.rng(i, table_tag(t));
-            let (n, orphan) = count_draw(t, &mut r, c.dup.is_some());
+        Ok(())
+    });
+    for (t, _) in PER_PATIENT {
+        let _ = patient_sweeps(w, t, |_, _, n, orphan, _| {
             add(&mut m, t, n + u64::from(orphan));
-        }
+            Ok(())
+        });
     }
-    add(&mut m, "patients", w.n);
+    add(&mut m, "patients", w.n + w.new_patients());
     add(&mut m, "employers", w.employers);
     add(&mut m, "locations", w.locations);
     add(&mut m, "providers", w.providers);
@@ -755,11 +867,26 @@ pub(crate) fn gen_providers(w: &World, e: &mut dyn Emit) -> Result<(), GenError>
 // ---------------------------------------------------------------------------------------------
 
 pub(crate) fn gen_patients(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Result<(), GenError> {
-    for i in 0..w.n {
+    for i in 0..w.n + w.new_patients() {
         let c = core(w, i);
+        let fate = w.fate(&c);
+        if i == w.n {
+            e.begin_new();
+        } else if i < w.n {
+            e.patient(c.id, fate);
+        }
         let mut r = w.rng(i, T_PATIENT_ROW);
         let mut ra = w.rng(c.addr_index, T_ADDR);
-        if let Some((orig, kind)) = c.dup {
+        // A pair is listed while both patients are in the snapshot (an evolution may delete the
+        // original or merge the duplicate away).
+        let original_kept = |orig: u64| {
+            let j = w.patient_index(orig);
+            j >= w.n || w.evo.as_ref().is_none_or(|ev| !ev.patient_deleted(j))
+        };
+        if let Some((orig, kind)) = c.dup
+            && matches!(fate, Fate::Kept | Fate::New)
+            && original_kept(orig)
+        {
             d.duplicates.push(DuplicatePair {
                 original_id: orig,
                 duplicate_id: c.id,
@@ -924,6 +1051,8 @@ pub(crate) fn gen_patients(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Resu
             } else {
                 0
             };
+        // A new patient is created the day of hire.
+        let created = if c.index >= w.n { c.hire } else { created };
         let cm = r.between(0, 1439) as u32;
         let cs = r.between(0, 59) as u32;
         row.with(|b| push_datetime(b, created, cm, cs));
@@ -932,7 +1061,7 @@ pub(crate) fn gen_patients(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Resu
         } else {
             let md = created + r.between(0, 3000) as i32;
             let mm = r.between(0, 1439) as u32;
-            row.with(|b| push_datetime(b, md.min(w.end), mm, cs));
+            row.with(|b| push_datetime(b, md.min(c.until), mm, cs));
         }
         e.emit()?;
     }
@@ -943,28 +1072,89 @@ pub(crate) fn gen_patients(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Resu
 // Visit-driven tables
 // ---------------------------------------------------------------------------------------------
 
-/// Walks patients and their planned visits, keeping the running visit id.
-fn for_visits(
+/// Which walk over the patients a row comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Sweep {
+    /// The base snapshot's rows (every snapshot).
+    Base,
+    /// An evolution's new rows of base patients.
+    Existing,
+    /// An evolution's new patients.
+    NewPatient,
+}
+
+/// Walks patients and their planned visits: the base patients, then (in an evolution) the new
+/// visits of active base patients, then the new patients. Shared by the counting pre-pass and
+/// every visit-driven table, so they agree on every visit id.
+fn visit_sweeps(
     w: &World,
-    mut f: impl FnMut(&Core, &Plan, u64) -> Result<(), GenError>,
+    mut f: impl FnMut(Sweep, &Core, &Plan) -> Result<(), GenError>,
 ) -> Result<(), GenError> {
     let mut plan = Plan::default();
-    let mut next_visit_id = 1u64;
     for i in 0..w.n {
         let c = core(w, i);
         plan_visits(w, &c, &mut plan);
-        f(&c, &plan, next_visit_id)?;
-        next_visit_id += plan.visits.len() as u64 + u64::from(plan.orphan_visit);
+        f(Sweep::Base, &c, &plan)?;
+    }
+    let Some(ev) = w.evo.as_ref() else {
+        return Ok(());
+    };
+    for i in 0..w.n {
+        let c = core(w, i);
+        if !w.active(&c) {
+            continue;
+        }
+        plan_new_visits(w, ev, &c, &mut plan);
+        if !plan.visits.is_empty() {
+            f(Sweep::Existing, &c, &plan)?;
+        }
+    }
+    for i in w.n..w.n + ev.new_patients {
+        let c = core(w, i);
+        plan_visits(w, &c, &mut plan);
+        f(Sweep::NewPatient, &c, &plan)?;
     }
     Ok(())
+}
+
+/// Walks patients and their planned visits, keeping the running visit id; `f` gets the
+/// patient's stream for this table.
+fn for_visits(
+    w: &World,
+    tag: u64,
+    e: &mut dyn Emit,
+    mut f: impl FnMut(&mut dyn Emit, &Core, &Plan, u64, ChaCha8Rng) -> Result<(), GenError>,
+) -> Result<(), GenError> {
+    let mut next_visit_id = 1u64;
+    let mut new = false;
+    visit_sweeps(w, |sweep, c, plan| {
+        let r = match sweep {
+            Sweep::Base => {
+                e.patient(c.id, w.fate(c));
+                w.rng(c.index, tag)
+            }
+            Sweep::Existing | Sweep::NewPatient => {
+                if !new {
+                    new = true;
+                    e.begin_new();
+                }
+                match (sweep, w.evo.as_ref()) {
+                    (Sweep::Existing, Some(ev)) => ev.rng(c.index, P_VISIT_ROWS + tag),
+                    _ => w.rng(c.index, tag),
+                }
+            }
+        };
+        f(e, c, plan, next_visit_id, r)?;
+        next_visit_id += plan.visits.len() as u64 + u64::from(plan.orphan_visit);
+        Ok(())
+    })
 }
 
 const VISIT_STATUS: &[&str] = &["CLOSED", "CLOSED", "CLOSED", "SIGNED", "OPEN", "C", ""];
 
 pub(crate) fn gen_visits(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Result<(), GenError> {
     let tag = table_tag("visits");
-    for_visits(w, |c, plan, base| {
-        let mut r = w.rng(c.index, tag);
+    for_visits(w, tag, e, |e, c, plan, base, mut r| {
         for (k, v) in plan.visits.iter().enumerate() {
             let row = e.row();
             row.begin();
@@ -1012,8 +1202,7 @@ pub(crate) fn gen_visits(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Result
 
 pub(crate) fn gen_vitals(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Result<(), GenError> {
     let tag = table_tag("vitals");
-    for_visits(w, |c, plan, base| {
-        let mut r = w.rng(c.index, tag);
+    for_visits(w, tag, e, |e, c, plan, base, mut r| {
         let height10 = if c.male {
             r.between(640, 760)
         } else {
@@ -1028,7 +1217,7 @@ pub(crate) fn gen_vitals(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Result
             if !v.vitals {
                 continue;
             }
-            let id = e.rows() + 1;
+            let id = e.next_id();
             weight10 = (weight10 + r.between(-80, 80)).clamp(900, 4000);
             let mut h = height10;
             let mut wt = weight10;
@@ -1107,8 +1296,7 @@ pub(crate) fn gen_lab_results(
     d: &mut Defects,
 ) -> Result<(), GenError> {
     let tag = table_tag("lab_results");
-    for_visits(w, |c, plan, base| {
-        let mut r = w.rng(c.index, tag);
+    for_visits(w, tag, e, |e, c, plan, base, mut r| {
         let emit_lab = |e: &mut dyn Emit,
                         r: &mut ChaCha8Rng,
                         pid: i64,
@@ -1116,7 +1304,7 @@ pub(crate) fn gen_lab_results(
                         day: i32,
                         minute: u32,
                         d: &mut Defects| {
-            let id = e.rows() + 1;
+            let id = e.next_id();
             let row = e.row();
             row.begin();
             row.int(id as i64);
@@ -1192,12 +1380,7 @@ pub(crate) fn gen_lab_results(
         }
         if plan.orphan_lab {
             let pid = w.orphan_patient_id(&mut r);
-            d.add(
-                DefectKind::Orphan,
-                "lab_results",
-                "patient_id",
-                e.rows() + 1,
-            );
+            d.add(DefectKind::Orphan, "lab_results", "patient_id", e.next_id());
             let day = r.between(i64::from(w.start), i64::from(w.end)) as i32;
             emit_lab(e, &mut r, pid, None, day, 480, d)?;
         }
@@ -1274,13 +1457,12 @@ fn build_note(r: &mut ChaCha8Rng, c: &Core, vtype: usize, out: &mut String) {
 pub(crate) fn gen_clinical_notes(w: &World, e: &mut dyn Emit) -> Result<(), GenError> {
     let tag = table_tag("clinical_notes");
     let mut text = String::with_capacity(8192);
-    for_visits(w, |c, plan, base| {
-        let mut r = w.rng(c.index, tag);
+    for_visits(w, tag, e, |e, c, plan, base, mut r| {
         for (k, v) in plan.visits.iter().enumerate() {
             if !v.note {
                 continue;
             }
-            let id = e.rows() + 1;
+            let id = e.next_id();
             build_note(&mut r, c, v.vtype, &mut text);
             let row = e.row();
             row.begin();
@@ -1301,15 +1483,14 @@ pub(crate) fn gen_clinical_notes(w: &World, e: &mut dyn Emit) -> Result<(), GenE
 
 pub(crate) fn gen_audiograms(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Result<(), GenError> {
     let tag = table_tag("audiograms");
-    for_visits(w, |c, plan, base| {
-        let mut r = w.rng(c.index, tag);
+    for_visits(w, tag, e, |e, c, plan, base, mut r| {
         let noisy = r.chance(0.3);
         let mut first = true;
         for (k, v) in plan.visits.iter().enumerate() {
             if !v.audio {
                 continue;
             }
-            let id = e.rows() + 1;
+            let id = e.next_id();
             let (y, _, _) = crate::util::civil_from_days(v.day);
             let (by, _, _) = crate::util::civil_from_days(c.dob);
             let age = i64::from((y - by).max(18));
@@ -1389,8 +1570,7 @@ pub(crate) fn gen_audiograms(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Re
 
 pub(crate) fn gen_pft(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Result<(), GenError> {
     let tag = table_tag("pft");
-    for_visits(w, |c, plan, base| {
-        let mut r = w.rng(c.index, tag);
+    for_visits(w, tag, e, |e, c, plan, base, mut r| {
         let pred = if c.male {
             r.between(400, 560)
         } else {
@@ -1400,7 +1580,7 @@ pub(crate) fn gen_pft(w: &World, e: &mut dyn Emit, d: &mut Defects) -> Result<()
             if !v.pft {
                 continue;
             }
-            let id = e.rows() + 1;
+            let id = e.next_id();
             let fvc = pred * r.between(72, 110) / 100;
             let mut fev1 = fvc * r.between(62, 86) / 100;
             let fev1_pred = pred * 81 / 100;
@@ -1449,13 +1629,12 @@ pub(crate) fn gen_vision(w: &World, e: &mut dyn Emit) -> Result<(), GenError> {
     const ACUITY: &[&str] = &[
         "20/15", "20/20", "20/20", "20/25", "20/30", "20/40", "20/50", "20/70", "20/200",
     ];
-    for_visits(w, |c, plan, base| {
-        let mut r = w.rng(c.index, tag);
+    for_visits(w, tag, e, |e, c, plan, base, mut r| {
         for (k, v) in plan.visits.iter().enumerate() {
             if !v.vision {
                 continue;
             }
-            let id = e.rows() + 1;
+            let id = e.next_id();
             let row = e.row();
             row.begin();
             row.int(id as i64);
@@ -1486,6 +1665,53 @@ pub(crate) fn gen_vision(w: &World, e: &mut dyn Emit) -> Result<(), GenError> {
 // Per-patient tables
 // ---------------------------------------------------------------------------------------------
 
+/// The callback of [`patient_sweeps`]: (sweep, patient, rows, orphan row?, stream).
+type PatientRows<'a> = dyn FnMut(Sweep, &Core, u64, bool, ChaCha8Rng) -> Result<(), GenError> + 'a;
+
+/// Walks the patients of a per-patient table with their row counts and streams: the base
+/// patients, then (in an evolution) the new rows of active base patients (a core whose
+/// employment is the evolution's window, so their rows are dated inside it), then the new
+/// patients. `f` gets (sweep, patient, rows, orphan row?, stream). Shared by the counting
+/// pre-pass and the table pass.
+fn patient_sweeps(
+    w: &World,
+    name: &'static str,
+    mut f: impl FnMut(Sweep, &Core, u64, bool, ChaCha8Rng) -> Result<(), GenError>,
+) -> Result<(), GenError> {
+    let tag = table_tag(name);
+    let full = |f: &mut PatientRows<'_>, sweep: Sweep, i: u64| {
+        let c = core(w, i);
+        let mut r = w.rng(i, tag);
+        let (n, orphan) = count_draw(name, &mut r, c.dup.is_some());
+        f(sweep, &c, n, orphan, r)
+    };
+    for i in 0..w.n {
+        full(&mut f, Sweep::Base, i)?;
+    }
+    let Some(ev) = w.evo.as_ref() else {
+        return Ok(());
+    };
+    for i in 0..w.n {
+        let c = core(w, i);
+        if !w.active(&c) {
+            continue;
+        }
+        let mut r = ev.rng(i, P_NEW_ROWS + tag);
+        let n = ev.new_row_count(name, &mut r);
+        if n > 0 {
+            let mut wc = c.clone();
+            wc.hire = ev.t0 + 1;
+            wc.term = None;
+            wc.until = ev.t1;
+            f(Sweep::Existing, &wc, n, false, r)?;
+        }
+    }
+    for i in w.n..w.n + ev.new_patients {
+        full(&mut f, Sweep::NewPatient, i)?;
+    }
+    Ok(())
+}
+
 /// Drives a per-patient table: counts drawn first, then `f` for each row, then an orphan row.
 fn for_patients(
     w: &World,
@@ -1494,38 +1720,46 @@ fn for_patients(
     d: &mut Defects,
     mut f: impl FnMut(&Core, &mut ChaCha8Rng, &mut Row, i64, u64, &mut Defects),
 ) -> Result<(), GenError> {
-    let tag = table_tag(name);
-    for i in 0..w.n {
-        let c = core(w, i);
-        let mut r = w.rng(i, tag);
-        let (n, orphan) = count_draw(name, &mut r, c.dup.is_some());
+    let mut new = false;
+    patient_sweeps(w, name, |sweep, c, n, orphan, mut r| {
+        match sweep {
+            Sweep::Base => e.patient(c.id, w.fate(c)),
+            _ if !new => {
+                new = true;
+                e.begin_new();
+            }
+            _ => {}
+        }
+        // A base patient's new rows are never their first (no new "NKDA", doses go on).
+        let first = i64::from(sweep == Sweep::Existing);
         for k in 0..n {
-            let id = e.rows() + 1;
+            let k = k as i64 + first;
+            let id = e.next_id();
             let row = e.row();
             row.begin();
             row.int(id as i64);
             row.int(c.id as i64);
-            f(&c, &mut r, row, k as i64, id, d);
+            f(c, &mut r, row, k, id, d);
             e.emit()?;
         }
         if orphan {
-            let id = e.rows() + 1;
+            let id = e.next_id();
             d.add(DefectKind::Orphan, name, "patient_id", id);
             let pid = w.orphan_patient_id(&mut r);
             let row = e.row();
             row.begin();
             row.int(id as i64);
             row.int(pid);
-            f(&c, &mut r, row, 0, id, d);
+            f(c, &mut r, row, 0, id, d);
             e.emit()?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn day_in_employment(w: &World, c: &Core, r: &mut ChaCha8Rng) -> i32 {
     let lo = c.hire.max(w.start);
-    let hi = c.term.unwrap_or(w.end).min(w.end).max(lo);
+    let hi = c.term.unwrap_or(c.until).min(c.until).max(lo);
     r.between(i64::from(lo), i64::from(hi)) as i32
 }
 

@@ -44,6 +44,7 @@
 //! See `docs/generator.md` for the defects and the manifest format.
 
 mod data;
+mod evolve;
 mod r#gen;
 mod schema;
 mod util;
@@ -57,6 +58,8 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::evolve::{Evo, Fate, Outcome, TableEvo};
+pub use crate::evolve::{EvolveRates, MAX_DAYS_LATER};
 use crate::r#gen::{Defects, Emit, World};
 use crate::schema::{
     TABLES, TRIGGER_BODY, TRIGGER_NAME, TRIGGER_TABLE, VIEW_COLS, VIEW_NAME, VIEW_SELECT,
@@ -292,6 +295,141 @@ pub struct Manifest {
     /// Per-column statistics (every column of every table).
     pub columns: Vec<ColumnStats>,
     pub vocabulary: Vocabulary,
+    /// Set when this snapshot is an evolution of a base snapshot (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evolution: Option<EvolutionManifest>,
+}
+
+/// How an evolved snapshot relates to its base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvolutionManifest {
+    pub days_later: u32,
+    /// The base snapshot's "Dump completed on" (this snapshot's is `sql.dump_completed`).
+    pub base_dump_completed: String,
+    /// The change manifest, relative to the output folder.
+    pub changes: String,
+}
+
+/// An evolution: the same clinic `days` days after the base snapshot of the same seed and patient
+/// count (see [`evolve`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evolution {
+    /// 1 ..= [`MAX_DAYS_LATER`].
+    pub days: u32,
+    pub rates: EvolveRates,
+}
+
+impl Evolution {
+    /// `days` later, at the default rates.
+    pub fn days_later(days: u32) -> Evolution {
+        Evolution {
+            days,
+            rates: EvolveRates::default(),
+        }
+    }
+}
+
+/// Keys of one kind of change in one table, ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub count: u64,
+    pub keys: Vec<u64>,
+}
+
+/// Changed rows that changed in the same columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedSet {
+    /// Columns whose value differs from the base row, in table order.
+    pub columns: Vec<String>,
+    pub count: u64,
+    pub keys: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedList {
+    pub count: u64,
+    /// One set per distinct list of changed columns, ordered by that list.
+    pub sets: Vec<ChangedSet>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedList {
+    pub count: u64,
+    /// Counts by reason: `patient_deleted` (the row's patient was deleted), `patient_merged` (a
+    /// merged duplicate's own row), `visit_deleted` (recorded at a deleted visit), `row_deleted`.
+    pub reasons: BTreeMap<String, u64>,
+    pub keys: Vec<u64>,
+}
+
+/// What changed in one table between the base snapshot and the evolved one, by primary key.
+/// `base_rows = unchanged + changed + deleted` and `rows = unchanged + changed + new`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableChanges {
+    pub table: String,
+    pub primary_key: String,
+    pub base_rows: u64,
+    pub rows: u64,
+    pub unchanged: u64,
+    pub new: KeyList,
+    pub changed: ChangedList,
+    pub deleted: DeletedList,
+}
+
+/// A duplicate patient merged into its original: its patient row deleted, every row it owned
+/// re-pointed (`patient_id` changed) to the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedPatient {
+    pub from: u64,
+    pub into: u64,
+}
+
+/// Totals over every table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSummary {
+    pub base_rows: u64,
+    pub rows: u64,
+    pub unchanged: u64,
+    pub new: u64,
+    pub changed: u64,
+    pub deleted: u64,
+}
+
+/// The ground truth of an evolution, written to `changes.json` beside the evolved snapshot's
+/// `manifest.json` (one table per line, written as each table is done).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeManifest {
+    pub generator: String,
+    pub version: String,
+    pub format: u32,
+    pub seed: u64,
+    /// The base snapshot's patient count (the `--patients` of both snapshots).
+    pub patients: u64,
+    pub days_later: u32,
+    pub base_dump_completed: String,
+    pub dump_completed: String,
+    pub rates: EvolveRates,
+    /// Patients added (ids after the orphan rows' patient ids: `3N+2` on).
+    pub new_patients: u64,
+    /// Tables in dump order.
+    pub tables: Vec<TableChanges>,
+    pub merged_patients: Vec<MergedPatient>,
+    pub summary: ChangeSummary,
+}
+
+impl ChangeManifest {
+    /// Read a `changes.json` back.
+    pub fn read(path: &Path) -> Result<ChangeManifest, GenError> {
+        let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+        serde_json::from_reader(std::io::BufReader::new(f)).map_err(|e| {
+            io_err(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })
+    }
+    pub fn table(&self, name: &str) -> Option<&TableChanges> {
+        self.tables.iter().find(|t| t.table == name)
+    }
 }
 
 impl Manifest {
@@ -330,6 +468,9 @@ struct Pass<'a, 'b> {
     csv: Option<CsvOut>,
     stats: Vec<ColStats>,
     rows: u64,
+    /// Ids handed out: `rows` plus the rows an evolution deleted.
+    ids: u64,
+    evo: Option<TableEvo>,
     bytes: Rc<StdCell<u64>>,
     reported: u64,
     on_event: &'a mut (dyn FnMut(GenEvent<'_>) + 'b),
@@ -341,10 +482,26 @@ impl Emit for Pass<'_, '_> {
     fn row(&mut self) -> &mut Row {
         &mut self.row
     }
-    fn rows(&self) -> u64 {
-        self.rows
+    fn next_id(&self) -> u64 {
+        self.ids + 1
+    }
+    fn patient(&mut self, id: u64, fate: Fate) {
+        if let Some(ev) = self.evo.as_mut() {
+            ev.patient(id, fate);
+        }
+    }
+    fn begin_new(&mut self) {
+        if let Some(ev) = self.evo.as_mut() {
+            ev.begin_new();
+        }
     }
     fn emit(&mut self) -> Result<(), GenError> {
+        self.ids += 1;
+        if let Some(ev) = self.evo.as_mut()
+            && let Outcome::Deleted(_) = ev.decide(self.def, &mut self.row)
+        {
+            return Ok(());
+        }
         if let Some(sql) = self.sql.as_deref_mut() {
             sql.row(self.def, &self.row)?;
         }
@@ -489,20 +646,24 @@ fn write_final_view(sql: &mut SqlOut) -> Result<(), GenError> {
     ))
 }
 
-fn dump_completed(seed: u64) -> String {
-    // Deterministic: derived from the seed, never from the clock.
-    let day = 1 + seed % 28;
+/// The base dump's day (days since 1970): deterministic, derived from the seed, never the clock.
+fn dump_day(seed: u64) -> i32 {
+    util::days_from_civil(2026, 2, 1 + (seed % 28) as u32)
+}
+
+/// "Dump completed on" of the base snapshot (`days_later` 0) or of an evolution.
+fn dump_completed_on(seed: u64, days_later: u32) -> String {
+    let (y, m, d) = util::civil_from_days(dump_day(seed) + days_later as i32);
     let secs = (seed / 28) % 86_400;
     format!(
-        "2026-02-{:02} {:02}:{:02}:{:02}",
-        day,
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
         secs / 3600,
         (secs / 60) % 60,
         secs % 60
     )
 }
 
-fn write_trailer(sql: &mut SqlOut, seed: u64) -> Result<(), GenError> {
+fn write_trailer(sql: &mut SqlOut, completed: &str) -> Result<(), GenError> {
     sql.text(&format!(
         "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n\
          \n\
@@ -514,8 +675,7 @@ fn write_trailer(sql: &mut SqlOut, seed: u64) -> Result<(), GenError> {
          /*!40101 SET COLLATION_CONNECTION=@OLD_COLLATION_CONNECTION */;\n\
          /*!40111 SET SQL_NOTES=@OLD_SQL_NOTES */;\n\
          \n\
-         -- Dump completed on {}\n",
-        dump_completed(seed)
+         -- Dump completed on {completed}\n"
     ))
 }
 
@@ -534,6 +694,187 @@ pub fn generate(
     cfg: &GenConfig,
     on_event: &mut dyn FnMut(GenEvent<'_>),
 ) -> Result<Manifest, GenError> {
+    generate_inner(cfg, None, on_event).map(|(m, _)| m)
+}
+
+/// Generate the same clinic as [`generate`] with the same `cfg` would, `evolution.days` days
+/// later: every base row that did not change is byte-identical (same key, same values, same place
+/// in key order), plus new patients and rows, rows edited in place and deleted rows. Writes the
+/// evolved snapshot's `manifest.json` and `changes.json` (the [`ChangeManifest`]: per table the
+/// keys new, changed (with the columns) and deleted). Deterministic in (seed, patients, days);
+/// memory is flat in the patient count (only the current table's change keys are held).
+pub fn evolve(
+    cfg: &GenConfig,
+    evolution: &Evolution,
+    on_event: &mut dyn FnMut(GenEvent<'_>),
+) -> Result<(Manifest, ChangeSummary), GenError> {
+    if evolution.days == 0 || evolution.days > MAX_DAYS_LATER {
+        return Err(GenError::Config(format!(
+            "days later must be 1 to {MAX_DAYS_LATER} (got {})",
+            evolution.days
+        )));
+    }
+    let r = &evolution.rates;
+    for (name, v) in [
+        ("new_patients", r.new_patients),
+        ("edited_rows", r.edited_rows),
+        ("deleted_rows", r.deleted_rows),
+        ("deleted_patients", r.deleted_patients),
+        ("merged_duplicates", r.merged_duplicates),
+        ("new_visits", r.new_visits),
+        ("new_rows", r.new_rows),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(GenError::Config(format!(
+                "evolution rate {name} must be between 0 and 1 (got {v})"
+            )));
+        }
+    }
+    if r.deleted_rows + r.edited_rows > 1.0 {
+        return Err(GenError::Config(
+            "evolution rates edited_rows + deleted_rows must not exceed 1".into(),
+        ));
+    }
+    generate_inner(cfg, Some(evolution), on_event).map(|(m, s)| (m, s.unwrap_or_default()))
+}
+
+/// `changes.json`, written one table at a time.
+struct ChangesOut {
+    path: PathBuf,
+    w: std::io::BufWriter<std::fs::File>,
+    tables: usize,
+    merged: Vec<MergedPatient>,
+    summary: ChangeSummary,
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    // Serializing these plain structs cannot fail; an empty value would only be a visible bug.
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+impl ChangesOut {
+    fn start(dir: &Path, cfg: &GenConfig, evo: &Evo) -> Result<ChangesOut, GenError> {
+        let path = dir.join("changes.json");
+        let f = writer::create(&path)?;
+        let mut out = ChangesOut {
+            path,
+            w: std::io::BufWriter::new(f),
+            tables: 0,
+            merged: Vec::new(),
+            summary: ChangeSummary::default(),
+        };
+        let head = format!(
+            "{{\n  \"generator\": \"ferry-gen\",\n  \"version\": {},\n  \"format\": {MANIFEST_FORMAT},\n  \"seed\": {},\n  \"patients\": {},\n  \"days_later\": {},\n  \"base_dump_completed\": {},\n  \"dump_completed\": {},\n  \"rates\": {},\n  \"new_patients\": {},\n  \"tables\": [",
+            json(&GENERATOR_VERSION),
+            cfg.seed,
+            cfg.patients,
+            evo.days,
+            json(&dump_completed_on(cfg.seed, 0)),
+            json(&dump_completed_on(cfg.seed, evo.days)),
+            json(&evo.rates),
+            evo.new_patients,
+        );
+        out.write(&head)?;
+        Ok(out)
+    }
+    fn write(&mut self, s: &str) -> Result<(), GenError> {
+        self.w
+            .write_all(s.as_bytes())
+            .map_err(|e| io_err(&self.path, e))
+    }
+    fn table(&mut self, t: &TableChanges) -> Result<(), GenError> {
+        let sep = if self.tables == 0 {
+            "\n    "
+        } else {
+            ",\n    "
+        };
+        self.tables += 1;
+        let s = &mut self.summary;
+        s.base_rows += t.base_rows;
+        s.rows += t.rows;
+        s.unchanged += t.unchanged;
+        s.new += t.new.count;
+        s.changed += t.changed.count;
+        s.deleted += t.deleted.count;
+        let line = format!("{sep}{}", json(t));
+        self.write(&line)
+    }
+    fn finish(mut self) -> Result<ChangeSummary, GenError> {
+        let tail = format!(
+            "\n  ],\n  \"merged_patients\": {},\n  \"summary\": {}\n}}\n",
+            json(&self.merged),
+            json(&self.summary)
+        );
+        self.write(&tail)?;
+        self.w.flush().map_err(|e| io_err(&self.path, e))?;
+        Ok(self.summary)
+    }
+}
+
+/// One table's changes from the evolution's log (keys ascend: rows are written in key order).
+fn table_changes(
+    def: &TableDef,
+    rows: u64,
+    ev: TableEvo,
+    merged: &mut Vec<MergedPatient>,
+) -> TableChanges {
+    let log = ev.log;
+    merged.extend(
+        log.merged
+            .iter()
+            .map(|&(from, into)| MergedPatient { from, into }),
+    );
+    let mut sets: Vec<ChangedSet> = log
+        .changed
+        .into_iter()
+        .map(|(mask, keys)| ChangedSet {
+            columns: def
+                .cols
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << (*i).min(63)) != 0)
+                .map(|(_, c)| c.name.to_string())
+                .collect(),
+            count: keys.len() as u64,
+            keys,
+        })
+        .collect();
+    sets.sort_by(|a, b| a.columns.cmp(&b.columns));
+    let changed = sets.iter().map(|s| s.count).sum::<u64>();
+    let new = log.new.len() as u64;
+    let deleted = log.deleted.len() as u64;
+    let base_rows = rows - new + deleted;
+    TableChanges {
+        table: def.name.to_string(),
+        primary_key: def.cols.first().map(|c| c.name).unwrap_or("id").to_string(),
+        base_rows,
+        rows,
+        unchanged: base_rows - changed - deleted,
+        new: KeyList {
+            count: new,
+            keys: log.new,
+        },
+        changed: ChangedList {
+            count: changed,
+            sets,
+        },
+        deleted: DeletedList {
+            count: deleted,
+            reasons: log
+                .reasons
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            keys: log.deleted,
+        },
+    }
+}
+
+fn generate_inner(
+    cfg: &GenConfig,
+    evolution: Option<&Evolution>,
+    on_event: &mut dyn FnMut(GenEvent<'_>),
+) -> Result<(Manifest, Option<ChangeSummary>), GenError> {
     if cfg.patients == 0 {
         return Err(GenError::Config(
             "patients must be at least 1 (got 0)".into(),
@@ -550,7 +891,14 @@ pub fn generate(
     if cfg.csv {
         std::fs::create_dir_all(&csv_dir).map_err(|e| io_err(&csv_dir, e))?;
     }
-    let world = World::new(cfg.seed, cfg.patients);
+    let mut world = World::new(cfg.seed, cfg.patients);
+    world.evo =
+        evolution.map(|e| Evo::new(cfg.seed, cfg.patients, e.days, e.rates, dump_day(cfg.seed)));
+    let completed = dump_completed_on(cfg.seed, evolution.map_or(0, |e| e.days));
+    let mut changes = match world.evo.as_ref() {
+        Some(ev) => Some(ChangesOut::start(&cfg.out_dir, cfg, ev)?),
+        None => None,
+    };
     let counts = r#gen::count_rows(&world);
     let bytes = Rc::new(StdCell::new(0u64));
     let sql_name = if cfg.gzip {
@@ -576,6 +924,7 @@ pub fn generate(
         let auto_increment = match (def.name, expected) {
             (_, 0) => None,
             ("departments", _) => Some(world.max_dept_id() + 1),
+            ("patients", n) => Some(world.patient_id(n - 1) + 1),
             _ => Some(expected + 1),
         };
         if def.name == "visits"
@@ -601,20 +950,43 @@ pub fn generate(
             csv,
             stats: vec![ColStats::default(); def.cols.len()],
             rows: 0,
+            ids: 0,
+            evo: world.evo.map(|ev| {
+                let pos = schema::TABLE_NAMES
+                    .iter()
+                    .position(|t| *t == def.name)
+                    .unwrap_or(0) as u64;
+                TableEvo::new(ev, def, pos)
+            }),
             bytes: bytes.clone(),
             reported: bytes.get(),
             on_event: &mut *on_event,
         };
         r#gen::generate_table(&world, def, &mut pass, &mut defects)?;
         let Pass {
-            rows, stats, csv, ..
+            rows,
+            ids,
+            stats,
+            csv,
+            evo,
+            ..
         } = pass;
-        if rows != expected {
+        if ids != expected {
             // Internal consistency: the counting pre-pass and the writer must agree.
             return Err(GenError::Config(format!(
-                "internal error: table {} wrote {rows} rows but {expected} were planned; please report this",
+                "internal error: table {} wrote {ids} rows but {expected} were planned; please report this",
                 def.name
             )));
+        }
+        if let (Some(ev), Some(out)) = (evo, changes.as_mut()) {
+            let t = table_changes(def, rows, ev, &mut out.merged);
+            // A deleted row's seeded defects are gone with it.
+            for ((_, table, _), keys) in defects.sets.iter_mut() {
+                if *table == def.name {
+                    keys.retain(|k| t.deleted.keys.binary_search(k).is_err());
+                }
+            }
+            out.table(&t)?;
         }
         if let Some(c) = csv {
             c.finish()?;
@@ -688,7 +1060,7 @@ pub fn generate(
     let sql_manifest = match sql.take() {
         Some(mut s) => {
             write_final_view(&mut s)?;
-            write_trailer(&mut s, cfg.seed)?;
+            write_trailer(&mut s, &completed)?;
             let path = s.path.clone();
             s.finish()?;
             files.insert(
@@ -736,14 +1108,23 @@ pub fn generate(
                     name: TRIGGER_NAME.to_string(),
                     table: TRIGGER_TABLE.to_string(),
                 }],
-                dump_completed: dump_completed(cfg.seed),
+                dump_completed: completed.clone(),
             })
         }
         None => None,
     };
     on_event(GenEvent::Bytes(bytes.get()));
 
-    let manifest = build_manifest(cfg, tables, files, sql_manifest, defects, columns);
+    let summary = match changes {
+        Some(out) => Some(out.finish()?),
+        None => None,
+    };
+    let mut manifest = build_manifest(cfg, tables, files, sql_manifest, defects, columns);
+    manifest.evolution = evolution.map(|e| EvolutionManifest {
+        days_later: e.days,
+        base_dump_completed: dump_completed_on(cfg.seed, 0),
+        changes: "changes.json".to_string(),
+    });
     let mpath = cfg.out_dir.join("manifest.json");
     let f = writer::create(&mpath)?;
     let mut w = std::io::BufWriter::new(f);
@@ -752,7 +1133,7 @@ pub fn generate(
         .and_then(|()| w.write_all(b"\n"))
         .and_then(|()| w.flush())
         .map_err(|e| io_err(&mpath, e))?;
-    Ok(manifest)
+    Ok((manifest, summary))
 }
 
 fn build_manifest(
@@ -843,5 +1224,6 @@ fn build_manifest(
                 .collect(),
             free_text_problems: data::PROBLEMS_FREE.iter().map(|s| s.to_string()).collect(),
         },
+        evolution: None,
     }
 }

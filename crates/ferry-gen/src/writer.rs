@@ -123,6 +123,25 @@ impl Row {
     pub fn cells(&self) -> &[Cell] {
         &self.cells[..self.len]
     }
+    /// Replace cell `i` of the current row (an evolution's edit); nothing when there is no such cell.
+    pub fn set_with(&mut self, i: usize, f: impl FnOnce(&mut Vec<u8>)) {
+        if i < self.len
+            && let Some(c) = self.cells.get_mut(i)
+        {
+            c.null = false;
+            c.buf.clear();
+            f(&mut c.buf);
+        }
+    }
+    /// Append to cell `i` of the current row (a NULL cell becomes text).
+    pub fn append_with(&mut self, i: usize, f: impl FnOnce(&mut Vec<u8>)) {
+        if i < self.len
+            && let Some(c) = self.cells.get_mut(i)
+        {
+            c.null = false;
+            f(&mut c.buf);
+        }
+    }
 }
 
 /// Counters for one column, filled while writing (so they describe exactly what was written).

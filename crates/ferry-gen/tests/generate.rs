@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use ferry_gen::{
-    DefectKind, DuplicateKind, FileFormat, GenConfig, GenError, Manifest, generate, table_names,
+    ChangeManifest, DefectKind, DuplicateKind, Evolution, FileFormat, GenConfig, GenError,
+    Manifest, evolve, generate, table_names,
 };
 
 fn cfg(dir: &Path, patients: u64, seed: u64, gzip: bool) -> GenConfig {
@@ -466,4 +467,299 @@ fn sql_only_and_csv_only_modes() {
     let m2 = generate(&c, &mut |_| {}).unwrap();
     assert!(m2.sql.is_none() && !d2.path().join("clinic.sql").exists());
     assert_eq!(m.tables, m2.tables);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evolution: the same clinic some days later
+// ---------------------------------------------------------------------------------------------
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The default output is pinned: the evolution code must not move a byte of it (these hashes were
+/// taken before evolution existed).
+#[test]
+fn regression_default_output_is_byte_identical_to_before_evolution() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), 137, 3, true);
+    for (file, hash) in [
+        (
+            "clinic.sql.gz",
+            "c37ee43a53362c6380c185eef82fae75f0f01f82874a3ec29372c62d95f4a133",
+        ),
+        (
+            "csv/lab_results.txt",
+            "77cacb37e214cb27f08ef2ae75a470d6305e3705a5b93ffdede1987edd4a6d7c",
+        ),
+        (
+            "csv/patients.csv",
+            "f9eccb20a6fba37be75e7d6249c419f7f39f363f33f7be32dc60d613fea6e033",
+        ),
+        (
+            "manifest.json",
+            "532662e638fdbc05968278a31539ff6448eedd9a320d872ca5d271b215bf47f5",
+        ),
+    ] {
+        assert_eq!(sha256(&read(dir.path(), file)), hash, "{file}");
+    }
+    assert!(!dir.path().join("changes.json").exists());
+}
+
+fn evolve_into(dir: &Path, patients: u64, seed: u64, days: u32) -> (Manifest, ChangeManifest) {
+    let (m, summary) = evolve(
+        &cfg(dir, patients, seed, false),
+        &Evolution::days_later(days),
+        &mut |_| {},
+    )
+    .expect("evolve");
+    let c = ChangeManifest::read(&dir.join("changes.json")).expect("changes.json");
+    assert_eq!(c.summary, summary);
+    (m, c)
+}
+
+/// CSV records by primary key, with the header.
+fn keyed(dir: &Path, m: &Manifest, table: &str) -> (Vec<String>, BTreeMap<u64, Vec<String>>) {
+    let (header, rows) = records(dir, csv_file(m, table));
+    let mut out = BTreeMap::new();
+    let mut last = 0;
+    for r in rows {
+        let k: u64 = r[0].parse().expect("numeric key");
+        assert!(
+            k > last,
+            "{table}: keys ascend in file order ({k} after {last})"
+        );
+        last = k;
+        out.insert(k, r);
+    }
+    (header, out)
+}
+
+#[test]
+fn an_evolution_changes_exactly_what_its_change_manifest_lists() {
+    let base = tempfile::tempdir().unwrap();
+    let later = tempfile::tempdir().unwrap();
+    let mb = run(base.path(), 400, 11, false);
+    let (me, c) = evolve_into(later.path(), 400, 11, 21);
+    assert_eq!(c.days_later, 21);
+    assert_eq!(me.evolution.as_ref().map(|e| e.days_later), Some(21));
+    assert_eq!(c.tables.len(), table_names().len());
+    let (mut new, mut changed, mut deleted) = (0, 0, 0);
+    for t in &c.tables {
+        let (header, b) = keyed(base.path(), &mb, &t.table);
+        let (_, e) = keyed(later.path(), &me, &t.table);
+        assert_eq!(t.base_rows, b.len() as u64, "{}", t.table);
+        assert_eq!(t.rows, e.len() as u64, "{}", t.table);
+        assert_eq!(me.table(&t.table).unwrap().rows, t.rows);
+        assert_eq!(t.base_rows, t.unchanged + t.changed.count + t.deleted.count);
+        assert_eq!(t.rows, t.unchanged + t.changed.count + t.new.count);
+        let added: Vec<u64> = e.keys().filter(|k| !b.contains_key(k)).copied().collect();
+        let gone: Vec<u64> = b.keys().filter(|k| !e.contains_key(k)).copied().collect();
+        assert_eq!(added, t.new.keys, "{}: new keys", t.table);
+        assert_eq!(gone, t.deleted.keys, "{}: deleted keys", t.table);
+        // New keys come after every base key (ids are never reused).
+        if let (Some(first), Some(max)) = (t.new.keys.first(), b.keys().max()) {
+            assert!(first > max, "{}", t.table);
+        }
+        let mut columns_of: BTreeMap<u64, &[String]> = BTreeMap::new();
+        for s in &t.changed.sets {
+            assert_eq!(s.count, s.keys.len() as u64);
+            for k in &s.keys {
+                columns_of.insert(*k, &s.columns);
+            }
+        }
+        for (k, row) in &b {
+            let Some(now) = e.get(k) else { continue };
+            let differ: Vec<&String> = header
+                .iter()
+                .zip(row.iter().zip(now))
+                .filter(|(_, (x, y))| x != y)
+                .map(|(h, _)| h)
+                .collect();
+            match columns_of.get(k) {
+                // An unchanged row is identical, field for field.
+                None => assert!(differ.is_empty(), "{} key {k}: {differ:?}", t.table),
+                // CSV writes NULL and '' alike, so a NULL -> '' edit is invisible here (the dump
+                // test in the ferry crate compares staged values exactly).
+                Some(cols) => assert!(
+                    differ.iter().all(|d| cols.contains(d)),
+                    "{} key {k}: {differ:?} not within {cols:?}",
+                    t.table
+                ),
+            }
+        }
+        new += t.new.count;
+        changed += t.changed.count;
+        deleted += t.deleted.count;
+    }
+    assert!(
+        new > 100 && changed > 500 && deleted > 100,
+        "{new} {changed} {deleted}"
+    );
+    assert_eq!(
+        (c.summary.new, c.summary.changed, c.summary.deleted),
+        (new, changed, deleted)
+    );
+    // Reference tables do not change.
+    for t in ["departments", "employers", "locations", "providers"] {
+        let t = c.table(t).unwrap();
+        assert_eq!(t.unchanged, t.base_rows);
+        assert_eq!(t.rows, t.base_rows);
+    }
+    // Every kind of patient change happens at this size and seed.
+    let p = c.table("patients").unwrap();
+    assert_eq!(p.new.count, c.new_patients);
+    // 400 × (1 − 0.98³) = 23.5, rounded.
+    assert_eq!(c.new_patients, 24);
+    assert!(
+        p.deleted
+            .reasons
+            .get("patient_deleted")
+            .is_some_and(|n| *n > 0)
+    );
+    assert!(
+        p.deleted
+            .reasons
+            .get("patient_merged")
+            .is_some_and(|n| *n > 0)
+    );
+    assert!(!c.merged_patients.is_empty());
+    // New patients are numbered after the orphan rows' patient ids.
+    assert!(p.new.keys.iter().all(|k| *k >= 3 * 400 + 2));
+    let v = c.table("visits").unwrap();
+    assert!(v.deleted.reasons.get("row_deleted").is_some_and(|n| *n > 0));
+    let labs = c.table("lab_results").unwrap();
+    assert!(
+        labs.deleted
+            .reasons
+            .get("visit_deleted")
+            .is_some_and(|n| *n > 0)
+    );
+    assert!(
+        labs.changed
+            .sets
+            .iter()
+            .any(|s| s.columns.iter().any(|c| c == "result_value"))
+    );
+    let pats = c.table("patients").unwrap();
+    assert!(
+        pats.changed
+            .sets
+            .iter()
+            .any(|s| s.columns.iter().any(|c| c == "address1"))
+    );
+}
+
+#[test]
+fn an_evolved_clinic_keeps_referential_integrity_and_an_exact_defect_manifest() {
+    let later = tempfile::tempdir().unwrap();
+    let (m, c) = evolve_into(later.path(), 400, 11, 21);
+    let (_, patients) = keyed(later.path(), &m, "patients");
+    let (vh, visits) = keyed(later.path(), &m, "visits");
+    let vpid = vh.iter().position(|h| h == "patient_id").unwrap();
+    let orphan: BTreeSet<(String, u64)> = m
+        .defects
+        .iter()
+        .filter(|d| d.kind == DefectKind::Orphan)
+        .flat_map(|d| d.keys.iter().map(move |k| (d.table.clone(), *k)))
+        .collect();
+    let merged_away: BTreeSet<u64> = c.merged_patients.iter().map(|p| p.from).collect();
+    for t in table_names() {
+        let (h, rows) = keyed(later.path(), &m, t);
+        // Every listed defect row is still there.
+        for d in m.defects.iter().filter(|d| d.table == *t) {
+            assert_eq!(d.count, d.keys.len() as u64);
+            for k in &d.keys {
+                assert!(
+                    rows.contains_key(k),
+                    "{t} {k}: listed {:?} row missing",
+                    d.kind
+                );
+            }
+        }
+        if *t == "patients" {
+            continue;
+        }
+        let pid = h.iter().position(|c| c == "patient_id");
+        let vid = h.iter().position(|c| c == "visit_id");
+        for (k, r) in &rows {
+            if let Some(i) = pid {
+                let p: u64 = r[i].parse().unwrap();
+                assert!(
+                    !merged_away.contains(&p),
+                    "{t} {k} still points at a merged patient"
+                );
+                let is_orphan = orphan.contains(&(t.to_string(), *k));
+                assert_eq!(
+                    patients.contains_key(&p),
+                    !is_orphan,
+                    "{t} {k}: patient {p}"
+                );
+            }
+            if let (Some(i), true) = (vid, *t != "visits")
+                && !r[i].is_empty()
+            {
+                let v: u64 = r[i].parse().unwrap();
+                let visit = visits
+                    .get(&v)
+                    .unwrap_or_else(|| panic!("{t} {k}: visit {v}"));
+                assert_eq!(
+                    visit[vpid],
+                    r[pid.unwrap()],
+                    "{t} {k}: visit of another patient"
+                );
+            }
+        }
+    }
+    for d in &m.duplicates {
+        assert!(patients.contains_key(&d.original_id) && patients.contains_key(&d.duplicate_id));
+    }
+    // Counts of the defect summary equal the listed keys.
+    let orphans: u64 = m.defect_count(DefectKind::Orphan);
+    assert_eq!(orphans, orphan.len() as u64);
+}
+
+#[test]
+fn an_evolution_is_deterministic_and_differs_by_days() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let c = tempfile::tempdir().unwrap();
+    evolve_into(a.path(), 150, 4, 7);
+    evolve_into(b.path(), 150, 4, 7);
+    evolve_into(c.path(), 150, 4, 8);
+    for f in [
+        "clinic.sql",
+        "csv/patients.csv",
+        "csv/visits.csv",
+        "changes.json",
+        "manifest.json",
+    ] {
+        assert!(
+            read(a.path(), f) == read(b.path(), f),
+            "{f} differs between two runs"
+        );
+    }
+    assert!(read(a.path(), "clinic.sql") != read(c.path(), "clinic.sql"));
+    let dump = String::from_utf8_lossy(&read(a.path(), "clinic.sql")).into_owned();
+    let m = Manifest::read(&a.path().join("manifest.json")).unwrap();
+    let completed = &m.sql.as_ref().unwrap().dump_completed;
+    assert!(dump.ends_with(&format!("-- Dump completed on {completed}\n")));
+    let base = m.evolution.as_ref().unwrap().base_dump_completed.clone();
+    assert!(completed > &base, "{completed} after {base}");
+}
+
+#[test]
+fn evolution_rejects_zero_days_and_impossible_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 10, 1, false);
+    let err = evolve(&c, &Evolution::days_later(0), &mut |_| {}).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid generator configuration: days later must be 1 to 3650 (got 0)"
+    );
+    let mut e = Evolution::days_later(7);
+    e.rates.edited_rows = 1.5;
+    let err = evolve(&c, &e, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("edited_rows"), "{err}");
 }

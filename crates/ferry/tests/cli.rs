@@ -10,6 +10,7 @@ mod cli {
     mod dedupe;
     mod demo;
     mod errors;
+    mod evolve;
     mod functions;
     mod generated;
     mod init;

@@ -65,8 +65,9 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         sql_only: false,
         csv_only: false,
         gzip: false,
+        days_later: None,
     };
-    let manifest = generate::run(&gen_args, !quiet)?;
+    let (manifest, _) = generate::run(&gen_args, !quiet)?;
     let dump = legacy.join("clinic.sql");
     let dump_size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
     let expected_rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();

@@ -26,11 +26,29 @@ pub struct Args {
     /// Gzip the dump (`clinic.sql.gz`).
     #[arg(long)]
     pub gzip: bool,
+    /// Generate the same clinic DAYS days later (the same --patients and --seed): unchanged rows
+    /// byte-identical, plus new patients and rows, edited and deleted rows, listed by key in
+    /// `changes.json`.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=i64::from(ferry_gen::MAX_DAYS_LATER)))]
+    pub days_later: Option<u32>,
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
-    let manifest = run(&args, !global.quiet)?;
-    if !global.quiet {
+    let (manifest, changes) = run(&args, !global.quiet)?;
+    if let (Some(days), Some(c)) = (args.days_later, changes)
+        && !global.quiet
+    {
+        outln!(
+            "Generated the clinic of {} patients (seed {}) {days} days later in {}: {} rows, of which {} new and {} changed, and {} deleted; changes.json lists every key",
+            format::thousands(args.patients),
+            args.seed,
+            args.out.display(),
+            format::thousands(c.rows),
+            format::thousands(c.new),
+            format::thousands(c.changed),
+            format::thousands(c.deleted),
+        )?;
+    } else if !global.quiet {
         let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
         outln!(
             "Generated a legacy clinic of {} patients (seed {}) in {}: {} rows in {} tables; manifest.json records every seeded defect",
@@ -44,8 +62,12 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
-/// Generates into `args.out`, with a progress spinner on a terminal.
-pub fn run(args: &Args, show_progress: bool) -> Result<ferry_gen::Manifest> {
+/// Generates into `args.out`, with a progress spinner on a terminal; with `--days-later`, the
+/// evolved snapshot and its change summary.
+pub fn run(
+    args: &Args,
+    show_progress: bool,
+) -> Result<(ferry_gen::Manifest, Option<ferry_gen::ChangeSummary>)> {
     if args.patients == 0 {
         bail!("--patients must be at least 1");
     }
@@ -80,13 +102,21 @@ pub fn run(args: &Args, show_progress: bool) -> Result<ferry_gen::Manifest> {
         csv: !args.sql_only,
         gzip: args.gzip,
     };
-    let manifest = ferry_gen::generate(&cfg, &mut |event| match event {
+    let mut on_event = |event: ferry_gen::GenEvent<'_>| match event {
         ferry_gen::GenEvent::Table { name, rows } => {
             bar.set_message(format!("{name}: {} rows", format::thousands(rows)))
         }
         ferry_gen::GenEvent::Bytes(n) => bar.set_position(n),
-    })
-    .with_context(|| format!("cannot generate the clinic into `{}`", args.out.display()))?;
+    };
+    let res = match args.days_later {
+        None => ferry_gen::generate(&cfg, &mut on_event).map(|m| (m, None)),
+        Some(days) => {
+            ferry_gen::evolve(&cfg, &ferry_gen::Evolution::days_later(days), &mut on_event)
+                .map(|(m, c)| (m, Some(c)))
+        }
+    };
+    let res =
+        res.with_context(|| format!("cannot generate the clinic into `{}`", args.out.display()))?;
     bar.finish_and_clear();
-    Ok(manifest)
+    Ok(res)
 }
