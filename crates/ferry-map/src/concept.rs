@@ -380,7 +380,8 @@ mod tests {
         let problems = unresolved.resolve_systems(&crate::Systems::default());
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].starts_with("source code `ZPP`: `system('CodeSystem/lab')` needs `system_base`"),
+            problems[0]
+                .starts_with("source code `ZPP`: `system('CodeSystem/lab')` needs `system_base`"),
             "{problems:?}"
         );
         assert!(
@@ -388,8 +389,14 @@ mod tests {
                 .is_empty()
         );
         let sys = |code: &str| m.get(code).and_then(|t| t.system.clone());
-        assert_eq!(sys("ZPP").as_deref(), Some("https://h.example/CodeSystem/lab"));
-        assert_eq!(sys(" zpp ").as_deref(), Some("https://h.example/CodeSystem/lab"));
+        assert_eq!(
+            sys("ZPP").as_deref(),
+            Some("https://h.example/CodeSystem/lab")
+        );
+        assert_eq!(
+            sys(" zpp ").as_deref(),
+            Some("https://h.example/CodeSystem/lab")
+        );
         assert_eq!(sys("HGB").as_deref(), Some("http://loinc.org"));
     }
 
