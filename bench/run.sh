@@ -3,8 +3,8 @@
 #
 # On a generated clinic (default 100,000 patients, seed 42), in one run:
 #   1. `ferry run --modules vitals --json` into NDJSON (project made by `ferry init`, clinic.sql
-#      staged untimed, local_offset -05:00, every ferry-clinic mapping + concept map copied so
-#      refs resolve);
+#      staged untimed, local_offset -05:00, system_base http://ferry.example, every ferry-clinic
+#      mapping + concept map copied so refs resolve);
 #   2. the same mapping as ONE DuckDB SQL query writing JSON lines (bench/run_peers.py duckdb);
 #   3. the same mapping in plain pandas (bench/run_peers.py pandas).
 # Each is measured with /usr/bin/time -v (wall, peak RSS). Prints a table of rows/s and ratios.
@@ -47,6 +47,12 @@ mkdir -p "$OUT"
 sed -i 's/^# *local_offset = "-05:00"/local_offset = "-05:00"/' "$PROJECT/ferry.toml"
 grep -q '^local_offset = "-05:00"' "$PROJECT/ferry.toml" || {
     echo "could not set local_offset in $PROJECT/ferry.toml" >&2
+    exit 1
+}
+# the library's local systems (`system('sid/mrn')`) under the generated clinic's example base
+sed -i 's|^# *system_base = .*|system_base = "http://ferry.example"|' "$PROJECT/ferry.toml"
+grep -q '^system_base = "http://ferry.example"' "$PROJECT/ferry.toml" || {
+    echo "could not set system_base in $PROJECT/ferry.toml" >&2
     exit 1
 }
 cp "$ROOT"/modules/ferry-clinic/mappings/*.toml "$PROJECT/mappings/"

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::validate::{NOT_R4_META_ELEMENTS, NOT_R4_RESOURCES, SCHEMA_GZ};
+use crate::validate::{NOT_R4_META_ELEMENTS, NOT_R4_RESOURCES, R4_EXTRAS, SCHEMA_GZ};
 
 /// The JSON type a value of an element must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,36 @@ pub struct Element {
     pub array: bool,
     /// The JSON type of one value of the element.
     pub kind: JsonKind,
+    /// For a `code` with a required binding: the codes it allows (the schema's `enum`, or the
+    /// R4 StructureDefinitions' list in `schema/r4-extras.json` where the schema has a bare
+    /// `code`), in the binding's order.
+    pub codes: Option<Vec<String>>,
+}
+
+impl Element {
+    /// Why a JSON number does not fit this element's numeric type (`integer`: whole and 32-bit;
+    /// `positiveInt`: also above 0; `unsignedInt`: also 0 or above), `None` when it fits or the
+    /// element is no integer type.
+    pub fn number_problem(&self, n: &serde_json::Number) -> Option<String> {
+        let (min, what) = match self.type_name.as_str() {
+            "integer" => (i64::from(i32::MIN), "a whole number"),
+            "positiveInt" => (1, "a whole number above 0"),
+            "unsignedInt" => (0, "a whole number, 0 or above"),
+            _ => return None,
+        };
+        let whole = n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        });
+        match whole {
+            Some(i) if (min..=i64::from(i32::MAX)).contains(&i) => None,
+            Some(_) if n.as_i64().is_some_and(|i| i > i64::from(i32::MAX)) => {
+                Some(format!("{what} of at most 2147483647 (32 bits)"))
+            }
+            _ => Some(what.to_string()),
+        }
+    }
 }
 
 /// Why a path does not name an element.
@@ -105,6 +135,8 @@ struct TypeDef {
 #[derive(Debug, Default)]
 pub struct Definitions {
     types: HashMap<String, TypeDef>,
+    /// The resource types (definitions with a `resourceType`), sorted.
+    resources: std::collections::BTreeSet<String>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +150,8 @@ struct RawDef {
     properties: Option<BTreeMap<String, RawProp>>,
     #[serde(default, rename = "type")]
     json_type: Option<String>,
+    #[serde(default)]
+    pattern: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +168,8 @@ struct RawProp {
     constant: Option<serde_json::Value>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    pattern: Option<String>,
 }
 
 fn kind_of_json_type(t: Option<&str>) -> JsonKind {
@@ -189,13 +225,40 @@ impl Definitions {
             };
             (name, kind)
         };
+        let extras: serde_json::Value =
+            serde_json::from_str(R4_EXTRAS).map_err(|e| format!("r4-extras.json: {e}"))?;
+        let required_codes = |key: &str| -> Option<Vec<String>> {
+            let list = extras.get("requiredCodes")?.get(key)?.as_array()?;
+            Some(
+                list.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect(),
+            )
+        };
+        // A choice's primitive is written inline (`pattern` + `type`), not as a `$ref`: the
+        // number primitives (`integer`, `positiveInt`, `unsignedInt`, `decimal`) each have their
+        // own pattern, which names them.
+        // (A shared pattern names the alphabetically first primitive, deterministically.)
+        let mut number_types: HashMap<&str, &str> = HashMap::new();
+        for (n, d) in &raw.definitions {
+            if d.properties.is_none()
+                && d.json_type.as_deref() == Some("number")
+                && let Some(p) = d.pattern.as_deref()
+            {
+                number_types.entry(p).or_insert(n.as_str());
+            }
+        }
         let mut types = HashMap::new();
+        let mut resources = std::collections::BTreeSet::new();
         for (name, def) in &raw.definitions {
             let Some(props) = &def.properties else {
                 continue;
             };
             let mut t = TypeDef::default();
             for (pname, p) in props {
+                if pname == "resourceType" && p.constant.is_some() {
+                    resources.insert(name.clone());
+                }
                 if pname.starts_with('_') || p.constant.is_some() {
                     // `_name` carries a primitive's extensions; `resourceType` is the type's own.
                     continue;
@@ -217,11 +280,24 @@ impl Definitions {
                     let k = kind_of_json_type(one.json_type.as_deref());
                     let n = match k {
                         JsonKind::String => "string",
-                        JsonKind::Number => "decimal",
+                        JsonKind::Number => one
+                            .pattern
+                            .as_deref()
+                            .and_then(|p| number_types.get(p).copied())
+                            .unwrap_or("decimal"),
                         JsonKind::Boolean => "boolean",
                         _ => "unknown",
                     };
                     (n.to_string(), k)
+                };
+                let codes = match &one.enumeration {
+                    Some(e) => Some(
+                        e.iter()
+                            .filter_map(|c| c.as_str().map(str::to_string))
+                            .collect(),
+                    ),
+                    None if type_name == "code" => required_codes(&format!("{name}.{pname}")),
+                    None => None,
                 };
                 t.elements.insert(
                     pname.clone(),
@@ -230,6 +306,7 @@ impl Definitions {
                         type_name,
                         array,
                         kind,
+                        codes,
                     },
                 );
             }
@@ -265,12 +342,22 @@ impl Definitions {
                 .collect();
             types.insert(name.clone(), t);
         }
-        Ok(Definitions { types })
+        Ok(Definitions { types, resources })
     }
 
     /// Whether `type_name` is a type with elements (a resource, datatype or backbone element).
     pub fn has_type(&self, type_name: &str) -> bool {
         self.types.contains_key(type_name)
+    }
+
+    /// Whether `name` is an R4 resource type (`Medication`, not `Quantity`).
+    pub fn is_resource_type(&self, name: &str) -> bool {
+        self.resources.contains(name)
+    }
+
+    /// The R4 resource types, sorted.
+    pub fn resource_types(&self) -> impl Iterator<Item = &str> {
+        self.resources.iter().map(String::as_str)
     }
 
     /// The element `name` of `type_name`, when there is one.
@@ -533,6 +620,70 @@ mod tests {
     fn medplum_additions_are_not_r4_elements() {
         assert!(look("Patient", "meta.project").is_err());
         assert!(!Definitions::r4().has_type("Bot"));
+    }
+
+    #[test]
+    fn required_bindings_carry_their_codes() {
+        let status = lookup("Encounter", &[("status", None)]).unwrap();
+        let codes = status.codes.unwrap();
+        assert!(codes.contains(&"finished".to_string()));
+        assert!(
+            !codes.contains(&"done".to_string()),
+            "`done` is STU3, not R4"
+        );
+        // A required binding the schema leaves as a bare `code` (from r4-extras.json).
+        let imm = lookup("Immunization", &[("status", None)]).unwrap();
+        assert_eq!(
+            imm.codes.unwrap(),
+            ["completed", "entered-in-error", "not-done"]
+        );
+        // Inside a backbone element; and a code without a required binding has none.
+        let p = lookup("Patient", &[("contact", Some(0)), ("gender", None)]).unwrap();
+        assert!(p.codes.unwrap().contains(&"female".to_string()));
+        let lang = lookup("Patient", &[("language", None)]).unwrap();
+        assert_eq!(lang.codes, None);
+    }
+
+    #[test]
+    fn integer_types_refuse_fractions_and_out_of_range_numbers() {
+        let n = |s: &str| serde_json::from_str::<serde_json::Number>(s).unwrap();
+        let pos = lookup(
+            "Immunization",
+            &[
+                ("protocolApplied", Some(0)),
+                ("doseNumberPositiveInt", None),
+            ],
+        )
+        .unwrap();
+        assert_eq!(pos.type_name, "positiveInt");
+        assert_eq!(pos.number_problem(&n("1")), None);
+        assert_eq!(
+            pos.number_problem(&n("0")).unwrap(),
+            "a whole number above 0"
+        );
+        assert!(pos.number_problem(&n("1.5")).is_some());
+        let int = lookup("Observation", &[("valueInteger", None)]).unwrap();
+        assert_eq!(int.number_problem(&n("-3")), None);
+        assert_eq!(int.number_problem(&n("1.5")).unwrap(), "a whole number");
+        assert!(
+            int.number_problem(&n("3000000000"))
+                .unwrap()
+                .contains("32 bits")
+        );
+        let uns = lookup("Attachment", &[("size", None)]).unwrap();
+        assert_eq!(uns.number_problem(&n("0")), None);
+        assert!(uns.number_problem(&n("-1")).is_some());
+        let dec = lookup("Observation", &[("valueQuantity", None), ("value", None)]).unwrap();
+        assert_eq!(dec.number_problem(&n("1.5")), None);
+    }
+
+    #[test]
+    fn resource_types_are_known_apart_from_datatypes() {
+        let d = Definitions::r4();
+        assert!(d.is_resource_type("Medication"));
+        assert!(!d.is_resource_type("Quantity"));
+        assert!(!d.is_resource_type("Encounter_Participant"));
+        assert!(!d.is_resource_type("Project"), "Medplum's own");
     }
 
     #[test]

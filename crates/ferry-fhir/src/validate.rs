@@ -25,7 +25,7 @@ pub(crate) static SCHEMA_GZ: &[u8] = include_bytes!("../schema/fhir.schema.json.
 
 /// What the JSON Schema does not encode, generated from the R4 StructureDefinitions by
 /// `tools/fhir-validate/gen-r4-extras.mjs`: required-binding codes and required elements.
-static R4_EXTRAS: &str = include_str!("../schema/r4-extras.json");
+pub(crate) static R4_EXTRAS: &str = include_str!("../schema/r4-extras.json");
 
 /// Name of the format we attach to every date, dateTime and instant subschema.
 const CALENDAR_FORMAT: &str = "fhir-calendar-date";

@@ -75,6 +75,37 @@ impl ConceptMap {
         self.exact.len()
     }
 
+    /// Replaces each target system written `system('CodeSystem/lab')` (as in a field
+    /// expression) by the project's system for that path; returns a message per path that
+    /// cannot be resolved (naming the first source code that uses it).
+    pub fn resolve_systems(&mut self, systems: &crate::Systems) -> Vec<String> {
+        let mut problems: BTreeMap<String, (String, String)> = BTreeMap::new();
+        let mut apply = |source: &str, t: &mut Target| {
+            let Some(path) = t.system.as_deref().and_then(system_call) else {
+                return;
+            };
+            match systems.resolve(path) {
+                Ok(uri) => t.system = Some(uri),
+                Err(m) => {
+                    problems
+                        .entry(path.to_string())
+                        .or_insert_with(|| (source.to_string(), m));
+                }
+            }
+        };
+        for (source, t) in self.exact.iter_mut() {
+            apply(source, t);
+        }
+        // The same targets, as found by normalised source codes.
+        for t in self.normalised.values_mut() {
+            apply("", t);
+        }
+        problems
+            .into_values()
+            .map(|(source, m)| format!("source code `{source}`: {m}"))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.exact.is_empty()
     }
@@ -94,6 +125,15 @@ impl ConceptMaps {
     pub fn insert(&mut self, map: ConceptMap) {
         self.maps.insert(map.name.clone(), map);
     }
+}
+
+/// The path of a system written `system('PATH')` (or with double quotes).
+fn system_call(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("system(")?.strip_suffix(')')?.trim();
+    inner
+        .strip_prefix('\'')
+        .and_then(|i| i.strip_suffix('\''))
+        .or_else(|| inner.strip_prefix('"').and_then(|i| i.strip_suffix('"')))
 }
 
 fn diag(file: &str, line: usize, message: impl Into<String>) -> Diagnostic {
@@ -328,6 +368,37 @@ pub fn load_dir(dir: &Path) -> (ConceptMaps, Vec<Diagnostic>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A map's `system('CodeSystem/lab')` is the project's system for that path, found by
+    /// exact and normalised source codes alike; unresolved, a message names the code.
+    #[test]
+    fn system_calls_in_a_map_resolve_to_the_projects_systems() {
+        let csv = "source,target,display,system\nZPP,ZPP,Zinc,system('CodeSystem/lab')\nHGB,718-7,Hb,http://loinc.org\n";
+        let (mut m, d) = read_csv("lab", "lab.csv", csv.as_bytes());
+        assert!(d.is_empty(), "{d:?}");
+        let mut unresolved = m.clone();
+        let problems = unresolved.resolve_systems(&crate::Systems::default());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .starts_with("source code `ZPP`: `system('CodeSystem/lab')` needs `system_base`"),
+            "{problems:?}"
+        );
+        assert!(
+            m.resolve_systems(&crate::Systems::base("https://h.example"))
+                .is_empty()
+        );
+        let sys = |code: &str| m.get(code).and_then(|t| t.system.clone());
+        assert_eq!(
+            sys("ZPP").as_deref(),
+            Some("https://h.example/CodeSystem/lab")
+        );
+        assert_eq!(
+            sys(" zpp ").as_deref(),
+            Some("https://h.example/CodeSystem/lab")
+        );
+        assert_eq!(sys("HGB").as_deref(), Some("http://loinc.org"));
+    }
 
     #[test]
     fn csv_maps_exact_then_normalised() {

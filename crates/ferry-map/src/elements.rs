@@ -128,6 +128,10 @@ impl Module {
                     .iter()
                     .map(|s| (s.name.as_str(), s.index))
                     .collect();
+                if steps.len() > 1 && steps[0].0 == "contained" {
+                    self.check_contained(f, fields, &steps, &mut d);
+                    continue;
+                }
                 match defs.lookup(ty, &steps) {
                     Ok(el) => self.check_value(f, &el, &mut d),
                     Err(e) => {
@@ -139,6 +143,87 @@ impl Module {
             }
         }
         d.list
+    }
+
+    /// A path into a contained resource (`contained[0].code.text`): the contained resource's
+    /// type is the constant of its `contained[N].resourceType` field, and the rest of the path
+    /// is checked against that type's elements like any other.
+    fn check_contained(
+        &self,
+        f: &Field,
+        fields: &[Field],
+        steps: &[(&str, Option<usize>)],
+        d: &mut Diags<'_>,
+    ) {
+        let defs = elements::Definitions::r4();
+        let Some(index) = steps[0].1 else {
+            d.error(
+                segment_offset(&self.text, f, 0),
+                path_message(f, 0, "contained", &PathErrorKind::ListWithoutIndex),
+            );
+            return;
+        };
+        let type_field = |g: &Field| {
+            g.segments.len() == 2
+                && g.segments[0].name == "contained"
+                && g.segments[0].index == Some(index)
+                && g.segments[1].name == "resourceType"
+        };
+        let constant_text = |g: &Field| {
+            let slot = self.slot(g.expr)?;
+            match self.constant(slot).map(crate::eval::to_json) {
+                Some(Ok(Some(Json::String(s)))) => Some(s),
+                _ => None,
+            }
+        };
+        if type_field(f) {
+            let at = segment_offset(&self.text, f, 1);
+            match constant_text(f) {
+                Some(t) if defs.is_resource_type(&t) => {}
+                Some(t) => d.error(
+                    at,
+                    format!(
+                        "field `{}`: `{t}` is not a FHIR R4 resource type{}",
+                        f.path,
+                        did_you_mean(&elements::closest(&t, defs.resource_types()))
+                    ),
+                ),
+                None => d.error(
+                    at,
+                    format!(
+                        "field `{}`: a contained resource's type must be a constant (`'Medication'`), so that its fields can be checked",
+                        f.path
+                    ),
+                ),
+            }
+            return;
+        }
+        let Some(ty) = fields
+            .iter()
+            .find(|g| type_field(g))
+            .and_then(constant_text)
+        else {
+            d.error(
+                segment_offset(&self.text, f, 0),
+                format!(
+                    "field `{}`: `contained[{index}]` has no `resourceType`: add `\"contained[{index}].resourceType\" = \"'Medication'\"` (its resource type), so that it is valid and its fields can be checked",
+                    f.path
+                ),
+            );
+            return;
+        };
+        if !defs.is_resource_type(&ty) {
+            return; // reported at its `resourceType` field
+        }
+        match defs.lookup(&ty, &steps[1..]) {
+            Ok(el) => self.check_value(f, &el, d),
+            Err(e) => {
+                let seg = e.segment + 1;
+                let at = segment_offset(&self.text, f, seg);
+                let name = steps.get(seg).map(|s| s.0).unwrap_or("");
+                d.error(at, path_message(f, seg, name, &e.kind));
+            }
+        }
     }
 
     /// A constant's (or bare column's) JSON type and list-ness against its element.
@@ -171,6 +256,13 @@ impl Module {
                         ),
                     );
                     return;
+                }
+                if let Some(why) = items
+                    .iter()
+                    .filter(|j| kind_of(j) == el.kind)
+                    .find_map(|j| value_problem(j, el))
+                {
+                    d.error(at, format!("field `{}`: {why}", f.path));
                 }
                 if let Some(bad) = items
                     .iter()
@@ -208,7 +300,11 @@ impl Module {
         match known {
             Known::Constant(j) => {
                 let k = kind_of(&j);
-                if k != el.kind {
+                if k == el.kind {
+                    if let Some(why) = value_problem(&j, el) {
+                        d.error(at, format!("field `{}`: {why}", f.path));
+                    }
+                } else {
                     d.error(
                         at,
                         format!(
@@ -244,6 +340,34 @@ impl Module {
                 );
             }
         }
+    }
+}
+
+/// Why a constant of the right JSON type is still not a value of its element: a code outside
+/// its required binding, or a number its integer type cannot hold. Constants are the mapping's
+/// own text, never data values.
+fn value_problem(j: &Json, el: &Element) -> Option<String> {
+    match j {
+        Json::String(s) => {
+            let codes = el.codes.as_ref()?;
+            if codes.iter().any(|c| c == s) {
+                return None;
+            }
+            let suggestion = elements::closest(s, codes.iter().map(String::as_str));
+            Some(format!(
+                "`{s}` is not a code of `{}` (a required binding): the codes are {}{}",
+                el.name,
+                codes.join(", "),
+                did_you_mean(&suggestion)
+            ))
+        }
+        Json::Number(n) => el.number_problem(n).map(|what| {
+            format!(
+                "`{}` is {} ({what}), but the constant is `{n}`",
+                el.name, el.type_name
+            )
+        }),
+        _ => None,
     }
 }
 
@@ -410,5 +534,126 @@ mod tests {
         assert!(d[0].message.contains("local_offset"));
         let (_, d) = check("\"recorded\" = \"row.k | datetime\"\n", Some("-05:00"));
         assert!(d.is_empty(), "{d:?}");
+    }
+
+    /// Issue 12: paths into `contained[...]` were not checked at all.
+    #[test]
+    fn paths_into_contained_resources_are_checked_against_their_type() {
+        let (_, d) = check(
+            "\"contained[0].resourceType\" = \"'Medication'\"\n\"contained[0].code.text\" = \"'x'\"\n",
+            Some("-05:00"),
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let (_, d) = check(
+            "\"contained[0].resourceType\" = \"'Medication'\"\n\"contained[0].code.textt\" = \"'x'\"\n",
+            Some("-05:00"),
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].line, d[0].column), (14, 20));
+        assert!(
+            d[0].message
+                .ends_with("unknown element `textt` (in CodeableConcept); did you mean `text`?"),
+            "{}",
+            d[0].message
+        );
+        let d = one("\"contained[0].resourceType\" = \"'Medicaton'\"\n");
+        assert!(
+            d.message
+                .contains("`Medicaton` is not a FHIR R4 resource type; did you mean `Medication`?"),
+            "{}",
+            d.message
+        );
+        let d = one("\"contained[1].code.text\" = \"'x'\"\n");
+        assert!(
+            d.message.contains(
+                "`contained[1]` has no `resourceType`: add `\"contained[1].resourceType\" = \"'Medication'\"`"
+            ),
+            "{}",
+            d.message
+        );
+        let d = one("\"contained.code.text\" = \"'x'\"\n");
+        assert!(
+            d.message.contains("index it, `contained[0].code.text`"),
+            "{}",
+            d.message
+        );
+    }
+
+    fn check_type(ty: &str, fields: &str) -> Vec<Diagnostic> {
+        let text = format!(
+            "[module]\nname = \"m\"\n[source]\nquery = \"SELECT 1 AS k\"\nkey = \"k\"\n\
+             [[resource]]\ntype = \"{ty}\"\n[resource.fields]\n{fields}"
+        );
+        let cfg =
+            crate::EngineConfig::new(Arc::new(|m: &str, t: &str, k: &str| format!("{m}.{t}.{k}")));
+        let engine = crate::Engine::new(cfg).unwrap();
+        let (m, diags) = crate::parse_module("m.toml", &text, &engine);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        m.unwrap().check_elements()
+    }
+
+    /// Issue 12: `Encounter.status = "done"` (STU3's code) passed check and failed every row.
+    #[test]
+    fn constants_of_required_bindings_must_be_allowed_codes() {
+        let d = check_type("Encounter", "\"status\" = \"'done'\"\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].line, d[0].column), (9, 2));
+        assert_eq!(
+            d[0].message,
+            "field `status`: `done` is not a code of `status` (a required binding): the codes are planned, arrived, triaged, in-progress, onleave, finished, cancelled, entered-in-error, unknown"
+        );
+        let d = check_type("Encounter", "\"status\" = \"'finishd'\"\n");
+        assert!(
+            d[0].message.ends_with("; did you mean `finished`?"),
+            "{}",
+            d[0].message
+        );
+        // From r4-extras.json, where the schema has a bare `code`.
+        let d = check_type(
+            "Immunization",
+            "\"status\" = \"'complete'\"\n\"patient.reference\" = \"'Patient/1'\"\n",
+        );
+        assert!(d[0].message.contains("did you mean `completed`?"), "{d:?}");
+        // Codes without a required binding, and values from rows, are not checked here.
+        assert!(
+            check_type(
+                "Encounter",
+                "\"status\" = \"'finished'\"\n\"language\" = \"'xx'\"\n"
+            )
+            .is_empty()
+        );
+        assert!(check_type("Encounter", "\"status\" = \"row.k\"\n").is_empty());
+    }
+
+    /// Issue 12: an integer element given `1.5`, a `positiveInt` given `0`.
+    #[test]
+    fn integer_elements_refuse_fractions_and_out_of_range_constants() {
+        let d = one("\"protocolApplied[0].doseNumberPositiveInt\" = \"0\"\n");
+        assert_eq!((d.line, d.column), (13, 21));
+        assert_eq!(
+            d.message,
+            "field `protocolApplied[0].doseNumberPositiveInt`: `doseNumberPositiveInt` is positiveInt (a whole number above 0), but the constant is `0`"
+        );
+        let d = one("\"protocolApplied[0].doseNumberPositiveInt\" = \"1.5\"\n");
+        assert!(
+            d.message.ends_with("but the constant is `1.5`"),
+            "{}",
+            d.message
+        );
+        let d = check_type(
+            "Observation",
+            "\"status\" = \"'final'\"\n\"code.text\" = \"'x'\"\n\"valueInteger\" = \"1.5\"\n",
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].message.contains("is integer (a whole number)"),
+            "{}",
+            d[0].message
+        );
+        let ok = check_type(
+            "Observation",
+            "\"status\" = \"'final'\"\n\"code.text\" = \"'x'\"\n\"valueInteger\" = \"2\"\n\"referenceRange[0].low.value\" = \"1.5\"\n",
+        );
+        assert!(ok.is_empty(), "{ok:?}");
     }
 }

@@ -11,6 +11,7 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
 use crate::concept::ConceptMaps;
 use crate::funcs::{self, FnError, attach, codes, dates, ids, names, numbers};
+pub use crate::systems::Systems;
 
 /// Makes a resource id from (module, resource type, source key). The run engine passes
 /// `ferry-fhir`'s UUID v5 function; tests pass anything deterministic.
@@ -119,6 +120,30 @@ impl LocalTime {
     }
 }
 
+/// The project settings a project's mappings are loaded with (ferry.toml `[project]`): where
+/// legacy local times go and the project's own systems. The run, verify and check pass the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub local_time: LocalTime,
+    pub systems: Systems,
+}
+
+impl From<LocalTime> for Settings {
+    fn from(local_time: LocalTime) -> Self {
+        Self {
+            local_time,
+            systems: Systems::default(),
+        }
+    }
+}
+
+impl From<Option<String>> for Settings {
+    /// A `local_offset` or nothing.
+    fn from(offset: Option<String>) -> Self {
+        LocalTime::from(offset).into()
+    }
+}
+
 impl From<Option<String>> for LocalTime {
     /// A `local_offset` or nothing (the form the API took before `time_zone`).
     fn from(offset: Option<String>) -> Self {
@@ -146,6 +171,8 @@ pub struct EngineConfig {
     /// Reviewers' decisions (`mappings/decisions.toml`); their `map` entries are already in
     /// `concept_maps`.
     pub decisions: Arc<crate::decisions::Decisions>,
+    /// The project's own identifier and code systems, for `system('sid/mrn')`.
+    pub systems: Systems,
 }
 
 impl EngineConfig {
@@ -158,6 +185,7 @@ impl EngineConfig {
             pivot: dates::DEFAULT_PIVOT,
             merges: BTreeMap::new(),
             decisions: Arc::default(),
+            systems: Systems::default(),
         }
     }
 }
@@ -205,7 +233,7 @@ pub const FERRY_FILTERS: &[&str] = &[
     "lookup",
 ];
 /// Functions Ferry adds.
-pub const FERRY_FUNCTIONS: &[&str] = &["ref"];
+pub const FERRY_FUNCTIONS: &[&str] = &["ref", "system"];
 pub(crate) const BUILTIN_FILTERS: &[&str] = &[
     "safe",
     "escape",
@@ -312,6 +340,9 @@ impl Engine {
             .local_time
             .policy()
             .map_err(|message| FnError { message, raw: None })?;
+        if let Some(message) = config.systems.problems().into_iter().next() {
+            return Err(FnError { message, raw: None });
+        }
         let (units, unit_problems) =
             codes::UnitMap::build(config.concept_maps.get(codes::USER_SPELLINGS));
         let shared = Arc::new(Shared {
@@ -556,6 +587,14 @@ fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
             ref_function(&s, &module, &keys.0)
         },
     );
+    let s = shared.clone();
+    env.add_function("system", move |path: String| -> Result<Value, Error> {
+        s.config
+            .systems
+            .resolve(&path)
+            .map(Value::from)
+            .map_err(|m| plain_err(&m))
+    });
 }
 
 fn date_filter(s: &Shared, v: &Value, pivot: Option<u32>) -> Result<Value, Error> {

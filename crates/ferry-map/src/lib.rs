@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! load_project(mappings/, concept-maps/, options) -> (Vec<Module>, Vec<Diagnostic>)
-//! load_modules_with(mappings/, concept-maps/, ids, LocalTime, Option<&Merges>)  (run, verify)
+//! load_modules_with(mappings/, concept-maps/, ids, Settings, Option<&Merges>)  (run, verify)
 //! dependency_order(modules); reader_query(&module)          (the order and query a run reads in)
 //! module.check_columns(&columns)                  -> Vec<Diagnostic>      (ferry check)
 //! module.check_elements(); module.check_time_zone() -> Vec<Diagnostic>   (ferry check: R4 paths)
@@ -30,6 +30,7 @@ mod module;
 mod path;
 mod project;
 mod summary;
+mod systems;
 mod template;
 
 pub use concept::{
@@ -37,7 +38,8 @@ pub use concept::{
 };
 pub use diag::{Diagnostic, Severity};
 pub use engine::{
-    Engine, EngineConfig, FERRY_FILTERS, FERRY_FUNCTIONS, IdFn, LocalTime, RefTarget,
+    Engine, EngineConfig, FERRY_FILTERS, FERRY_FUNCTIONS, IdFn, LocalTime, RefTarget, Settings,
+    Systems,
 };
 pub use eval::{Built, Evaluated, FieldError, NO_RESOURCE_RULE, RowOutcome, RowSchema, RowView};
 pub use module::{Exclude, Field, Module, ModuleLimit, Resource, Source, Summary, parse_module};

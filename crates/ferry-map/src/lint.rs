@@ -17,6 +17,8 @@ pub(crate) struct Scan {
     pub(crate) columns: Vec<Found>,
     pub(crate) lookups: Vec<Found>,
     pub(crate) refs: Vec<Found>,
+    /// Literal paths of `system('sid/mrn')`.
+    pub(crate) systems: Vec<Found>,
     /// Identifiers called as functions: `name(`.
     pub(crate) calls: Vec<Found>,
 }
@@ -142,17 +144,17 @@ pub(crate) fn scan(src: &str) -> Scan {
                     name: name.to_string(),
                 });
                 let s = skip_ws(bytes, after + 1);
-                if (name == "lookup" || name == "ref")
+                if matches!(name, "lookup" | "ref" | "system")
                     && let Some((lit, _)) = literal(bytes, src, s)
                 {
                     let f = Found {
                         offset: s + 1,
                         name: lit,
                     };
-                    if name == "lookup" {
-                        out.lookups.push(f)
-                    } else {
-                        out.refs.push(f)
+                    match name {
+                        "lookup" => out.lookups.push(f),
+                        "ref" => out.refs.push(f),
+                        _ => out.systems.push(f),
                     }
                 }
             }
@@ -181,6 +183,9 @@ mod tests {
         assert_eq!(names(&s.lookups), vec!["vaccine-names"]);
         assert_eq!(names(&s.refs), vec!["patients"]);
         assert_eq!(s.columns[0].offset, 4);
+        let s = scan("system('sid/cost-center') if row.cc else system( \"sid/x\")");
+        assert_eq!(names(&s.systems), vec!["sid/cost-center", "sid/x"]);
+        assert_eq!(s.systems[0].offset, 8);
     }
 
     #[test]

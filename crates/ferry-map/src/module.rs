@@ -1133,6 +1133,9 @@ pub(crate) fn error_text(err: &minijinja::Error) -> String {
     }
 }
 
+/// The placeholder systems the module library once carried (`http://` and `https://`).
+const PLACEHOLDER_SYSTEM: &str = "://ferry.example";
+
 fn lint_expressions(exprs: &[ExprInfo], engine: &Engine, d: &mut Diags<'_>) {
     let config = engine.config();
     for e in exprs {
@@ -1178,6 +1181,22 @@ fn lint_expressions(exprs: &[ExprInfo], engine: &Engine, d: &mut Diags<'_>) {
                     ),
                 );
             }
+        }
+        for sys in &s.systems {
+            if let Err(m) = config.systems.resolve(&sys.name) {
+                d.error(at(sys.offset), m);
+            }
+        }
+        for (i, _) in e.text.match_indices(PLACEHOLDER_SYSTEM) {
+            let scheme = e
+                .text
+                .get(..i)
+                .and_then(|t| t.rfind(|c: char| !c.is_ascii_alphabetic()))
+                .map_or(0, |j| j + 1);
+            d.warning(
+                at(scheme),
+                "`http://ferry.example` is the module library's placeholder, not your organisation's system: write `system('sid/...')` or `system('CodeSystem/...')`, so that ferry.toml's `system_base` names it",
+            );
         }
         for r in &s.refs {
             if !config.targets.contains_key(&r.name) {

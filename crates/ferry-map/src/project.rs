@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::concept;
 use crate::diag::{Diagnostic, Severity};
-use crate::engine::{Engine, EngineConfig, IdFn, LocalTime, RefTarget};
+use crate::engine::{Engine, EngineConfig, IdFn, LocalTime, RefTarget, Settings, Systems};
 use crate::module::{Module, parse_module, peek_primary};
 
 /// Project-level settings the run passes in.
@@ -21,6 +21,8 @@ pub struct ProjectOptions {
     pub pivot: Option<u32>,
     /// Accepted duplicate-patient merges (see [`crate::EngineConfig::merges`]).
     pub merges: std::collections::BTreeMap<String, std::collections::HashMap<String, String>>,
+    /// The project's own systems (`system_base`, `[project.systems]`) for `system('sid/mrn')`.
+    pub systems: Systems,
 }
 
 /// Reviewers' decision files that live in `mappings/` but are not modules.
@@ -87,8 +89,21 @@ pub fn load_project(
         }),
     }
 
+    let mut maps = maps;
+    for map in maps.maps.values_mut() {
+        for m in map.resolve_systems(&options.systems) {
+            diags.push(Diagnostic {
+                file: map.file.clone(),
+                line: 0,
+                column: 0,
+                severity: Severity::Error,
+                message: m,
+            });
+        }
+    }
     let mut config = EngineConfig::new(options.ids);
     config.concept_maps = maps;
+    config.systems = options.systems;
     config.local_time = options.local_time;
     config.merges = options.merges;
     config.decisions = Arc::new(decisions);
@@ -370,15 +385,15 @@ fn check_decisions(
 }
 
 /// Loads the project's modules ([`load_project`]) with this resource-id function (the run passes
-/// `ferry_fhir::id_fn(namespace)`) and placing of legacy local times (`LocalTime`, or an
-/// `Option<String>` offset).
+/// `ferry_fhir::id_fn(namespace)`) and the project's settings ([`Settings`]: a `LocalTime`, or
+/// an `Option<String>` offset, converts to settings without systems).
 pub fn load_modules(
     mappings_dir: &Path,
     concept_maps_dir: &Path,
     ids: Arc<IdFn>,
-    local_time: impl Into<LocalTime>,
+    settings: impl Into<Settings>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
-    load_modules_with(mappings_dir, concept_maps_dir, ids, local_time, None)
+    load_modules_with(mappings_dir, concept_maps_dir, ids, settings, None)
 }
 
 /// [`load_modules`] with accepted merges, so that `ref` to a merged patient points at the
@@ -387,17 +402,19 @@ pub fn load_modules_with(
     mappings_dir: &Path,
     concept_maps_dir: &Path,
     ids: Arc<IdFn>,
-    local_time: impl Into<LocalTime>,
+    settings: impl Into<Settings>,
     merges: Option<&Merges>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
+    let settings = settings.into();
     load_project(
         mappings_dir,
         concept_maps_dir,
         ProjectOptions {
             ids,
-            local_time: local_time.into(),
+            local_time: settings.local_time,
             pivot: None,
             merges: merges.map(Merges::for_engine).unwrap_or_default(),
+            systems: settings.systems,
         },
     )
 }

@@ -14,6 +14,7 @@ fn options() -> ProjectOptions {
         local_time: ferry_map::LocalTime::offset("-05:00"),
         pivot: None,
         merges: Default::default(),
+        systems: ferry_map::Systems::default(),
     }
 }
 

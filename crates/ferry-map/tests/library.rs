@@ -27,6 +27,26 @@ fn namespace() -> uuid::Uuid {
 }
 
 fn load() -> Vec<Module> {
+    load_with(ferry_map::Systems::base("http://ferry.example"))
+}
+
+fn load_diagnostics(systems: ferry_map::Systems) -> (Vec<Module>, Vec<ferry_map::Diagnostic>) {
+    let dir = library_dir();
+    let ns = namespace();
+    load_project(
+        &dir.join("mappings"),
+        &dir.join("concept-maps"),
+        ProjectOptions {
+            ids: Arc::new(move |m: &str, t: &str, k: &str| ferry_fhir::resource_id(ns, m, t, k)),
+            local_time: ferry_map::LocalTime::offset("-05:00"),
+            pivot: None,
+            merges: Default::default(),
+            systems,
+        },
+    )
+}
+
+fn load_with(systems: ferry_map::Systems) -> Vec<Module> {
     let dir = library_dir();
     let ns = namespace();
     let (modules, diags) = load_project(
@@ -37,6 +57,7 @@ fn load() -> Vec<Module> {
             local_time: ferry_map::LocalTime::offset("-05:00"),
             pivot: None,
             merges: Default::default(),
+            systems,
         },
     );
     let errors: Vec<String> = diags
@@ -668,4 +689,82 @@ fn generated_clinic_maps_to_valid_fhir_with_balanced_books() {
             assert_eq!(b.exceptions, 0, "{name}: {:?}", b.samples);
         }
     }
+}
+
+/// Issue 12: the library's 60-odd local systems come from the one setting. With another base,
+/// every golden case gives its expected output with that base in place of `http://ferry.example`
+/// (modules and concept maps alike); with none, or an OID base without `[project.systems]`,
+/// each `system(...)` is an error at its position saying what to set.
+#[test]
+fn the_librarys_systems_follow_system_base() {
+    let modules = load_with(ferry_map::Systems::base("https://fhir.hospital.example"));
+    let by_name: BTreeMap<&str, &Module> = modules.iter().map(|m| (m.name.as_str(), m)).collect();
+    let cases = library_dir().join("cases");
+    let mut changed = 0;
+    for (name, module) in &by_name {
+        let Ok(input) = std::fs::read_to_string(cases.join(format!("{name}.input.json"))) else {
+            continue;
+        };
+        let input: Json = serde_json::from_str(&input).unwrap();
+        let columns: Vec<String> = input["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        let rows: Vec<Vec<Option<String>>> = input["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .collect();
+        let outcomes = serde_json::to_string(&evaluate_text_rows(module, &columns, &rows)).unwrap();
+        let expected: Json = serde_json::from_str(
+            &std::fs::read_to_string(cases.join(format!("{name}.expected.json"))).unwrap(),
+        )
+        .unwrap();
+        let expected = serde_json::to_string(&expected["outcomes"]).unwrap();
+        assert!(!outcomes.contains("ferry.example"), "{name}: {outcomes}");
+        if expected.contains("http://ferry.example/") {
+            changed += 1;
+        }
+        assert_eq!(
+            outcomes,
+            expected.replace("http://ferry.example/", "https://fhir.hospital.example/"),
+            "{name}"
+        );
+    }
+    assert!(
+        changed >= 10,
+        "only {changed} golden cases carry a local system"
+    );
+
+    let (_, diags) = load_diagnostics(ferry_map::Systems::default());
+    let unset: Vec<&ferry_map::Diagnostic> = diags
+        .iter()
+        .filter(|d| d.is_error() && d.message.contains("needs `system_base`"))
+        .collect();
+    assert!(unset.len() >= 40, "{diags:?}");
+    assert!(
+        unset.iter().all(|d| d.line > 0 || d.file.ends_with(".csv")),
+        "{unset:?}"
+    );
+    let patients = unset
+        .iter()
+        .find(|d| d.file.ends_with("patients.toml"))
+        .unwrap();
+    assert_eq!((patients.line, patients.column), (25, 35), "{patients}");
+    let (_, diags) = load_diagnostics(ferry_map::Systems::base("urn:oid:2.16.840.1.113883.3.1234"));
+    assert!(
+        diags.iter().any(|d| d.is_error()
+            && d.message
+                .contains("give this system its own OID under [project.systems]")),
+        "{diags:?}"
+    );
 }

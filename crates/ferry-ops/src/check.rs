@@ -13,7 +13,7 @@ pub fn load_modules(project: &Project) -> Result<Vec<ferry_map::Module>, OpsErro
     let (modules, diags) = ferry_run::load_modules(
         &dirs,
         project.namespace()?,
-        project.config.project.local_time(),
+        project.config.project.map_settings(),
     );
     let errors: Vec<String> = diags
         .iter()
@@ -98,7 +98,7 @@ pub fn check(
         &dirs,
         snapshot,
         project.namespace()?,
-        project.config.project.local_time(),
+        project.config.project.map_settings(),
         modules,
     )?;
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();

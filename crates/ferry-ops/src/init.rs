@@ -85,6 +85,7 @@ struct LibraryFile {
 #[serde(deny_unknown_fields)]
 struct LibrarySettings {
     local_offset: Option<String>,
+    system_base: Option<String>,
 }
 
 static CLINIC: include_dir::Dir<'static> =
@@ -186,6 +187,14 @@ pub fn install_library(project: &Project, name: &str) -> Result<Installed, OpsEr
             }
         }
     }
+    if let Some(base) = &lib.settings.system_base {
+        // The project's own base wins: the library's modules name paths under whatever base
+        // the project has (`system('sid/mrn')`).
+        if project.config.project.system_base.is_none() {
+            new_config = set_project_key(&new_config, "system_base", base);
+            out.settings.push(format!("system_base = \"{base}\""));
+        }
+    }
     for (to, bytes) in &plan {
         atomic::write(to, Contents::Project, bytes)?;
         out.written.push(project.relative(to));
@@ -245,6 +254,11 @@ namespace = "{namespace}"
 # time_zone = "America/New_York"
 # ambiguous_time = "earlier"       # an hour shown twice (fall back): earlier | later | exception
 # nonexistent_time = "exception"   # an hour skipped (spring forward): exception | shift
+# The base of your organisation's own identifier and code systems, which modules name with
+# `system('sid/mrn')` (docs/mapping.md, "Your own systems"): your URL ("https://fhir.hospital.example",
+# giving https://fhir.hospital.example/sid/mrn) or OID ("urn:oid:2.16.840.1.113883.3.1234"; an OID
+# names each system in [project.systems]). Unset: a module using `system(...)` fails `ferry check`.
+# system_base = "https://fhir.hospital.example"
 
 [workspace]
 # Staged snapshots and the run ledger. Holds PHI: must stay out of git.
@@ -326,6 +340,35 @@ mod tests {
         let cfg: crate::Config = toml::from_str(&text).unwrap();
         assert_eq!(cfg.project.name.as_deref(), Some("Clinic \"A\" \\ B"));
         assert!(cfg.project.local_offset.is_none());
+        // The systems' base is written commented, with what it is for: a module that uses
+        // `system(...)` fails `ferry check` until the project sets its own.
+        assert!(cfg.project.system_base.is_none());
+        assert!(text.contains("\n# system_base = \"https://fhir.hospital.example\"\n"));
+        assert!(text.contains("`system('sid/mrn')`"));
+    }
+
+    /// The library's placeholder base goes only into a project without its own.
+    #[test]
+    fn a_library_keeps_the_projects_own_system_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("p");
+        create_project(&root, "p", None).unwrap();
+        let config = std::fs::read_to_string(root.join(CONFIG_FILE)).unwrap();
+        std::fs::write(
+            root.join(CONFIG_FILE),
+            config.replace(
+                "# system_base = \"https://fhir.hospital.example\"",
+                "system_base = \"urn:oid:2.16.840.1.113883.3.1234\"",
+            ),
+        )
+        .unwrap();
+        let inst = install_library(&Project::load(&root).unwrap(), "clinic").unwrap();
+        assert_eq!(inst.settings, ["local_offset = \"-05:00\""]);
+        let p = Project::load(&root).unwrap();
+        assert_eq!(
+            p.config.project.system_base.as_deref(),
+            Some("urn:oid:2.16.840.1.113883.3.1234")
+        );
     }
 
     #[test]
@@ -342,9 +385,19 @@ mod tests {
             inst.written.contains(&"checks/clinic.toml".to_string()),
             "{inst:?}"
         );
-        assert_eq!(inst.settings, ["local_offset = \"-05:00\""]);
+        assert_eq!(
+            inst.settings,
+            [
+                "local_offset = \"-05:00\"",
+                "system_base = \"http://ferry.example\""
+            ]
+        );
         let p = Project::load(&root).unwrap();
         assert_eq!(p.config.project.local_offset.as_deref(), Some("-05:00"));
+        assert_eq!(
+            p.config.project.system_base.as_deref(),
+            Some("http://ferry.example")
+        );
         // Installing again changes nothing.
         let again = install_library(&p, "clinic").unwrap();
         assert!(

@@ -90,6 +90,12 @@ pub struct ProjectSection {
     pub ambiguous_time: Option<String>,
     /// A local time never shown (the spring-forward gap): `exception` (default) or `shift`.
     pub nonexistent_time: Option<String>,
+    /// The base of the organisation's own identifier and code systems (`system('sid/mrn')` in
+    /// a module): a URL or `urn:oid:...`.
+    pub system_base: Option<String>,
+    /// `[project.systems]`: a system path's own URI (`"sid/mrn" = "urn:oid:..."`).
+    #[serde(default)]
+    pub systems: std::collections::BTreeMap<String, String>,
 }
 
 impl ProjectSection {
@@ -100,6 +106,18 @@ impl ProjectSection {
             time_zone: self.time_zone.clone(),
             ambiguous_time: self.ambiguous_time.clone(),
             nonexistent_time: self.nonexistent_time.clone(),
+        }
+    }
+
+    /// Every setting the mappings are loaded with (local times and systems): the run, verify
+    /// and check all load them from here.
+    pub fn map_settings(&self) -> ferry_map::Settings {
+        ferry_map::Settings {
+            local_time: self.local_time(),
+            systems: ferry_map::Systems {
+                base: self.system_base.clone(),
+                overrides: self.systems.clone(),
+            },
         }
     }
 }

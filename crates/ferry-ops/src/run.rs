@@ -46,7 +46,7 @@ pub fn run(
         snapshot: req.snapshot,
         modules: req.modules.clone(),
         namespace,
-        local_time: project.config.project.local_time(),
+        settings: project.config.project.map_settings(),
         threads: req.threads.unwrap_or(2),
         bundle_size: req.bundle_size,
         merges: merges(&project)?,

@@ -47,7 +47,7 @@ pub fn verify(
         concept_maps: project.concept_maps_dir(),
         checks: project.checks_dir(),
         namespace: project.namespace()?,
-        local_time: project.config.project.local_time(),
+        settings: project.config.project.map_settings(),
         thresholds: project.config.verify.clone(),
         show_values: req.show_values,
         max_examples: req.examples,

@@ -395,6 +395,26 @@ pub fn is_boolean(s: &str) -> bool {
             .any(|w| s.eq_ignore_ascii_case(w))
 }
 
+/// The boolean spellings, one bit each (`y`, `n`, `t`, `f`, `yes`, `no`, `true`, `false`), in
+/// the order of [`is_boolean`]'s list: a column records which it saw.
+const BOOLEAN_WORDS: [&str; 8] = ["y", "n", "t", "f", "yes", "no", "true", "false"];
+
+/// The bit of a boolean spelling (0 when `s` is none).
+pub fn boolean_token(s: &str) -> u16 {
+    BOOLEAN_WORDS
+        .iter()
+        .position(|w| s.eq_ignore_ascii_case(w))
+        .map_or(0, |i| 1 << i)
+}
+
+/// The bits of the integers `0` and `1`, after the words'.
+pub const ZERO_ONE_BITS: [u16; 2] = [1 << 8, 1 << 9];
+
+/// Whether both halves of some boolean pair were seen (`Y` and `N`, `T` and `F`, ...).
+pub fn boolean_pair(bits: u16) -> bool {
+    (0..4).any(|i| bits & (0b11 << (2 * i)) == 0b11 << (2 * i))
+}
+
 // ------------------------------------------------------------------------------------------
 // Check digits
 // ------------------------------------------------------------------------------------------
@@ -778,6 +798,8 @@ pub struct Hints {
     pub ndc: bool,
     pub snomed: bool,
     pub diagnosis: bool,
+    /// Sex or gender: its `F`/`M` (or `F` alone) are codes, never booleans.
+    pub sex: bool,
 }
 
 impl Hints {
@@ -793,6 +815,7 @@ impl Hints {
             ndc: has("ndc"),
             snomed: has("snomed") || has("sct"),
             diagnosis: has("icd") || has("dx") || has("diag"),
+            sex: has("sex") || has("gender"),
         }
     }
 }

@@ -451,7 +451,7 @@ fn finish_table(t: &TableInfo, acc: TableAcc, ctx: &Ctx<'_>, t0: Instant) -> Fin
         let non_blank = ca.non_blank();
         let mut formats: Vec<FormatShare> = formats::Shape::ALL
             .iter()
-            .zip(ca.shapes)
+            .zip(ca.shape_counts())
             .filter(|(_, n)| *n > 0)
             .map(|(s, n)| FormatShare {
                 format: s.name().to_string(),

@@ -49,8 +49,9 @@ pub struct RunOptions {
     pub modules: Option<Vec<String>>,
     /// The project's namespace for resource ids.
     pub namespace: uuid::Uuid,
-    /// Where legacy local times without a zone go (`local_offset` or `time_zone`).
-    pub local_time: ferry_map::LocalTime,
+    /// The project settings the mappings load with: where legacy local times without a zone
+    /// go (`local_offset` or `time_zone`) and the project's own systems (`system_base`).
+    pub settings: ferry_map::Settings,
     pub threads: usize,
     /// Also write FHIR transaction Bundles of at most this many entries (`bundles/` in the
     /// output folder).
@@ -135,17 +136,17 @@ fn render(diags: &[Diagnostic]) -> String {
 pub fn load_modules(
     dirs: &ProjectDirs,
     namespace: uuid::Uuid,
-    local_time: impl Into<ferry_map::LocalTime>,
+    settings: impl Into<ferry_map::Settings>,
 ) -> (Vec<Module>, Vec<Diagnostic>) {
     ferry_map::load_modules(
         &dirs.mappings,
         &dirs.concept_maps,
         ferry_fhir::id_fn(namespace),
-        local_time,
+        settings,
     )
 }
 
-/// `ferry check`: loads every module (with the project's `local_offset`, as the run does) and
+/// `ferry check`: loads every module (with the project's settings, as the run does) and
 /// checks it against the snapshot ([`check_modules`]); returns the number of module files found
 /// (loaded or not) and every diagnostic (errors and warnings), all at once. With `only`, just
 /// the module files of those names are counted and checked (modules they `ref` need only
@@ -155,7 +156,7 @@ pub fn check(
     dirs: &ProjectDirs,
     snapshot: Option<u64>,
     namespace: uuid::Uuid,
-    local_time: ferry_map::LocalTime,
+    settings: impl Into<ferry_map::Settings>,
     only: Option<&[String]>,
 ) -> Result<(usize, Vec<Diagnostic>), RunError> {
     let files = ferry_map::module_files(&dirs.mappings).unwrap_or_default();
@@ -172,7 +173,7 @@ pub fn check(
             }
         }
     }
-    let (mut modules, mut diags) = load_modules(dirs, namespace, local_time);
+    let (mut modules, mut diags) = load_modules(dirs, namespace, settings);
     let mut found = if files.is_empty() {
         modules.len()
     } else {
@@ -349,7 +350,7 @@ pub fn run(
         &dirs.mappings,
         &dirs.concept_maps,
         ferry_fhir::id_fn(opts.namespace),
-        opts.local_time.clone(),
+        opts.settings.clone(),
         opts.merges.as_ref(),
     );
     let mut errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();

@@ -69,7 +69,7 @@ fn options() -> RunOptions {
         snapshot: None,
         modules: None,
         namespace: uuid::Uuid::nil(),
-        local_time: Default::default(),
+        settings: Default::default(),
         threads: 2,
         bundle_size: None,
         merges: None,

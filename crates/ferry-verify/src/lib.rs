@@ -125,8 +125,9 @@ pub struct VerifyOptions {
     /// `checks/`: the comparative searches.
     pub checks: PathBuf,
     pub namespace: uuid::Uuid,
-    /// Where legacy local times without a zone go (as the run had them).
-    pub local_time: ferry_map::LocalTime,
+    /// The settings the mappings load with (local times, the project's systems), as the run
+    /// had them.
+    pub settings: ferry_map::Settings,
     pub thresholds: Thresholds,
     /// Put expected and found values in [`CheckResult::values`] (PHI; never recorded).
     pub show_values: bool,
@@ -321,7 +322,7 @@ pub fn verify(
         &opts.mappings,
         &opts.concept_maps,
         ferry_fhir::id_fn(opts.namespace),
-        opts.local_time.clone(),
+        opts.settings.clone(),
         opts.merges.as_ref(),
     );
     let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();

@@ -220,3 +220,138 @@ fn the_clinic_library_checks_clean() {
         "{out}\n{err}"
     );
 }
+
+fn set_config(wd: &Workdir, from: &str, to: &str) {
+    let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
+    assert!(config.contains(from), "{config}");
+    wd.write("ferry.toml", config.replacen(from, to, 1));
+}
+
+/// Issue 12: identifier systems come from one project setting, `system_base`: unset, a module
+/// using `system(...)` is an error at its position saying what to set, for check and run alike;
+/// set, every system follows it; a bad base names the setting; a placeholder literal warns.
+#[test]
+fn identifier_systems_come_from_system_base() {
+    let wd = project(true);
+    let field = "\"identifier[0].system\" = \"system('sid/imm-id')\"\n\"identifier[0].value\" = \"row.imm_id\"\n";
+    wd.write(
+        "mappings/immunizations.toml",
+        format!("{IMMUNIZATIONS}{field}"),
+    );
+    let err = wd.run(&["check"]).fails_with(1);
+    assert!(
+        err.contains(
+            "immunizations.toml:18:35: error: `system('sid/imm-id')` needs `system_base` under [project] in ferry.toml: your organisation's URL"
+        ),
+        "{err}"
+    );
+    let run = wd.run(&["run"]).fails_with(1);
+    assert!(run.contains("system_base"), "{run}");
+
+    // `ferry init` wrote the setting commented, with what it is for.
+    set_config(
+        &wd,
+        "# system_base = \"https://fhir.hospital.example\"",
+        "system_base = \"hospital.example\"",
+    );
+    let err = wd.run(&["check"]).fails_with(1);
+    assert!(
+        err.contains("ferry.toml: error: system_base: `hospital.example` is not an absolute URI"),
+        "{err}"
+    );
+    set_config(
+        &wd,
+        "system_base = \"hospital.example\"",
+        "system_base = \"urn:oid:2.16.840.1.113883.3.1234\"",
+    );
+    let err = wd.run(&["check"]).fails_with(1);
+    assert!(
+        err.contains("system_base is an OID, which names no paths")
+            && err.contains("[project.systems]"),
+        "{err}"
+    );
+    set_config(
+        &wd,
+        "system_base = \"urn:oid:2.16.840.1.113883.3.1234\"",
+        "system_base = \"https://fhir.hospital.example/\"",
+    );
+    let out = wd.run(&["check"]).ok();
+    assert!(out.contains("0 errors, 0 warnings"), "{out}");
+    wd.run(&["run"]).ok();
+    let ndjson = std::fs::read_to_string(wd.join("output/latest/Immunization.ndjson")).unwrap();
+    assert!(
+        ndjson.contains("\"system\":\"https://fhir.hospital.example/sid/imm-id\""),
+        "{ndjson}"
+    );
+    // `ferry verify` re-evaluates the rows with the same setting: no round-trip mismatch.
+    let verify = wd.run(&["verify", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&verify.stdout())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", verify.stdout(), verify.stderr()));
+    let round_trip = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "round-trip")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(round_trip["status"], "pass", "{v:#}");
+
+    // A literal placeholder left in a module is a warning.
+    wd.write(
+        "mappings/doses.toml",
+        format!("{DOSES}\"identifier[0].system\" = \"'http://ferry.example/sid/dose'\"\n"),
+    );
+    let run = wd.run(&["check"]);
+    let out = run.ok();
+    assert!(out.contains("0 errors, 1 warnings"), "{out}");
+    assert!(
+        run.stderr().contains(
+            "doses.toml:16:28: warning: `http://ferry.example` is the module library's placeholder"
+        ),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// Issue 12: `check` let through a contained resource's misspelt element, a code outside a
+/// required binding (`Encounter.status = "done"`) and a `positiveInt` of `0`; the run failed
+/// every row. Now check refuses each with file:line:column, and the run refuses the same.
+#[test]
+fn contained_paths_required_codes_and_integer_constants_are_checked() {
+    let wd = project(true);
+    wd.write(
+        "mappings/immunizations.toml",
+        format!(
+            "{IMMUNIZATIONS}\"contained[0].resourceType\" = \"'Medication'\"\n\"contained[0].code.textt\" = \"row.vaccine\"\n\"protocolApplied[0].doseNumberPositiveInt\" = \"0\"\n"
+        ),
+    );
+    wd.write(
+        "mappings/visits.toml",
+        "[module]\nname = \"visits\"\n[source]\nquery = \"SELECT * FROM imm\"\nkey = \"imm_id\"\n\
+         [[resource]]\ntype = \"Encounter\"\n[resource.fields]\n\"status\" = \"'done'\"\n\
+         \"class.code\" = \"'AMB'\"\n\"class.system\" = \"'http://terminology.hl7.org/CodeSystem/v3-ActCode'\"\n",
+    );
+    let err = wd.run(&["check"]).fails_with(1);
+    assert!(
+        err.contains(
+            "immunizations.toml:19:20: error: field `contained[0].code.textt`: unknown element `textt` (in CodeableConcept); did you mean `text`?"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "immunizations.toml:20:21: error: field `protocolApplied[0].doseNumberPositiveInt`: `doseNumberPositiveInt` is positiveInt (a whole number above 0), but the constant is `0`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "visits.toml:9:2: error: field `status`: `done` is not a code of `status` (a required binding): the codes are planned, arrived, triaged, in-progress, onleave, finished, cancelled, entered-in-error, unknown"
+        ),
+        "{err}"
+    );
+    let run = wd.run(&["run"]).fails_with(1);
+    assert!(
+        run.contains("nothing was run") && run.contains("`done` is not a code"),
+        "{run}"
+    );
+}

@@ -173,3 +173,67 @@ fn a_broken_workbook_is_refused_and_nothing_changes() {
         ""
     );
 }
+
+/// Issue 12: a `code` column of SNOMED CT ids is SNOMED CT by its values (its name does not say
+/// so), while six-digit ids are not; `F`/`M` is a code, not a boolean, while `T`/`F` and `0`/`1`
+/// are booleans.
+#[test]
+fn snomed_by_value_and_sex_codes_are_not_booleans() {
+    const SNOMED: [&str; 10] = [
+        "22298006",
+        "38341003",
+        "44054006",
+        "195967001",
+        "73211009",
+        "840539006",
+        "233604007",
+        "35489007",
+        "49436004",
+        "13645005",
+    ];
+    let wd = Workdir::project();
+    let mut csv = String::from("id,code,s,flag,smoker\n");
+    for i in 0..40 {
+        csv.push_str(&format!(
+            "{},{},{},{},{}\n",
+            100_000 + i,
+            SNOMED[i % SNOMED.len()],
+            ["F", "M"][i % 2],
+            ["T", "F"][i % 2],
+            ["0", "1", "1"][i % 3]
+        ));
+    }
+    wd.write("legacy/problems.csv", csv);
+    wd.run(&["stage", "legacy/problems.csv"]).ok();
+    wd.run(&["profile"]).ok();
+    let p = profile_json(&wd);
+    let columns = p["tables"][0]["columns"].as_array().unwrap();
+    let col = |name: &str| {
+        columns
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no column {name}: {columns:?}"))
+    };
+    let top_format = |name: &str| {
+        col(name)["formats"][0]["format"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(top_format("code"), "code:snomedct");
+    assert_eq!(col("code")["inferred_type"], "code");
+    assert_eq!(top_format("id"), "integer");
+    assert_eq!(col("id")["inferred_type"], "integer");
+    assert_eq!(col("s")["inferred_type"], "code");
+    assert!(
+        col("s")["formats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["format"] != "boolean"),
+        "{}",
+        col("s")
+    );
+    assert_eq!(col("flag")["inferred_type"], "boolean");
+    assert_eq!(col("smoker")["inferred_type"], "boolean");
+}

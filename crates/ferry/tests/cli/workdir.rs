@@ -179,6 +179,10 @@ pub fn clinic_run(extra: &str) -> Workdir {
     let config = std::fs::read_to_string(wd.join("ferry.toml")).unwrap();
     let config = config
         .replace("# local_offset = \"-05:00\"", "local_offset = \"-05:00\"")
+        .replace(
+            "# system_base = \"https://fhir.hospital.example\"",
+            "system_base = \"http://ferry.example\"",
+        )
         .replace("# max_exception_rate = 0.05", "max_exception_rate = 0.25");
     assert!(config.contains("max_exception_rate = 0.25"), "{config}");
     wd.write("ferry.toml", format!("{config}{extra}"));
