@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 const CATALOG_FILE: &str = "catalog.db";
 const SNAPSHOT_DIR: &str = "snapshots";
 /// Bumped when the catalog's tables change; older catalogs are migrated in [`Workspace::open`].
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS snapshot (
@@ -161,9 +161,11 @@ impl Workspace {
         if version < SCHEMA_VERSION {
             catalog
                 .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} {} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+                    "BEGIN IMMEDIATE; {SCHEMA} {} {} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
                     crate::ledger::LEDGER_SCHEMA,
-                    crate::signoff::SIGNOFF_SCHEMA
+                    crate::signoff::SIGNOFF_SCHEMA,
+                    // Version 4: runbooks and their steps.
+                    crate::runbook::RUNBOOK_SCHEMA
                 ))
                 .map_err(|e| StoreError::sqlite(&path, e))?;
             // Version 3: who acted, on snapshots, runs and verifications.

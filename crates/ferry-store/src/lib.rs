@@ -19,6 +19,7 @@ mod catalog;
 mod error;
 mod ledger;
 mod query;
+mod runbook;
 mod signoff;
 mod textcmp;
 mod verification;
@@ -30,6 +31,7 @@ pub use ledger::{
     ExceptionGroup, ExceptionRecord, ModuleBooks, RunInfo, RunOutput, RunSpec, RunWriter,
 };
 pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
+pub use runbook::{RunbookRecord, RunbookStep};
 pub use signoff::{RowFate, SamplePacket, SampleVerdict, VerdictInput};
 pub use textcmp::numeric_comparisons;
 pub use verification::{
