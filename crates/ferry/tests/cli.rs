@@ -17,6 +17,7 @@ mod cli {
     mod phi;
     mod profile;
     mod run;
+    mod runbook;
     mod safety;
     mod signoff;
     mod smart;
