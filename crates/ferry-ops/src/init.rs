@@ -47,6 +47,15 @@ pub fn create_project(dir: &Path, name: &str, library: Option<&str>) -> Result<C
     if !gi.exists() {
         atomic::write(&gi, Contents::Project, GITIGNORE.as_bytes())?;
     }
+    // Before ferry.toml, which makes the folder a project: a project always has its runbook.
+    let runbook = dir.join(crate::runbook::RUNBOOK_FILE);
+    if !runbook.exists() {
+        atomic::write(
+            &runbook,
+            Contents::Project,
+            crate::runbook::TEMPLATE.as_bytes(),
+        )?;
+    }
     atomic::write(
         &dir.join(CONFIG_FILE),
         Contents::Project,

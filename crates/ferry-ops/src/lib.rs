@@ -22,6 +22,7 @@ pub mod lock;
 pub mod profile;
 pub mod project;
 pub mod run;
+pub mod runbook;
 pub mod signoff;
 pub mod stage;
 pub mod verify;

@@ -79,7 +79,7 @@ pub fn project_tag(session: &Session) -> Result<String, OpsError> {
     Ok(format!("ferry-{}", &ns[..12]))
 }
 
-fn loads_dir(session: &Session) -> PathBuf {
+pub(crate) fn loads_dir(session: &Session) -> PathBuf {
     session.project.workspace_dir().join("loads")
 }
 
@@ -108,7 +108,10 @@ fn on_event<'a>(progress: &'a dyn Progress) -> impl Fn(LoadEvent<'_>) + Sync + '
 }
 
 /// An unfinished load to `target` (journal status `loading`), newest first.
-fn unfinished(session: &Session, target: &str) -> Result<Option<(u64, PathBuf)>, OpsError> {
+pub(crate) fn unfinished(
+    session: &Session,
+    target: &str,
+) -> Result<Option<(u64, PathBuf)>, OpsError> {
     let dir = loads_dir(session);
     let mut n = journal::highest_load(&dir);
     while n > 0 {

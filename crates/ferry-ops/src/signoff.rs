@@ -182,7 +182,7 @@ pub fn report(
         runs.to_vec()
     };
     let all_loads = crate::load::loads(session)?;
-    let report = ferry_signoff::gather_report(
+    let mut report = ferry_signoff::gather_report(
         ws,
         &session.project.name(),
         &runs,
@@ -190,6 +190,7 @@ pub fn report(
         &|run| Ok(load_views(&all_loads, run)),
     )
     .map_err(signoff_err)?;
+    report.runbook = crate::runbook::report_section(ws, &runs, &mut report.decision)?;
     let path = out.map(Path::to_path_buf).unwrap_or_else(|| {
         session
             .project

@@ -22,6 +22,7 @@ pub mod form;
 mod fsutil;
 mod render;
 pub mod report;
+pub mod runbook;
 pub mod sample;
 
 pub use error::SignoffError;

@@ -39,6 +39,8 @@ pub struct SignoffReport {
     /// True when more than one run is compared (the checklist then has a delta column).
     pub compare: bool,
     pub decision: Decision,
+    /// The runbook of the decided run (`ferry runbook`), beside earlier ones; set by the caller.
+    pub runbook: Option<crate::runbook::RunbookSection>,
     pub style: String,
     pub signatures: Vec<&'static str>,
 }
@@ -395,6 +397,7 @@ pub fn gather(
             blockers: Vec::new(),
             cautions: Vec::new(),
         },
+        runbook: None,
         style: crate::render::STYLE.to_string(),
         signatures: SIGNATURES.to_vec(),
     };

@@ -161,9 +161,11 @@ impl Workspace {
         if version < SCHEMA_VERSION {
             catalog
                 .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} {} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+                    "BEGIN IMMEDIATE; {SCHEMA} {} {} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
                     crate::ledger::LEDGER_SCHEMA,
-                    crate::signoff::SIGNOFF_SCHEMA
+                    crate::signoff::SIGNOFF_SCHEMA,
+                    // Version 4: runbooks and their steps.
+                    crate::runbook::RUNBOOK_SCHEMA
                 ))
                 .map_err(|e| StoreError::sqlite(&path, e))?;
             // Version 3: who acted, on snapshots, runs and verifications.

@@ -35,6 +35,10 @@ pub enum StoreError {
         "run {0} is already recorded (another Ferry process recorded a run meanwhile). Run again; `ferry runs` lists the recorded runs"
     )]
     RunIdTaken(u64),
+    #[error(
+        "runbook {0} is still open: `ferry runbook status` shows where it stopped, `ferry runbook resume` continues it, `ferry runbook abandon` closes it"
+    )]
+    RunbookOpen(u64),
     #[error("query failed: {0}")]
     Query(String),
     #[error("staging was cancelled; the workspace is unchanged")]

@@ -19,6 +19,7 @@ mod catalog;
 mod error;
 mod ledger;
 mod query;
+mod runbook;
 mod signoff;
 mod textcmp;
 mod verification;
@@ -31,6 +32,7 @@ pub use ledger::{
     RunWriter,
 };
 pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
+pub use runbook::{RunbookRecord, RunbookStep};
 pub use signoff::{RowFate, SamplePacket, SampleVerdict, VerdictInput};
 pub use textcmp::numeric_comparisons;
 pub use verification::{

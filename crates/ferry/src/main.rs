@@ -47,6 +47,8 @@ pub mod exit {
     /// A check ended with a failing result: NO-GO (`verify`, `report`), findings at or above
     /// `--fail-on` (`audit`).
     pub const NO_GO: u8 = 3;
+    /// A runbook stopped at a manual step: it waits for `ferry runbook confirm STEP --by NAME`.
+    pub const WAITING: u8 = 4;
     /// Cancelled by the user (Ctrl-C); nothing was changed.
     pub const CANCELLED: u8 = 130;
 }

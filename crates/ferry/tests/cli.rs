@@ -19,6 +19,7 @@ mod cli {
     mod phi;
     mod profile;
     mod run;
+    mod runbook;
     mod safety;
     mod signoff;
     mod smart;

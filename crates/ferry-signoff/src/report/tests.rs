@@ -262,9 +262,64 @@ fn report(runs: Vec<RunView>) -> SignoffReport {
         runs,
         snapshots: vec![],
         decision,
+        runbook: None,
         style: String::new(),
         signatures: SIGNATURES.to_vec(),
     }
+}
+
+#[test]
+fn the_runbook_section_shows_every_step_who_confirmed_it_and_the_chart() {
+    use crate::runbook::{RunbookInput, RunbookStepInput, section};
+    let step = |n: u64, name: &str, kind: &str, ms: u64, by: &str| RunbookStepInput {
+        ordinal: n,
+        name: name.into(),
+        kind: kind.into(),
+        what: format!("do <{name}>"),
+        state: "done".into(),
+        started_at: "2026-12-04T10:00:00Z".into(),
+        finished_at: "2026-12-04T10:01:00Z".into(),
+        duration_ms: Some(ms),
+        actor: "ana".into(),
+        confirmed_by: by.into(),
+        owner: if by.is_empty() {
+            String::new()
+        } else {
+            "Client IT".into()
+        },
+        ..Default::default()
+    };
+    let rb = |id: u64, kind: &str, run_ms: u64| RunbookInput {
+        id,
+        kind: kind.into(),
+        status: "done".into(),
+        started_at: "2026-12-04T10:00:00Z".into(),
+        actor: "ana".into(),
+        window_ms: 60_000 + run_ms,
+        steps: vec![
+            step(1, "freeze", "manual", 60_000, "Sam & Co"),
+            step(2, "run", "run", run_ms, ""),
+        ],
+    };
+    let mut r = report(vec![run(1, "go-live")]);
+    r.runbook = Some(section(
+        rb(2, "go-live", 4_000),
+        &[rb(1, "rehearsal", 9_000)],
+    ));
+    let html = render(&r).unwrap();
+    assert!(html.contains("<h2>Runbook 2 (go-live)</h2>"), "{html}");
+    assert!(html.contains("total window 1 min 04 s"), "{html}");
+    assert!(html.contains("runbook 1 (rehearsal, done)"), "{html}");
+    assert!(html.contains("do &lt;freeze&gt;"), "escaped: {html}");
+    assert!(
+        html.contains("<td>Client IT</td><td>Sam &amp; Co</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("runbook 2 (go-live), this one"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"));
 }
 
 /// The text outline of a page: headings, table headers, banner and badges, one per line.

@@ -16,6 +16,7 @@ pub mod map;
 pub mod profile;
 pub mod report;
 pub mod run;
+pub mod runbook;
 pub mod runs;
 pub mod sample;
 pub mod snapshots;
@@ -63,6 +64,9 @@ pub enum Command {
     Run(run::Args),
     /// List the recorded runs: kind, snapshot, books, verdict, output folder.
     Runs(runs::Args),
+    /// The timed rehearsal or go-live of runbook.toml: start, status, resume, confirm a manual
+    /// step, check the file, abandon.
+    Runbook(runbook::Args),
     /// List a run's exceptions grouped by reason, with counts and source keys.
     Exceptions(exceptions::Args),
     /// Write the sign-off report (checklist with timings, books, exceptions, verification,
@@ -192,6 +196,7 @@ pub fn exec(cli: Cli, cancel: ferry_core::Cancel) -> anyhow::Result<u8> {
         Command::Dedupe(args) => dedupe::exec(args, &global),
         Command::Run(args) => run::exec(args, &global),
         Command::Runs(args) => runs::exec(args, &global),
+        Command::Runbook(args) => runbook::exec(args, &global),
         Command::Exceptions(args) => exceptions::exec(args, &global),
         Command::Report(args) => report::exec(args, &global),
         Command::Sample(args) => sample::exec(args, &global),

@@ -11,6 +11,7 @@ fn init_creates_a_project_that_keeps_phi_out_of_git() {
         "concept-maps",
         "checks",
         ".gitignore",
+        "runbook.toml",
     ] {
         assert!(wd.join("clinic").join(p).exists(), "{p} missing");
     }
