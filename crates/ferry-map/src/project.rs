@@ -89,7 +89,6 @@ pub fn load_project(
         }),
     }
 
-    let mut maps = maps;
     for map in maps.maps.values_mut() {
         for m in map.resolve_systems(&options.systems) {
             diags.push(Diagnostic {
