@@ -50,6 +50,91 @@ pub struct Decided {
     pub rows: u64,
 }
 
+/// The decisions file: where it is, how messages name it, its text ("" when absent) and its
+/// decisions; refused while it has errors (nothing is added to a broken file).
+struct DecisionsFile {
+    path: std::path::PathBuf,
+    shown: String,
+    text: String,
+    list: Vec<Decision>,
+}
+
+impl DecisionsFile {
+    fn read(session: &Session) -> Result<DecisionsFile, OpsError> {
+        let path = session
+            .project
+            .mappings_dir()
+            .join(decisions::DECISIONS_FILE);
+        let shown = session.project.relative(&path);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(OpsError::io(&path, "reading", e)),
+        };
+        let (list, diags) = decisions::parse(&shown, &text);
+        if let Some(d) = diags.iter().find(|d| d.is_error()) {
+            return Err(OpsError::Other(format!(
+                "{d}\nFix mappings/decisions.toml first (`ferry check` lists every problem); nothing was written"
+            )));
+        }
+        Ok(DecisionsFile {
+            path,
+            shown,
+            text,
+            list,
+        })
+    }
+
+    /// Appends `new` (ids given in order), checks the whole file reads back, and replaces it
+    /// atomically. Returns the ids.
+    fn append(mut self, new: Vec<Decision>) -> Result<Vec<String>, OpsError> {
+        let mut text = if self.text.is_empty() {
+            decisions::FILE_HEADER.to_string()
+        } else {
+            std::mem::take(&mut self.text)
+        };
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let mut ids = Vec::new();
+        for mut dec in new {
+            dec.id = decisions::next_id(&self.list);
+            text.push_str(&decisions::render(&dec));
+            ids.push(dec.id.clone());
+            self.list.push(dec);
+        }
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        let (back, diags) = decisions::parse(&self.shown, &text);
+        if let Some(d) = diags.iter().find(|d| d.is_error()) {
+            return Err(OpsError::Other(format!(
+                "the decisions would not load ({d}); nothing was written"
+            )));
+        }
+        if back.len() != self.list.len() {
+            return Err(OpsError::Other(
+                "internal: the decisions did not read back; nothing was written".into(),
+            ));
+        }
+        let mut f = ferry_core::atomic::AtomicFile::create(
+            &self.path,
+            ferry_core::atomic::Contents::Project,
+        )?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| OpsError::io(&self.path, "writing", e))?;
+        f.commit()?;
+        Ok(ids)
+    }
+}
+
+/// The concept map a failed lookup's reason names.
+fn failed_lookup(reason: &str) -> Option<&str> {
+    reason
+        .strip_prefix("code not in concept map `")
+        .and_then(|m| m.strip_suffix('`'))
+}
+
 /// The exception records of `run` in `module` that `dec` covers: (records, rows), and the
 /// concept maps of the failed lookups among them.
 fn coverage(
@@ -75,11 +160,7 @@ fn coverage(
             if dec.covers(&e) {
                 records += 1;
                 keys.insert(r.source_key);
-                if let Some(m) = e
-                    .message
-                    .strip_prefix("code not in concept map `")
-                    .and_then(|m| m.strip_suffix('`'))
-                {
+                if let Some(m) = failed_lookup(&e.message) {
                     maps.insert(m.to_string());
                 }
             }
@@ -94,22 +175,7 @@ fn coverage(
 /// load.
 pub fn decide(session: &Session, req: &DecideRequest) -> Result<Decided, OpsError> {
     let run = session.ws.run(req.run)?;
-    let path = session
-        .project
-        .mappings_dir()
-        .join(decisions::DECISIONS_FILE);
-    let shown = session.project.relative(&path);
-    let old = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(OpsError::io(&path, "reading", e)),
-    };
-    let (existing, diags) = decisions::parse(&shown, &old);
-    if let Some(d) = diags.iter().find(|d| d.is_error()) {
-        return Err(OpsError::Other(format!(
-            "{d}\nFix mappings/decisions.toml first (`ferry check` lists every problem); nothing was written"
-        )));
-    }
+    let file = DecisionsFile::read(session)?;
     if req.why.trim().is_empty() {
         return Err(OpsError::Other(
             "`--why` must say why (it is recorded with the decision for the sign-off)".into(),
@@ -117,7 +183,7 @@ pub fn decide(session: &Session, req: &DecideRequest) -> Result<Decided, OpsErro
     }
     let by = req.by.clone().unwrap_or_else(|| session.actor.name.clone());
     let mut dec = Decision {
-        id: decisions::next_id(&existing),
+        id: String::new(),
         module: req.module.clone(),
         element: req.element.clone(),
         value: req.value.clone(),
@@ -220,36 +286,19 @@ pub fn decide(session: &Session, req: &DecideRequest) -> Result<Decided, OpsErro
     } else {
         (records, rows)
     };
-    let mut text = if old.is_empty() {
-        decisions::FILE_HEADER.to_string()
-    } else {
-        old.clone()
-    };
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&decisions::render(&dec));
-    let (all, diags) = decisions::parse(&shown, &text);
-    if let Some(d) = diags.iter().find(|d| d.is_error()) {
-        return Err(OpsError::Other(format!(
-            "the decision would not load ({d}); nothing was written"
-        )));
-    }
-    if all.len() != existing.len() + 1 {
-        return Err(OpsError::Other(
-            "internal: the decision did not read back; nothing was written".into(),
-        ));
-    }
-    let mut f =
-        ferry_core::atomic::AtomicFile::create(&path, ferry_core::atomic::Contents::Project)?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| OpsError::io(&path, "writing", e))?;
-    f.commit()?;
+    let shown = file.shown.clone();
+    let module = dec.module.clone();
+    let action = dec.action.name().to_string();
+    let id = file
+        .append(vec![dec])?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     Ok(Decided {
-        id: dec.id,
+        id,
         file: shown,
-        module: dec.module,
-        action: dec.action.name().to_string(),
+        module,
+        action,
         run: run.id,
         records,
         rows,
@@ -289,11 +338,7 @@ pub fn worksheet(
         None,
         true,
         &mut |r: ferry_store::ExceptionRecord| -> Result<(), OpsError> {
-            let Some(map) = r
-                .reason
-                .strip_prefix("code not in concept map `")
-                .and_then(|m| m.strip_suffix('`'))
-            else {
+            let Some(map) = failed_lookup(&r.reason) else {
                 return Ok(());
             };
             let Some(value) = r.raw_value else {
@@ -388,33 +433,13 @@ pub fn import_worksheet(
         None,
         true,
         &mut |r: ferry_store::ExceptionRecord| -> Result<(), OpsError> {
-            if let (Some(map), Some(v)) = (
-                r.reason
-                    .strip_prefix("code not in concept map `")
-                    .and_then(|m| m.strip_suffix('`')),
-                r.raw_value,
-            ) {
+            if let (Some(map), Some(v)) = (failed_lookup(&r.reason), r.raw_value) {
                 failed.insert((map.to_string(), r.module, v));
             }
             Ok(())
         },
     )?;
-    let path = session
-        .project
-        .mappings_dir()
-        .join(decisions::DECISIONS_FILE);
-    let shown_decisions = session.project.relative(&path);
-    let old = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(OpsError::io(&path, "reading", e)),
-    };
-    let (mut all, diags) = decisions::parse(&shown_decisions, &old);
-    if let Some(d) = diags.iter().find(|d| d.is_error()) {
-        return Err(OpsError::Other(format!(
-            "{d}\nFix mappings/decisions.toml first (`ferry check` lists every problem); nothing was written"
-        )));
-    }
+    let file_of_decisions = DecisionsFile::read(session)?;
     let by = by.unwrap_or_else(|| session.actor.name.clone());
     let at = ferry_core::calendar::now_utc_rfc3339();
     let mut problems = Vec::new();
@@ -515,39 +540,7 @@ pub fn import_worksheet(
             problems.join("\n")
         )));
     }
-    let mut text = if old.is_empty() {
-        decisions::FILE_HEADER.to_string()
-    } else {
-        old.clone()
-    };
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    let mut ids = Vec::new();
-    for mut dec in new {
-        dec.id = decisions::next_id(&all);
-        text.push_str(&decisions::render(&dec));
-        ids.push(dec.id.clone());
-        all.push(dec);
-    }
-    let (back, diags) = decisions::parse(&shown_decisions, &text);
-    if let Some(d) = diags.iter().find(|d| d.is_error()) {
-        return Err(OpsError::Other(format!(
-            "the decisions would not load ({d}); nothing was written"
-        )));
-    }
-    if back.len() != all.len() {
-        return Err(OpsError::Other(
-            "internal: the decisions did not read back; nothing was written".into(),
-        ));
-    }
-    if !ids.is_empty() {
-        let mut f =
-            ferry_core::atomic::AtomicFile::create(&path, ferry_core::atomic::Contents::Project)?;
-        f.write_all(text.as_bytes())
-            .map_err(|e| OpsError::io(&path, "writing", e))?;
-        f.commit()?;
-    }
+    let ids = file_of_decisions.append(new)?;
     Ok(WorksheetImported {
         file: shown,
         decisions: ids,
