@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
         ndc: true,
         snomed: true,
         diagnosis: true,
+        sex: true,
     };
     let _ = formats::classify(s, all);
     let _ = formats::classify(s, formats::Hints::default());
