@@ -42,7 +42,10 @@ pub use engine::{
     Systems,
 };
 pub use eval::{Built, Evaluated, FieldError, NO_RESOURCE_RULE, RowOutcome, RowSchema, RowView};
-pub use module::{Exclude, Field, Module, ModuleLimit, Resource, Source, Summary, parse_module};
+pub use module::{
+    DeletedPolicy, ENTERED_IN_ERROR_STATUS, Exclude, Field, Module, ModuleLimit, Resource, Source,
+    Summary, parse_module,
+};
 pub use path::{Segment, parse_path};
 pub use project::{
     Merges, ProjectOptions, REVIEW_FILES, dependency_order, load_modules, load_modules_with,

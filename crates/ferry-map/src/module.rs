@@ -124,6 +124,55 @@ pub struct ModuleLimit {
     pub line: usize,
 }
 
+/// What a delta run does with the resources of a source row deleted from the legacy system
+/// since its base (`deleted = ...` in `[module]`). Nothing is ever deleted silently: the default
+/// only reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeletedPolicy {
+    /// `"report"` (default): listed in the delta's books and ledger; the target keeps them.
+    #[default]
+    Report,
+    /// `"delete"`: deleted on the target by the delta's load.
+    Delete,
+    /// `"entered-in-error"`: kept on the target with the status `entered-in-error` (only for
+    /// resource types whose status has that code).
+    EnteredInError,
+}
+
+impl DeletedPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeletedPolicy::Report => "report",
+            DeletedPolicy::Delete => "delete",
+            DeletedPolicy::EnteredInError => "entered-in-error",
+        }
+    }
+}
+
+/// The resource types whose status (or `verificationStatus`) has the code `entered-in-error`,
+/// and that element's path.
+pub const ENTERED_IN_ERROR_STATUS: &[(&str, &str)] = &[
+    ("AllergyIntolerance", "verificationStatus"),
+    ("Appointment", "status"),
+    ("CarePlan", "status"),
+    ("CareTeam", "status"),
+    ("Composition", "status"),
+    ("Condition", "verificationStatus"),
+    ("DiagnosticReport", "status"),
+    ("DocumentReference", "status"),
+    ("Encounter", "status"),
+    ("FamilyMemberHistory", "status"),
+    ("Flag", "status"),
+    ("Goal", "lifecycleStatus"),
+    ("Immunization", "status"),
+    ("MedicationAdministration", "status"),
+    ("MedicationRequest", "status"),
+    ("MedicationStatement", "status"),
+    ("Observation", "status"),
+    ("Procedure", "status"),
+    ("ServiceRequest", "status"),
+];
+
 /// A loaded, compiled module. Cheap to share across threads (`&Module` is `Sync`).
 pub struct Module {
     pub name: String,
@@ -138,6 +187,8 @@ pub struct Module {
     /// `load = "transaction"` in `[module]`: `ferry load` sends the resources made from one
     /// source row in one FHIR transaction (all land or none); default `batch`.
     pub load_together: bool,
+    /// What a delta run does with the resources of rows deleted since its base.
+    pub deleted: DeletedPolicy,
     /// The module's own go/no-go limit (`[verify]` in the module file), if it sets one.
     pub verify: Option<ModuleLimit>,
     pub(crate) exprs: Vec<ExprInfo>,
@@ -402,6 +453,7 @@ const MODULE_KEYS: &[&str] = &[
     "description",
     "fhir",
     "load",
+    "deleted",
     "time_zone",
     "ambiguous_time",
     "nonexistent_time",
@@ -611,6 +663,8 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
     let mut name = stem.clone();
     let mut description = None;
     let mut load_together = false;
+    let mut deleted = DeletedPolicy::Report;
+    let mut deleted_at = 0usize;
     // The module's own local-time settings, compiled in an environment of their own.
     let mut module_engine = None;
     match get(&doc, "module") {
@@ -646,6 +700,20 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
                             span.start,
                             format!(
                                 "`load = \"{other}\"` in `[module]`: expected \"batch\" (default) or \"transaction\" (the resources made from one row land together or not at all)"
+                            ),
+                        ),
+                    }
+                }
+                if let Some((p, span)) = string(t, "deleted", "`[module]`", false, 0, &mut d) {
+                    deleted_at = span.start;
+                    match p.as_str() {
+                        "report" => {}
+                        "delete" => deleted = DeletedPolicy::Delete,
+                        "entered-in-error" => deleted = DeletedPolicy::EnteredInError,
+                        other => d.error(
+                            span.start,
+                            format!(
+                                "`deleted = \"{other}\"` in `[module]`: expected \"report\" (default: listed, the target keeps them), \"delete\" (deleted on the target) or \"entered-in-error\" (their status set to entered-in-error)"
                             ),
                         ),
                     }
@@ -954,6 +1022,24 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         }
     }
 
+    if deleted == DeletedPolicy::EnteredInError {
+        let summary_type = summary.as_ref().map(|_| crate::SUMMARY_RESOURCE_TYPE);
+        for t in resources
+            .iter()
+            .map(|r| r.resource_type.as_str())
+            .chain(summary_type)
+        {
+            if !ENTERED_IN_ERROR_STATUS.iter().any(|(ty, _)| *ty == t) {
+                d.error(
+                    deleted_at,
+                    format!(
+                        "`deleted = \"entered-in-error\"`: {t} has no status with the code entered-in-error; use \"delete\" or \"report\" for this module"
+                    ),
+                );
+            }
+        }
+    }
+
     // Ids must differ between resources of one row.
     let mut ids = BTreeSet::new();
     for r in &resources {
@@ -1036,6 +1122,7 @@ pub fn parse_module(file: &str, text: &str, engine: &Engine) -> (Option<Module>,
         resources,
         summary,
         load_together,
+        deleted,
         verify,
         exprs: b.exprs,
         compiled,

@@ -371,6 +371,50 @@ fn a_modules_load_setting_is_read_and_a_bad_one_is_a_diagnostic() {
     );
 }
 
+/// `deleted = ...` in `[module]`: what a delta does with rows deleted since its base; report by
+/// default, and `entered-in-error` only for types whose status has that code.
+#[test]
+fn a_modules_deleted_policy_is_read_and_checked_against_its_resource_types() {
+    use ferry_map::DeletedPolicy;
+    let engine = common::engine();
+    let base =
+        std::fs::read_to_string(common::cases_dir().join("immunizations.module.toml")).unwrap();
+    let at = "name = \"immunizations\"\n";
+    let with = |p: &str| base.replacen(at, &format!("{at}deleted = {p}\n"), 1);
+    let (m, _) = parse_module("immunizations.toml", &base, &engine);
+    assert_eq!(m.unwrap().deleted, DeletedPolicy::Report);
+    for (p, want) in [
+        ("\"delete\"", DeletedPolicy::Delete),
+        ("\"entered-in-error\"", DeletedPolicy::EnteredInError),
+        ("\"report\"", DeletedPolicy::Report),
+    ] {
+        let (m, d) = parse_module("immunizations.toml", &with(p), &engine);
+        assert_eq!(m.unwrap_or_else(|| panic!("{d:#?}")).deleted, want);
+    }
+    let (m, d) = parse_module("immunizations.toml", &with("\"purge\""), &engine);
+    assert!(m.is_none());
+    assert!(
+        d.iter()
+            .any(|d| d.message.contains("`deleted = \"purge\"`")),
+        "{d:#?}"
+    );
+    // A Patient has no entered-in-error status.
+    let patient = base.replace("type = \"Immunization\"", "type = \"Patient\"");
+    assert_ne!(patient, base);
+    {
+        let (_, d) = parse_module(
+            "immunizations.toml",
+            &patient.replacen(at, &format!("{at}deleted = \"entered-in-error\"\n"), 1),
+            &engine,
+        );
+        assert!(
+            d.iter()
+                .any(|d| d.is_error() && d.message.contains("Patient has no status")),
+            "{d:#?}"
+        );
+    }
+}
+
 /// A module's own `time_zone` (and policies) in `[module]` replace the project's for that
 /// module alone; a bad one is a diagnostic at its line.
 #[test]

@@ -174,6 +174,12 @@ pub fn load(
                     hint: "Run `ferry run` again",
                 });
             }
+            if let Some(base) = run.base {
+                return Err(OpsError::Other(format!(
+                    "run {} is a delta of run {base}: loading a delta (If-Match on the versions of the earlier load, a conflict queue for resources edited in the new EHR since, and its deleted rows' policies) is not built yet. Make a full run of the same snapshot with `ferry run` and load that: the load sends only resources whose content the server does not already hold (docs/delta.md)",
+                    run.id
+                )));
+            }
             if !req.unverified {
                 require_go(session, run.id)?;
             }

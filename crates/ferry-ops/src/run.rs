@@ -18,6 +18,8 @@ pub struct RunRequest {
     /// Worker threads (default 2).
     pub threads: Option<usize>,
     pub cancel: ferry_core::Cancel,
+    /// A delta run: the run it is compared with (kind `delta`).
+    pub base: Option<u64>,
 }
 
 /// Runs the project's modules; see the module docs.
@@ -28,6 +30,7 @@ pub fn run(
 ) -> Result<ferry_run::RunSummary, OpsError> {
     let project = session.project.clone();
     let namespace = project.namespace()?;
+    let kind = delta_kind(session, req, &project)?;
     let layout = Layout::of(&project);
     layout.prepare()?;
     // The id is reserved under the project lock: nobody else records a run meanwhile.
@@ -42,7 +45,7 @@ pub fn run(
         output: ready.clone(),
     };
     let opts = ferry_run::RunOptions {
-        kind: req.kind.clone().unwrap_or_else(|| "iteration".to_string()),
+        kind,
         snapshot: req.snapshot,
         modules: req.modules.clone(),
         namespace,
@@ -53,6 +56,7 @@ pub fn run(
         run_id: Some(id),
         recorded_output: Some(project.relative(&layout.run_dir(id))),
         cancel: req.cancel.clone(),
+        base: req.base,
     };
     progress.phase("running", None);
     let result = ferry_run::run(&mut session.ws, &dirs, &opts, &|e| match e {
@@ -75,6 +79,66 @@ pub fn run(
             Err(e.into())
         }
     }
+}
+
+/// The run's kind; for a delta, its base checked first: a finished run of every module, made
+/// with the mapping files the project has now (a delta carries the base's results for unchanged
+/// rows, so the mappings must be the ones that made them).
+fn delta_kind(session: &Session, req: &RunRequest, project: &Project) -> Result<String, OpsError> {
+    let kind = req.kind.clone().unwrap_or_else(|| {
+        if req.base.is_some() {
+            "delta".to_string()
+        } else {
+            "iteration".to_string()
+        }
+    });
+    let Some(base) = req.base else {
+        if kind == "delta" {
+            return Err(OpsError::Config(
+                "a delta run needs its base: `ferry run --kind delta --base 1` compares the latest snapshot with run 1 (see `ferry runs`)".into(),
+            ));
+        }
+        return Ok(kind);
+    };
+    if kind != "delta" {
+        return Err(OpsError::Config(format!(
+            "`--base` makes a delta run, but `--kind {kind}` was given: use `--kind delta` or leave `--kind` out"
+        )));
+    }
+    if req.modules.is_some() {
+        return Err(OpsError::Config(
+            "a delta run covers every module of its base: leave `--modules` out".into(),
+        ));
+    }
+    let info = session.ws.run(Some(base))?;
+    if info.status != "ok" {
+        return Err(OpsError::Config(format!(
+            "run {base} did not finish (status: {}): a delta's base must be a finished run; see `ferry runs`",
+            info.status
+        )));
+    }
+    let then = session.ws.run_files(base)?;
+    let now = ferry_run::hash_files(&[&project.mappings_dir(), &project.concept_maps_dir()]);
+    let mut differ: Vec<String> = Vec::new();
+    for (p, sha) in &now {
+        match then.iter().find(|(q, _)| q == p) {
+            Some((_, s)) if s == sha => {}
+            Some(_) => differ.push(format!("{p} (changed)")),
+            None => differ.push(format!("{p} (new)")),
+        }
+    }
+    for (p, _) in &then {
+        if !now.iter().any(|(q, _)| q == p) {
+            differ.push(format!("{p} (removed)"));
+        }
+    }
+    if !differ.is_empty() {
+        return Err(OpsError::Config(format!(
+            "the mappings changed since run {base}: {}. A delta carries run {base}'s results for unchanged rows, so it must use the same mappings: make a full run (`ferry run`) and use it as the base, or restore the files",
+            differ.join(", ")
+        )));
+    }
+    Ok(kind)
 }
 
 /// The accepted duplicate-patient merges of `mappings/duplicates.toml` (`ferry dedupe review`),

@@ -787,6 +787,7 @@ fn perform(
                 bundle_size: *bundle_size,
                 threads: *threads,
                 cancel,
+                base: None,
             };
             let o = crate::run::run(session, &req, progress)?;
             let rows: u64 = o.modules.iter().map(|m| m.source_rows).sum();

@@ -6,6 +6,13 @@
 //! batch order, so the output is byte-identical whatever the thread timing. Every source row ends
 //! as exactly one of migrated (with its resources' ids), excluded by a named rule, or an exception;
 //! a module whose books do not balance fails the run.
+//!
+//! Every source row's content hash is recorded (`source_row`). A delta run (`RunOptions::base`)
+//! compares each row with its base run by module, key and that hash: the reader thread looks the
+//! key up in the base ([`ferry_store::DeltaBase`]); a discrete module's unchanged row is carried
+//! over without being evaluated or written, a summary module's rows are evaluated and carried
+//! when what they made is what the base made; the base's keys the snapshot no longer has are
+//! recorded as deleted, with the module's `deleted` policy.
 
 use ferry_core::{Value, ValueRef};
 use ferry_map::{
@@ -13,7 +20,8 @@ use ferry_map::{
     reader_query,
 };
 use ferry_store::{
-    DecisionUse, ModuleBooks, RunOutput, RunSpec, SnapshotReader, StoreError, Workspace,
+    DecisionUse, DeltaBase, ModuleBooks, PriorRow, RunOutput, RunSpec, SnapshotReader, StoreError,
+    Workspace,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -65,6 +73,9 @@ pub struct RunOptions {
     pub recorded_output: Option<String>,
     /// Polled between batches: a cancelled run records nothing and leaves no output.
     pub cancel: ferry_core::Cancel,
+    /// A delta run: the run it is compared with (the caller checks that its mappings are the
+    /// same).
+    pub base: Option<u64>,
 }
 
 /// Progress, for a bar.
@@ -86,6 +97,13 @@ pub struct RunSummary {
     pub bundles: Vec<ferry_fhir::BundleFile>,
     /// How often each reviewer decision was applied; `rows == 0`: it matched nothing.
     pub decisions: Vec<DecisionUse>,
+    /// A delta run's base run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<u64>,
+    /// A delta run: the resources no row makes any more (deleted rows', and those changed rows
+    /// no longer make), by their modules' `deleted` policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired: Option<ferry_store::Retired>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,11 +115,12 @@ pub enum RunError {
     #[error("no modules in `{0}`. Write one (see docs/mapping.md) or copy a library's modules")]
     NoModules(PathBuf),
     #[error(
-        "module `{module}`: the books do not balance: {source_rows} source rows but {migrated} migrated + {excluded} excluded + {exceptions} exceptions. This is a Ferry bug; the run is recorded as failed"
+        "module `{module}`: the books do not balance: {source_rows} source rows but {unchanged} unchanged + {migrated} migrated + {excluded} excluded + {exceptions} exceptions. This is a Ferry bug; the run is recorded as failed"
     )]
     Unbalanced {
         module: String,
         source_rows: u64,
+        unchanged: u64,
         migrated: u64,
         excluded: u64,
         exceptions: u64,
@@ -308,6 +327,18 @@ struct WorkBatch {
     schema: Arc<RowSchema>,
     rows: Vec<Vec<Value>>,
     overflow: bool,
+    /// Each row's content hash.
+    shas: Vec<[u8; 16]>,
+    /// A delta run: what the base recorded of each row (`None`: a new key). Empty otherwise.
+    priors: Vec<Option<PriorRow>>,
+}
+
+/// A worker's results for one batch, with the batch's hashes and priors passed on.
+struct Done {
+    seq: u64,
+    results: Vec<RowResult>,
+    shas: Vec<[u8; 16]>,
+    priors: Vec<Option<PriorRow>>,
 }
 
 /// The resource a row produced: (resource type, id, canonical bytes, sha256).
@@ -336,6 +367,8 @@ enum RowResult {
         key: String,
         errors: Vec<ExceptionRecord>,
     },
+    /// A delta run: a discrete module's row unchanged since the base, not evaluated.
+    Carried { key: String },
 }
 
 /// Runs the project's modules over a snapshot into `dirs.output` and records the run.
@@ -415,12 +448,17 @@ pub fn run(
         .recorded_output
         .clone()
         .unwrap_or_else(|| dirs.output.display().to_string());
+    let mut delta = match opts.base {
+        Some(b) => Some(ws.delta_base(b)?),
+        None => None,
+    };
     let mut ledger = ws.begin_run(RunSpec {
         id: opts.run_id,
         kind: opts.kind.clone(),
         snapshot: snapshot.id,
         files,
         output_dir: recorded_output.clone(),
+        base: opts.base,
     })?;
     let validator = ferry_fhir::Validator::r4();
     let mut all_books = Vec::new();
@@ -431,26 +469,18 @@ pub fn run(
             module: &module.name,
         });
         let module_started = std::time::Instant::now();
-        let mut books = ModuleBooks {
-            module: module.name.clone(),
-            started_at: ferry_core::calendar::now_utc_rfc3339(),
-            duration_ms: 0,
-            source_rows: 0,
-            migrated: 0,
-            excluded: 0,
-            exceptions: 0,
-            resources: 0,
-            migrated_by_decision: 0,
-            excluded_by_decision: 0,
-        };
+        let mut books = ModuleBooks::empty(&module.name);
         let (work_tx, work_rx) = sync_channel::<WorkBatch>(4);
-        let (done_tx, done_rx) = sync_channel::<(u64, Vec<RowResult>)>(8);
+        let (done_tx, done_rx) = sync_channel::<Done>(8);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let threads = opts.threads.max(1);
         let checks = shape::LeafChecks::new(module, validator);
+        let base_run = opts.base.unwrap_or(0);
+        let delta_ref = delta.as_mut();
         let result: Result<(), RunError> = std::thread::scope(|scope| {
             let cancel = &opts.cancel;
-            let reader_handle = scope.spawn(move || read_batches(&reader, module, work_tx, cancel));
+            let reader_handle =
+                scope.spawn(move || read_batches(&reader, module, delta_ref, work_tx, cancel));
             for _ in 0..threads {
                 let work_rx = Arc::clone(&work_rx);
                 let done_tx = done_tx.clone();
@@ -464,20 +494,27 @@ pub fn run(
             }
             drop(done_tx);
             // Collect in batch order.
-            let mut pending: BTreeMap<u64, Vec<RowResult>> = BTreeMap::new();
+            let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
             let mut next = 0u64;
             let mut failure: Option<RunError> = None;
-            for (seq, results) in done_rx.iter() {
-                pending.insert(seq, results);
+            for done in done_rx.iter() {
+                pending.insert(done.seq, done);
                 while let Some(batch) = pending.remove(&next) {
                     next += 1;
-                    rows_done += batch.len() as u64;
+                    rows_done += batch.results.len() as u64;
                     if failure.is_none() && opts.cancel.is_cancelled() {
                         failure = Some(RunError::Cancelled);
                     }
+                    let mut to = Recorder {
+                        module,
+                        books: &mut books,
+                        out: &mut out,
+                        ledger: &mut ledger,
+                        uses: &mut uses,
+                        base_run,
+                    };
                     if failure.is_none()
-                        && let Err(e) =
-                            record(batch, module, &mut books, &mut out, &mut ledger, &mut uses)
+                        && let Err(e) = to.record(batch)
                     {
                         failure = Some(e);
                     }
@@ -503,11 +540,18 @@ pub fn run(
             }
         });
         result?;
+        if let Some(base) = &delta {
+            let policy = module.deleted.as_str();
+            books.deleted = base.unseen(&module.name, &mut |key, prior| {
+                ledger.deleted(&module.name, key, prior, policy)
+            })?;
+        }
         books.duration_ms = module_started.elapsed().as_millis() as u64;
         if !books.balanced() {
             let e = RunError::Unbalanced {
                 module: books.module.clone(),
                 source_rows: books.source_rows,
+                unchanged: books.unchanged,
                 migrated: books.migrated,
                 excluded: books.excluded,
                 exceptions: books.exceptions,
@@ -537,6 +581,10 @@ pub fn run(
     }
     let decisions = decision_uses(&modules, &uses);
     ledger.decision_uses(&decisions)?;
+    let retired = match opts.base {
+        Some(_) => Some(ledger.settle_retired()?),
+        None => None,
+    };
     let run = ledger.commit("ok")?;
     Ok(RunSummary {
         run,
@@ -547,6 +595,8 @@ pub fn run(
         outputs,
         bundles,
         decisions,
+        base: opts.base,
+        retired,
     })
 }
 
@@ -576,11 +626,16 @@ fn decision_uses(modules: &[Module], uses: &HashMap<String, u64>) -> Vec<Decisio
 fn read_batches(
     reader: &ferry_store::SnapshotReader,
     module: &Module,
+    delta: Option<&mut DeltaBase>,
     work: SyncSender<WorkBatch>,
     cancel: &ferry_core::Cancel,
 ) -> Result<u64, RunError> {
     let mut schema: Option<Arc<RowSchema>> = None;
     let mut batch: Vec<Vec<Value>> = Vec::with_capacity(BATCH);
+    let mut shas: Vec<[u8; 16]> = Vec::with_capacity(BATCH);
+    let mut priors: Vec<Option<PriorRow>> = Vec::new();
+    let mut lookup_error: Option<StoreError> = None;
+    let delta = delta.map(|d| &*d);
     let mut seq = 0u64;
     let mut closed = false;
     let summary = module.is_summary();
@@ -588,15 +643,47 @@ fn read_batches(
     let mut patient_col: Option<usize> = None;
     let mut current: Option<Value> = None;
     let mut in_group = 0usize;
-    let mut send = |rows: Vec<Vec<Value>>, schema: &Arc<RowSchema>, overflow: bool| {
+    let mut send = |rows: Vec<Vec<Value>>,
+                    shas: Vec<[u8; 16]>,
+                    priors: Vec<Option<PriorRow>>,
+                    schema: &Arc<RowSchema>,
+                    overflow: bool| {
         let b = WorkBatch {
             seq,
             schema: Arc::clone(schema),
             rows,
             overflow,
+            shas,
+            priors,
         };
         seq += 1;
         work.send(b).is_ok()
+    };
+    // A row's hash, and in a delta what the base recorded of its key.
+    let mut note = |schema: &Arc<RowSchema>,
+                    values: &[Value],
+                    shas: &mut Vec<[u8; 16]>,
+                    priors: &mut Vec<Option<PriorRow>>|
+     -> bool {
+        let refs: Vec<ValueRef<'_>> = values.iter().map(ValueRef::from).collect();
+        shas.push(ferry_core::content_hash::row_hash(refs.iter().copied()));
+        if let Some(base) = delta {
+            let view = RowView {
+                schema,
+                values: &refs,
+            };
+            let key = module
+                .row_key(&view)
+                .unwrap_or_else(|_| "(no key)".to_string());
+            match base.take(&module.name, &key) {
+                Ok(p) => priors.push(p),
+                Err(e) => {
+                    lookup_error = Some(e);
+                    return false;
+                }
+            }
+        }
+        true
     };
     let query = reader_query(module);
     let (_, n) = reader
@@ -621,7 +708,9 @@ fn read_batches(
                     // A new patient: the batch may be cut here.
                     if batch.len() >= BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        if !send(full, schema, false) {
+                        let h = std::mem::replace(&mut shas, Vec::with_capacity(BATCH));
+                        let p = std::mem::take(&mut priors);
+                        if !send(full, h, p, schema, false) {
                             closed = true;
                             return false;
                         }
@@ -631,19 +720,34 @@ fn read_batches(
                 }
                 in_group += 1;
                 if in_group > MAX_SUMMARY_ROWS {
-                    if !send(vec![values], schema, true) {
+                    let (mut h, mut p) = (Vec::new(), Vec::new());
+                    if !note(schema, &values, &mut h, &mut p) {
+                        closed = true;
+                        return false;
+                    }
+                    if !send(vec![values], h, p, schema, true) {
                         closed = true;
                         return false;
                     }
                     return true;
                 }
+                if !note(schema, &values, &mut shas, &mut priors) {
+                    closed = true;
+                    return false;
+                }
                 batch.push(values);
                 return true;
+            }
+            if !note(schema, &values, &mut shas, &mut priors) {
+                closed = true;
+                return false;
             }
             batch.push(values);
             if batch.len() == BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if !send(full, schema, false) {
+                let h = std::mem::replace(&mut shas, Vec::with_capacity(BATCH));
+                let p = std::mem::take(&mut priors);
+                if !send(full, h, p, schema, false) {
                     closed = true;
                     return false;
                 }
@@ -657,12 +761,15 @@ fn read_batches(
     if cancel.is_cancelled() {
         return Err(RunError::Cancelled);
     }
+    if let Some(e) = lookup_error {
+        return Err(e.into());
+    }
     if closed {
         return Err(RunError::Worker("the workers stopped".into()));
     }
     if !batch.is_empty() {
         let schema = schema.unwrap_or_else(|| RowSchema::new(Vec::<String>::new()));
-        if !send(batch, &schema, false) {
+        if !send(batch, shas, priors, &schema, false) {
             return Err(RunError::Worker("the workers stopped".into()));
         }
     }
@@ -679,11 +786,7 @@ struct Worker<'a> {
 }
 
 /// Evaluates, validates and serializes batches until the reader is done.
-fn work(
-    worker: Worker<'_>,
-    work: &Mutex<Receiver<WorkBatch>>,
-    done: &SyncSender<(u64, Vec<RowResult>)>,
-) {
+fn work(worker: Worker<'_>, work: &Mutex<Receiver<WorkBatch>>, done: &SyncSender<Done>) {
     let Worker {
         module, validator, ..
     } = worker;
@@ -734,10 +837,29 @@ fn work(
         } else {
             views
                 .iter()
-                .map(|v| migrate_row(worker, &mut shapes, v))
+                .enumerate()
+                .map(|(i, v)| {
+                    let unchanged = matches!(
+                        (batch.priors.get(i), batch.shas.get(i)),
+                        (Some(Some(p)), Some(sha)) if p.row_sha == *sha
+                    );
+                    if unchanged {
+                        RowResult::Carried {
+                            key: module.row_key(v).unwrap_or_else(|_| "(no key)".to_string()),
+                        }
+                    } else {
+                        migrate_row(worker, &mut shapes, v)
+                    }
+                })
                 .collect()
         };
-        if done.send((batch.seq, results)).is_err() {
+        let d = Done {
+            seq: batch.seq,
+            results,
+            shas: batch.shas,
+            priors: batch.priors,
+        };
+        if done.send(d).is_err() {
             return;
         }
     }
@@ -929,16 +1051,129 @@ fn summarize_group(
     out
 }
 
-/// Writes one batch's results to the output and the ledger, in order.
-fn record(
-    batch: Vec<RowResult>,
-    module: &Module,
-    books: &mut ModuleBooks,
-    out: &mut ferry_fhir::NdjsonWriter,
-    ledger: &mut ferry_store::RunWriter<'_>,
-    uses: &mut HashMap<String, u64>,
-) -> Result<(), RunError> {
-    for r in batch {
+/// Where a module's results go: its books, the output, the ledger.
+struct Recorder<'a, 'w> {
+    module: &'a Module,
+    books: &'a mut ModuleBooks,
+    out: &'a mut ferry_fhir::NdjsonWriter,
+    ledger: &'a mut ferry_store::RunWriter<'w>,
+    uses: &'a mut HashMap<String, u64>,
+    /// A delta run's base (0 otherwise).
+    base_run: u64,
+}
+
+/// Whether a row's result is what the base recorded of it (same outcome, same resources by
+/// type, id and content hash): a summary module's row carried in a delta.
+fn same_as_prior(r: &RowResult, prior: &PriorRow) -> bool {
+    match r {
+        RowResult::Migrated {
+            resources, shared, ..
+        } => {
+            if prior.outcome != "migrated" {
+                return false;
+            }
+            let now: Vec<(&str, &str, &str)> = resources
+                .iter()
+                .map(|(t, i, _, sha)| (t.as_str(), i.as_str(), sha.as_str()))
+                .chain(
+                    shared
+                        .iter()
+                        .map(|(t, i, sha)| (t.as_str(), i.as_str(), sha.as_str())),
+                )
+                .collect();
+            let before = ferry_store::lineage_entries(prior.resources.as_deref().unwrap_or("[]"));
+            now.len() == before.len()
+                && now
+                    .iter()
+                    .zip(&before)
+                    .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && a.2 == b.2)
+        }
+        RowResult::Excluded { .. } => prior.outcome == "excluded",
+        RowResult::Exception { .. } => prior.outcome == "exception",
+        RowResult::Carried { .. } => true,
+    }
+}
+
+impl Recorder<'_, '_> {
+    /// Writes one batch's results to the output and the ledger, in order.
+    fn record(&mut self, batch: Done) -> Result<(), RunError> {
+        let delta = self.base_run != 0;
+        let Done {
+            results,
+            shas,
+            priors,
+            ..
+        } = batch;
+        let mut priors = priors.into_iter();
+        for (i, r) in results.into_iter().enumerate() {
+            let sha = shas.get(i).copied().unwrap_or_default();
+            let prior = if delta { priors.next().flatten() } else { None };
+            let key = match &r {
+                RowResult::Migrated { key, .. }
+                | RowResult::Excluded { key, .. }
+                | RowResult::Exception { key, .. }
+                | RowResult::Carried { key } => key.clone(),
+            };
+            self.ledger.source_row(&self.module.name, &key, sha)?;
+            if delta {
+                match &prior {
+                    Some(p)
+                        if p.row_sha == sha
+                            && (matches!(r, RowResult::Carried { .. }) || same_as_prior(&r, p)) =>
+                    {
+                        self.books.unchanged += 1;
+                        self.ledger.carried(&self.module.name, &key, p)?;
+                        continue;
+                    }
+                    Some(p) => {
+                        self.books.changed += 1;
+                        self.dropped(&key, &r, p)?;
+                    }
+                    None => self.books.new_rows += 1,
+                }
+            }
+            self.result(r)?;
+        }
+        Ok(())
+    }
+
+    /// A changed row: the resources the base made of it that it no longer makes.
+    fn dropped(&mut self, key: &str, r: &RowResult, prior: &PriorRow) -> Result<(), RunError> {
+        if prior.outcome != "migrated" {
+            return Ok(());
+        }
+        let now: Vec<(&str, &str)> = match r {
+            RowResult::Migrated {
+                resources, shared, ..
+            } => resources
+                .iter()
+                .map(|(t, i, _, _)| (t.as_str(), i.as_str()))
+                .chain(shared.iter().map(|(t, i, _)| (t.as_str(), i.as_str())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let lost: Vec<(String, String, String)> =
+            ferry_store::lineage_entries(prior.resources.as_deref().unwrap_or("[]"))
+                .into_iter()
+                .filter(|(t, i, _)| !now.iter().any(|(a, b)| a == t && b == i))
+                .collect();
+        if lost.is_empty() {
+            return Ok(());
+        }
+        let json = serde_json::to_string(
+            &lost
+                .iter()
+                .map(|(t, i, s)| [t.as_str(), i.as_str(), s.as_str()])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|_| "[]".to_string());
+        self.ledger
+            .dropped(&self.module.name, key, &json, self.module.deleted.as_str())?;
+        Ok(())
+    }
+
+    fn result(&mut self, r: RowResult) -> Result<(), RunError> {
+        let (module, books) = (self.module, &mut *self.books);
         match r {
             RowResult::Migrated {
                 key,
@@ -951,35 +1186,35 @@ fn record(
                     books.migrated_by_decision += 1;
                     for i in decisions {
                         if let Some(d) = module.decision(i) {
-                            ledger.decided(&module.name, &key, &d.id)?;
-                            *uses.entry(d.id.clone()).or_default() += 1;
+                            self.ledger.decided(&module.name, &key, &d.id)?;
+                            *self.uses.entry(d.id.clone()).or_default() += 1;
                         }
                     }
                 }
                 let mut lineage: Vec<(&str, &str, &str)> =
                     Vec::with_capacity(resources.len() + shared.len());
                 for (rtype, id, bytes, sha) in &resources {
-                    out.write_line_with_id(rtype, Some(id), bytes)?;
+                    self.out.write_line_with_id(rtype, Some(id), bytes)?;
                     lineage.push((rtype, id, sha));
                     books.resources += 1;
                 }
                 for (rtype, id, sha) in &shared {
                     lineage.push((rtype, id, sha));
                 }
-                ledger.lineage_row(&module.name, &key, &lineage)?;
+                self.ledger.lineage_row(&module.name, &key, &lineage)?;
             }
             RowResult::Excluded { key, rule, reason } => {
                 books.excluded += 1;
                 if let Some(id) = rule.strip_prefix("decision:") {
                     books.excluded_by_decision += 1;
-                    *uses.entry(id.to_string()).or_default() += 1;
+                    *self.uses.entry(id.to_string()).or_default() += 1;
                 }
-                ledger.exclusion(&module.name, &key, &rule, &reason)?;
+                self.ledger.exclusion(&module.name, &key, &rule, &reason)?;
             }
             RowResult::Exception { key, errors } => {
                 books.exceptions += 1;
                 for (rtype, path, reason, raw) in errors {
-                    ledger.exception(
+                    self.ledger.exception(
                         &module.name,
                         &key,
                         rtype.as_deref(),
@@ -989,15 +1224,27 @@ fn record(
                     )?;
                 }
             }
+            RowResult::Carried { key } => {
+                // Only a delta carries a row; outside one this is a bug, never a silent loss.
+                books.exceptions += 1;
+                self.ledger.exception(
+                    &module.name,
+                    &key,
+                    None,
+                    None,
+                    "internal: a row was carried outside a delta run",
+                    None,
+                )?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// sha256 of every file in these folders (sorted), recorded with the run as `FOLDER/FILE`
 /// (`mappings/vitals.toml`): paths relative to the project, so the ledger reads the same from
 /// any directory and on any machine.
-fn hash_files(dirs: &[&Path]) -> Vec<(String, String)> {
+pub fn hash_files(dirs: &[&Path]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for dir in dirs {
         let Ok(rd) = std::fs::read_dir(dir) else {

@@ -76,6 +76,7 @@ fn options() -> RunOptions {
         run_id: None,
         recorded_output: None,
         cancel: ferry_core::Cancel::new(),
+        base: None,
     }
 }
 

@@ -998,6 +998,7 @@ mod tests {
                 snapshot: 1,
                 files: Vec::new(),
                 output_dir: "out".into(),
+                base: None,
             })
             .unwrap();
         run.lineage("patients", "1", "Patient", "p1", "00").unwrap();

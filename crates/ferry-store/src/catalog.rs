@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 const CATALOG_FILE: &str = "catalog.db";
 const SNAPSHOT_DIR: &str = "snapshots";
 /// Bumped when the catalog's tables change; older catalogs are migrated in [`Workspace::open`].
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS snapshot (
@@ -175,6 +175,13 @@ impl Workspace {
             }
             // Version 4: the rows reviewers' decisions migrated or excluded, per module.
             for column in ["migrated_by_decision", "excluded_by_decision"] {
+                add_column(&catalog, "run_module", column, "INTEGER NOT NULL DEFAULT 0")
+                    .map_err(|e| StoreError::sqlite(&path, e))?;
+            }
+            // Version 5: delta runs (their base, and the rows unchanged, new, changed, deleted).
+            add_column(&catalog, "run", "base_run", "INTEGER")
+                .map_err(|e| StoreError::sqlite(&path, e))?;
+            for column in ["unchanged", "new_rows", "changed", "deleted"] {
                 add_column(&catalog, "run_module", column, "INTEGER NOT NULL DEFAULT 0")
                     .map_err(|e| StoreError::sqlite(&path, e))?;
             }

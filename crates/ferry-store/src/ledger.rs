@@ -74,7 +74,77 @@ CREATE TABLE exception (module TEXT NOT NULL, source_key TEXT NOT NULL, resource
 CREATE TABLE decided (module TEXT NOT NULL, source_key TEXT NOT NULL, decision TEXT NOT NULL);
 CREATE TABLE decision_use (decision TEXT PRIMARY KEY, module TEXT NOT NULL, action TEXT NOT NULL,
                            rows INTEGER NOT NULL);
+CREATE TABLE source_row (module TEXT NOT NULL, source_key TEXT NOT NULL, row_sha BLOB NOT NULL);
+CREATE TABLE carried_row (module TEXT NOT NULL, source_key TEXT NOT NULL, row_sha BLOB NOT NULL,
+                          outcome TEXT NOT NULL, resources TEXT, from_run INTEGER NOT NULL);
+CREATE TABLE deleted_row (module TEXT NOT NULL, source_key TEXT NOT NULL, outcome TEXT NOT NULL,
+                          resources TEXT, policy TEXT NOT NULL);
+CREATE TABLE dropped_row (module TEXT NOT NULL, source_key TEXT NOT NULL, resources TEXT NOT NULL,
+                          policy TEXT NOT NULL);
+CREATE TABLE retired_resource (type TEXT NOT NULL, id TEXT NOT NULL, module TEXT NOT NULL,
+                               source_key TEXT NOT NULL, policy TEXT NOT NULL,
+                               PRIMARY KEY (type, id));
 ";
+
+/// A delta run's resources that no source row makes any more, by the policy their module
+/// states (`report`, `delete`, `entered-in-error`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Retired {
+    pub report: u64,
+    pub delete: u64,
+    pub entered_in_error: u64,
+}
+
+impl Retired {
+    pub fn total(&self) -> u64 {
+        self.report + self.delete + self.entered_in_error
+    }
+}
+
+/// One resource a delta retires (see [`Retired`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetiredResource {
+    pub resource_type: String,
+    pub id: String,
+    pub module: String,
+    pub source_key: String,
+    pub policy: String,
+}
+
+/// What a delta run's base recorded of one source row (see [`DeltaBase`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorRow {
+    /// [`ferry_core::content_hash::row_hash`] of the row's values in the base.
+    pub row_sha: [u8; 16],
+    /// `migrated`, `excluded` or `exception`.
+    pub outcome: String,
+    /// For `migrated`: the lineage's JSON array of `[type, id, sha256]`.
+    pub resources: Option<String>,
+    /// The run whose output holds those resources: the base, or the run the base carried the
+    /// row from.
+    pub from_run: u64,
+}
+
+/// A row of the base that the delta's snapshot no longer has.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletedRow {
+    pub module: String,
+    pub source_key: String,
+    pub outcome: String,
+    /// The resources the base made from it: (type, id).
+    pub resources: Vec<(String, String)>,
+    /// The module's `deleted` policy when the delta ran.
+    pub policy: String,
+}
+
+/// A delta run's view of its base run: every source row the base recorded, by module and key,
+/// in a scratch SQLite file (indexed by key; the base's own ledger is never changed), with a
+/// mark for each key the delta's snapshot still has. Removed when dropped.
+pub struct DeltaBase {
+    pub run: u64,
+    path: PathBuf,
+    conn: Option<Connection>,
+}
 
 /// How often one reviewer decision was applied in a run (rows it changed or excluded); 0 means
 /// it no longer matches anything.
@@ -100,6 +170,8 @@ pub struct RunSpec {
     pub files: Vec<(String, String)>,
     /// The run's output folder as recorded: relative to the project root when inside it.
     pub output_dir: String,
+    /// A delta run's base run.
+    pub base: Option<u64>,
 }
 
 /// One module's books.
@@ -117,12 +189,46 @@ pub struct ModuleBooks {
     pub migrated_by_decision: u64,
     /// Of `excluded`, the rows a reviewer's decision excluded (rule `decision:ID`).
     pub excluded_by_decision: u64,
+    /// A delta run: rows the same as in the base (by key and content hash), carried over from
+    /// the base without new output.
+    pub unchanged: u64,
+    /// A delta run: rows whose key the base does not have.
+    pub new_rows: u64,
+    /// A delta run: rows whose key the base has with other content (or, in a summary module,
+    /// whose patient's document changed).
+    pub changed: u64,
+    /// A delta run: the base's rows the snapshot no longer has (listed in `deleted_row`).
+    pub deleted: u64,
 }
 
 impl ModuleBooks {
-    /// Source rows = migrated + excluded + exceptions: the promise that nothing is lost.
+    /// A module's books before any row.
+    pub fn empty(module: &str) -> ModuleBooks {
+        ModuleBooks {
+            module: module.to_string(),
+            started_at: ferry_core::calendar::now_utc_rfc3339(),
+            duration_ms: 0,
+            source_rows: 0,
+            migrated: 0,
+            excluded: 0,
+            exceptions: 0,
+            resources: 0,
+            migrated_by_decision: 0,
+            excluded_by_decision: 0,
+            unchanged: 0,
+            new_rows: 0,
+            changed: 0,
+            deleted: 0,
+        }
+    }
+
+    /// Source rows = unchanged + migrated + excluded + exceptions (`unchanged` is 0 but in a
+    /// delta run, where new + changed = migrated + excluded + exceptions): the promise that
+    /// nothing is lost.
     pub fn balanced(&self) -> bool {
-        self.source_rows == self.migrated + self.excluded + self.exceptions
+        self.source_rows == self.unchanged + self.migrated + self.excluded + self.exceptions
+            && (self.unchanged + self.new_rows + self.changed == 0
+                || self.new_rows + self.changed == self.migrated + self.excluded + self.exceptions)
     }
 }
 
@@ -148,6 +254,8 @@ pub struct RunInfo {
     pub ferry_version: String,
     /// Who ran it (recorded since workspace version 3).
     pub actor: Option<String>,
+    /// A delta run's base run (since workspace version 5).
+    pub base: Option<u64>,
 }
 
 /// Exceptions of one module and reason, for review.
@@ -199,6 +307,8 @@ pub struct RunWriter<'w> {
     /// Lineage bytes inserted since the last background fsync of the recording database.
     unsynced: u64,
     writeback: ferry_core::writeback::Writeback,
+    /// `source_row` records not yet inserted ([`LINEAGE_BATCH`] per statement).
+    source_rows: Vec<(String, String, [u8; 16])>,
 }
 
 /// Lineage rows per INSERT statement.
@@ -234,7 +344,141 @@ impl Workspace {
             lineage_bounds: vec![0],
             unsynced: 0,
             writeback: ferry_core::writeback::Writeback::new(),
+            source_rows: Vec::with_capacity(LINEAGE_BATCH),
         })
+    }
+
+    /// The base of a delta run: every source row run `run` recorded (its own rows and those it
+    /// carried from its base), by module and key, with its content hash and outcome. Refused
+    /// for a run recorded before row hashes were (it cannot be compared with).
+    pub fn delta_base(&self, run: u64) -> Result<DeltaBase, StoreError> {
+        let dir = self.run_dir();
+        let ledger = dir.join(format!("run-{run:04}.db"));
+        if !ledger.exists() {
+            return Err(StoreError::UnknownRun(run));
+        }
+        let path = dir.join(ferry_core::atomic::temp_name("delta-base.db"));
+        let conn = Connection::open(&path).map_err(|e| StoreError::sqlite(&path, e))?;
+        let base = DeltaBase {
+            run,
+            path: path.clone(),
+            conn: Some(conn),
+        };
+        let conn = base.conn()?;
+        let err = |e| StoreError::sqlite(&path, e);
+        conn.execute(
+            "ATTACH DATABASE ?1 AS b",
+            [format!("file:{}?mode=ro", ledger.to_string_lossy())],
+        )
+        .map_err(|e| StoreError::sqlite(&ledger, e))?;
+        let has_hashes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM b.sqlite_master WHERE name = 'source_row'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError::sqlite(&ledger, e))?;
+        if has_hashes == 0 {
+            return Err(StoreError::Writer(format!(
+                "run {run} was recorded by an older Ferry, without the row hashes a delta compares with: make a full run of its snapshot with `ferry run` and use that run as the base"
+            )));
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+             CREATE TABLE base (module TEXT NOT NULL, source_key TEXT NOT NULL, row_sha BLOB NOT NULL,
+                                outcome TEXT NOT NULL DEFAULT 'exception', resources TEXT,
+                                from_run INTEGER NOT NULL, seen INTEGER NOT NULL DEFAULT 0,
+                                PRIMARY KEY (module, source_key)) WITHOUT ROWID;
+             BEGIN;
+             INSERT OR REPLACE INTO base (module, source_key, row_sha, from_run)
+                 SELECT module, source_key, row_sha, {run} FROM b.source_row;
+             UPDATE base SET outcome = 'migrated', resources = l.resources
+                 FROM b.lineage_row l WHERE base.module = l.module AND base.source_key = l.source_key;
+             UPDATE base SET outcome = 'excluded'
+                 FROM b.exclusion x WHERE base.module = x.module AND base.source_key = x.source_key;
+             UPDATE base SET outcome = c.outcome, resources = c.resources, from_run = c.from_run
+                 FROM b.carried_row c WHERE base.module = c.module AND base.source_key = c.source_key;
+             COMMIT;
+             DETACH DATABASE b;
+             BEGIN;"
+        ))
+        .map_err(err)?;
+        Ok(base)
+    }
+
+    /// The resources a delta run retires (none for other runs), in (type, id) order.
+    pub fn retired_resources(&self, run: u64) -> Result<Vec<RetiredResource>, StoreError> {
+        let path = self.run_dir().join(format!("run-{run:04}.db"));
+        if !path.exists() {
+            return Err(StoreError::UnknownRun(run));
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let err = |e| StoreError::sqlite(&path, e);
+        let exists: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'retired_resource'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = conn
+            .prepare("SELECT type, id, module, source_key, policy FROM retired_resource ORDER BY type, id")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(RetiredResource {
+                    resource_type: r.get(0)?,
+                    id: r.get(1)?,
+                    module: r.get(2)?,
+                    source_key: r.get(3)?,
+                    policy: r.get(4)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// The rows a delta run found deleted since its base, module by module (none for other runs).
+    pub fn deleted_rows(&self, run: u64) -> Result<Vec<DeletedRow>, StoreError> {
+        let path = self.run_dir().join(format!("run-{run:04}.db"));
+        if !path.exists() {
+            return Err(StoreError::UnknownRun(run));
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let err = |e| StoreError::sqlite(&path, e);
+        let exists: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'deleted_row'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT module, source_key, outcome, resources, policy FROM deleted_row ORDER BY rowid",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let resources: Option<String> = r.get(3)?;
+                Ok(DeletedRow {
+                    module: r.get(0)?,
+                    source_key: r.get(1)?,
+                    outcome: r.get(2)?,
+                    resources: resources.as_deref().map(lineage_ids).unwrap_or_default(),
+                    policy: r.get(4)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
     }
 
     /// The id the next recorded run gets (one past the highest run id, or run ledger file, seen).
@@ -253,7 +497,7 @@ impl Workspace {
         let mut stmt = self
             .catalog_ref()
             .prepare(
-                "SELECT id, kind, snapshot_id, started_at, duration_ms, status, output_dir, ferry_version, actor
+                "SELECT id, kind, snapshot_id, started_at, duration_ms, status, output_dir, ferry_version, actor, base_run
                  FROM run ORDER BY id",
             )
             .map_err(|e| StoreError::sqlite(&path, e))?;
@@ -269,6 +513,7 @@ impl Workspace {
                     output_dir: r.get(6)?,
                     ferry_version: r.get(7)?,
                     actor: r.get(8)?,
+                    base: r.get::<_, Option<i64>>(9)?.map(|b| b as u64),
                 })
             })
             .map_err(|e| StoreError::sqlite(&path, e))?;
@@ -295,7 +540,8 @@ impl Workspace {
             .catalog_ref()
             .prepare(
                 "SELECT module, started_at, duration_ms, source_rows, migrated, excluded, exceptions, resources,
-                        COALESCE(migrated_by_decision, 0), COALESCE(excluded_by_decision, 0)
+                        COALESCE(migrated_by_decision, 0), COALESCE(excluded_by_decision, 0),
+                        unchanged, new_rows, changed, deleted
                  FROM run_module WHERE run_id = ?1 ORDER BY module",
             )
             .map_err(|e| StoreError::sqlite(&path, e))?;
@@ -312,8 +558,26 @@ impl Workspace {
                     resources: r.get::<_, i64>(7)? as u64,
                     migrated_by_decision: r.get::<_, i64>(8)? as u64,
                     excluded_by_decision: r.get::<_, i64>(9)? as u64,
+                    unchanged: r.get::<_, i64>(10)? as u64,
+                    new_rows: r.get::<_, i64>(11)? as u64,
+                    changed: r.get::<_, i64>(12)? as u64,
+                    deleted: r.get::<_, i64>(13)? as u64,
                 })
             })
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::sqlite(&path, e))
+    }
+
+    /// The mapping and concept-map files a run was made with: (path, sha256), by path.
+    pub fn run_files(&self, id: u64) -> Result<Vec<(String, String)>, StoreError> {
+        let path = self.catalog_path();
+        let mut stmt = self
+            .catalog_ref()
+            .prepare("SELECT path, sha256 FROM run_file WHERE run_id = ?1 ORDER BY path")
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let rows = stmt
+            .query_map([id as i64], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(|e| StoreError::sqlite(&path, e))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| StoreError::sqlite(&path, e))
@@ -779,9 +1043,173 @@ impl RunWriter<'_> {
         self.outputs.push(output);
     }
 
+    /// Every source row of the run with its content hash ([`ferry_core::content_hash::row_hash`]),
+    /// whatever became of it: what a later delta run compares with.
+    pub fn source_row(
+        &mut self,
+        module: &str,
+        source_key: &str,
+        row_sha: [u8; 16],
+    ) -> Result<(), StoreError> {
+        self.source_rows
+            .push((module.to_string(), source_key.to_string(), row_sha));
+        if self.source_rows.len() == LINEAGE_BATCH {
+            self.flush_source_rows()?;
+        }
+        Ok(())
+    }
+
+    fn flush_source_rows(&mut self) -> Result<(), StoreError> {
+        if self.source_rows.is_empty() {
+            return Ok(());
+        }
+        let path = self.temp_path.clone();
+        let rows = std::mem::take(&mut self.source_rows);
+        let conn = self.conn()?;
+        let result = (|| -> rusqlite::Result<()> {
+            if rows.len() == LINEAGE_BATCH {
+                let sql = format!(
+                    "INSERT INTO source_row VALUES {}",
+                    vec!["(?, ?, ?)"; LINEAGE_BATCH].join(", ")
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                for (i, (m, k, sha)) in rows.iter().enumerate() {
+                    stmt.raw_bind_parameter(i * 3 + 1, m.as_str())?;
+                    stmt.raw_bind_parameter(i * 3 + 2, k.as_str())?;
+                    stmt.raw_bind_parameter(i * 3 + 3, &sha[..])?;
+                }
+                stmt.raw_execute()?;
+            } else {
+                let mut stmt = conn.prepare_cached("INSERT INTO source_row VALUES (?1, ?2, ?3)")?;
+                for (m, k, sha) in &rows {
+                    stmt.execute(params![m, k, &sha[..]])?;
+                }
+            }
+            Ok(())
+        })();
+        result.map_err(|e| StoreError::sqlite(&path, e))?;
+        let mut rows = rows;
+        rows.clear();
+        self.source_rows = rows;
+        Ok(())
+    }
+
+    /// A delta run: a row the same as in the base, carried over with what the base made of it.
+    pub fn carried(
+        &mut self,
+        module: &str,
+        source_key: &str,
+        prior: &PriorRow,
+    ) -> Result<(), StoreError> {
+        let path = self.temp_path.clone();
+        self.conn()?
+            .prepare_cached("INSERT INTO carried_row VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    module,
+                    source_key,
+                    &prior.row_sha[..],
+                    prior.outcome,
+                    prior.resources,
+                    prior.from_run as i64
+                ])
+            })
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        Ok(())
+    }
+
+    /// A delta run: a row of the base the snapshot no longer has, with the module's policy.
+    pub fn deleted(
+        &mut self,
+        module: &str,
+        source_key: &str,
+        prior: &PriorRow,
+        policy: &str,
+    ) -> Result<(), StoreError> {
+        let path = self.temp_path.clone();
+        self.conn()?
+            .prepare_cached("INSERT INTO deleted_row VALUES (?1, ?2, ?3, ?4, ?5)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    module,
+                    source_key,
+                    prior.outcome,
+                    prior.resources,
+                    policy
+                ])
+            })
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        Ok(())
+    }
+
+    /// A delta run: a changed row that no longer makes some of the resources the base made of it
+    /// (`resources`: the lineage JSON of those).
+    pub fn dropped(
+        &mut self,
+        module: &str,
+        source_key: &str,
+        resources: &str,
+        policy: &str,
+    ) -> Result<(), StoreError> {
+        let path = self.temp_path.clone();
+        self.conn()?
+            .prepare_cached("INSERT INTO dropped_row VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![module, source_key, resources, policy]))
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        Ok(())
+    }
+
+    /// A delta run, after its last row: the resources of deleted rows and those changed rows no
+    /// longer make, less any that a row of this run still makes or carries (a merged patient's
+    /// survivor, a patient's summary document), recorded once each in `retired_resource`.
+    pub fn settle_retired(&mut self) -> Result<Retired, StoreError> {
+        self.flush_lineage()?;
+        let path = self.temp_path.clone();
+        let conn = self.conn()?;
+        let err = |e| StoreError::sqlite(&path, e);
+        conn.execute_batch(
+            "CREATE TEMP TABLE live AS
+                 SELECT j.value ->> 0 AS type, j.value ->> 1 AS id
+                 FROM lineage_row, json_each(lineage_row.resources) j
+                 UNION SELECT j.value ->> 0, j.value ->> 1
+                 FROM carried_row, json_each(carried_row.resources) j
+                 WHERE carried_row.resources IS NOT NULL;
+             CREATE INDEX temp.live_id ON live (type, id);
+             INSERT OR IGNORE INTO retired_resource
+                 SELECT j.value ->> 0, j.value ->> 1, d.module, d.source_key, d.policy
+                 FROM (SELECT module, source_key, resources, policy FROM deleted_row
+                       WHERE resources IS NOT NULL
+                       UNION ALL SELECT module, source_key, resources, policy FROM dropped_row) d,
+                      json_each(d.resources) j
+                 WHERE NOT EXISTS (SELECT 1 FROM live
+                                   WHERE live.type = j.value ->> 0 AND live.id = j.value ->> 1);
+             DROP TABLE temp.live;",
+        )
+        .map_err(err)?;
+        let mut out = Retired::default();
+        let mut stmt = conn
+            .prepare("SELECT policy, count(*) FROM retired_resource GROUP BY policy")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(err)?;
+        for row in rows {
+            let (policy, n) = row.map_err(err)?;
+            match policy.as_str() {
+                "delete" => out.delete += n,
+                "entered-in-error" => out.entered_in_error += n,
+                _ => out.report += n,
+            }
+        }
+        Ok(out)
+    }
+
     /// Records the run (status `ok` or `failed: ...`) and returns its id.
     pub fn commit(mut self, status: &str) -> Result<u64, StoreError> {
         self.flush_lineage()?;
+        self.flush_source_rows()?;
         let conn = self
             .conn
             .take()
@@ -817,8 +1245,8 @@ impl RunWriter<'_> {
         };
         let db_file = format!("run-{id:04}.db");
         tx.execute(
-            "INSERT INTO run (id, kind, snapshot_id, started_at, duration_ms, status, output_dir, db_file, ferry_version, actor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO run (id, kind, snapshot_id, started_at, duration_ms, status, output_dir, db_file, ferry_version, actor, base_run)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 id,
                 spec.kind,
@@ -829,7 +1257,8 @@ impl RunWriter<'_> {
                 spec.output_dir,
                 db_file,
                 env!("CARGO_PKG_VERSION"),
-                actor
+                actor,
+                spec.base.map(|b| b as i64)
             ],
         )
         .map_err(err)?;
@@ -842,8 +1271,8 @@ impl RunWriter<'_> {
         }
         for m in &modules {
             tx.execute(
-                "INSERT INTO run_module (run_id, module, started_at, duration_ms, source_rows, migrated, excluded, exceptions, resources, migrated_by_decision, excluded_by_decision)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO run_module (run_id, module, started_at, duration_ms, source_rows, migrated, excluded, exceptions, resources, migrated_by_decision, excluded_by_decision, unchanged, new_rows, changed, deleted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     id,
                     m.module,
@@ -855,7 +1284,11 @@ impl RunWriter<'_> {
                     m.exceptions as i64,
                     m.resources as i64,
                     m.migrated_by_decision as i64,
-                    m.excluded_by_decision as i64
+                    m.excluded_by_decision as i64,
+                    m.unchanged as i64,
+                    m.new_rows as i64,
+                    m.changed as i64,
+                    m.deleted as i64
                 ],
             )
             .map_err(err)?;
@@ -876,6 +1309,108 @@ impl RunWriter<'_> {
         }
         self.committed = true;
         Ok(id as u64)
+    }
+}
+
+/// (type, id) of each resource in a lineage JSON array of `[type, id, sha256]`.
+pub fn lineage_ids(json: &str) -> Vec<(String, String)> {
+    lineage_entries(json)
+        .into_iter()
+        .map(|(t, i, _)| (t, i))
+        .collect()
+}
+
+/// (type, id, sha256) of each resource in a lineage JSON array of `[type, id, sha256]`.
+pub fn lineage_entries(json: &str) -> Vec<(String, String, String)> {
+    let parsed: Vec<Vec<serde_json::Value>> = serde_json::from_str(json).unwrap_or_default();
+    parsed
+        .into_iter()
+        .filter_map(|r| {
+            Some((
+                r.first()?.as_str()?.to_string(),
+                r.get(1)?.as_str()?.to_string(),
+                r.get(2)?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+impl DeltaBase {
+    fn conn(&self) -> Result<&Connection, StoreError> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| StoreError::Writer("the delta base is closed".into()))
+    }
+
+    /// What the base recorded of this row, if it has its key; marks the key seen.
+    pub fn take(&self, module: &str, source_key: &str) -> Result<Option<PriorRow>, StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "UPDATE base SET seen = 1 WHERE module = ?1 AND source_key = ?2
+             RETURNING row_sha, outcome, resources, from_run",
+        )
+        .and_then(|mut s| {
+            let mut rows = s.query(params![module, source_key])?;
+            match rows.next()? {
+                Some(r) => {
+                    let sha: Vec<u8> = r.get(0)?;
+                    let mut row_sha = [0u8; 16];
+                    if sha.len() == 16 {
+                        row_sha.copy_from_slice(&sha);
+                    }
+                    Ok(Some(PriorRow {
+                        row_sha,
+                        outcome: r.get(1)?,
+                        resources: r.get(2)?,
+                        from_run: r.get::<_, i64>(3)? as u64,
+                    }))
+                }
+                None => Ok(None),
+            }
+        })
+        .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// The base's rows of `module` the delta did not see, in key order; `f` is called for each.
+    pub fn unseen(
+        &self,
+        module: &str,
+        f: &mut dyn FnMut(&str, &PriorRow) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let err = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT source_key, row_sha, outcome, resources, from_run FROM base
+                 WHERE module = ?1 AND seen = 0 ORDER BY source_key",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([module]).map_err(err)?;
+        let mut n = 0;
+        while let Some(r) = rows.next().map_err(err)? {
+            let key: String = r.get(0).map_err(err)?;
+            let sha: Vec<u8> = r.get(1).map_err(err)?;
+            let mut row_sha = [0u8; 16];
+            if sha.len() == 16 {
+                row_sha.copy_from_slice(&sha);
+            }
+            let prior = PriorRow {
+                row_sha,
+                outcome: r.get(2).map_err(err)?,
+                resources: r.get(3).map_err(err)?,
+                from_run: r.get::<_, i64>(4).map_err(err)? as u64,
+            };
+            f(&key, &prior)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for DeltaBase {
+    fn drop(&mut self) {
+        self.conn = None;
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -905,6 +1440,7 @@ mod tests {
                 snapshot: 1,
                 files: Vec::new(),
                 output_dir: "output".into(),
+                base: None,
             })
             .unwrap();
         let n = LINEAGE_BATCH * 2 + 5;

@@ -510,6 +510,7 @@ mod tests {
                 snapshot: 1,
                 files: vec![],
                 output_dir: "output".into(),
+                base: None,
             })
             .unwrap();
         w.lineage("labs", "1", "Observation", "id-1", "h").unwrap();

@@ -273,6 +273,13 @@ pub enum LedgerOutcome {
     Migrated(Vec<(String, String)>),
     Excluded,
     Exception,
+    /// A delta run carried the row over from its base unchanged: the base's row hash, outcome
+    /// (`migrated`, `excluded`, `exception`) and resources (type, id, sha256).
+    Carried {
+        row_sha: Vec<u8>,
+        outcome: String,
+        resources: Vec<(String, String, String)>,
+    },
     /// The ledger has no record of the row.
     Unknown,
 }
@@ -353,6 +360,31 @@ impl VerifyIndex {
                      UNION SELECT module, source_key, 'exception' FROM ledger.exception;
                  CREATE INDEX other_key ON other (module, source_key);",
             )
+            .map_err(self.err())?;
+        // A delta run's carried rows, and the resources they name (in the base's output).
+        let carried: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM ledger.sqlite_master WHERE name = 'carried_row'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
+        let from = if carried > 0 {
+            "ledger.carried_row"
+        } else {
+            "(SELECT '' AS module, '' AS source_key, x'' AS row_sha, '' AS outcome, NULL AS resources, 0 AS from_run WHERE 0)"
+        };
+        self.conn
+            .execute_batch(&format!(
+                "CREATE TABLE car AS SELECT module, source_key, row_sha, outcome, resources, from_run FROM {from};
+                 CREATE INDEX car_key ON car (module, source_key);
+                 CREATE TABLE car_res AS SELECT DISTINCT j.value ->> 0 AS type, j.value ->> 1 AS id,
+                     j.value ->> 2 AS sha, car.from_run AS from_run, 0 AS found
+                     FROM car, json_each(car.resources) j
+                     WHERE car.resources IS NOT NULL AND car.outcome = 'migrated' AND j.value ->> 2 <> '';
+                 CREATE INDEX car_res_id ON car_res (type, id, from_run);"
+            ))
             .map_err(self.err())
     }
 
@@ -419,11 +451,97 @@ impl VerifyIndex {
             .prepare_cached("SELECT kind FROM other WHERE module = ?1 AND source_key = ?2 LIMIT 1")
             .and_then(|mut s| s.query_row(params![module, key], |r| r.get(0)).optional())
             .map_err(self.err())?;
-        Ok(match kind.as_deref() {
-            Some("excluded") => LedgerOutcome::Excluded,
-            Some(_) => LedgerOutcome::Exception,
+        if let Some(k) = kind {
+            return Ok(if k == "excluded" {
+                LedgerOutcome::Excluded
+            } else {
+                LedgerOutcome::Exception
+            });
+        }
+        let carried: Option<(Vec<u8>, String, Option<String>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT row_sha, outcome, resources FROM car WHERE module = ?1 AND source_key = ?2 LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![module, key], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+            })
+            .map_err(self.err())?;
+        Ok(match carried {
+            Some((row_sha, outcome, resources)) => LedgerOutcome::Carried {
+                row_sha,
+                outcome,
+                resources: resources
+                    .as_deref()
+                    .map(crate::ledger::lineage_entries)
+                    .unwrap_or_default(),
+            },
             None => LedgerOutcome::Unknown,
         })
+    }
+
+    /// A delta run: its carried rows that were exceptions in the base, per module (they are
+    /// still open, so the exception rate counts them).
+    pub fn carried_exceptions(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT module, count(*) FROM car WHERE outcome = 'exception' GROUP BY module")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// A delta run: the runs whose output holds the resources it carried over.
+    pub fn carried_runs(&self) -> Result<Vec<u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT from_run FROM car_res ORDER BY from_run")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, i64>(0))
+            .map_err(self.err())?;
+        rows.map(|r| r.map(|n| n as u64))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err())
+    }
+
+    /// A resource of run `from_run`'s output that this delta carried over: the sha256 its
+    /// lineage recorded (and it is marked found), or `None` when it is not carried.
+    pub fn carried_resource(
+        &self,
+        from_run: u64,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE car_res SET found = 1 WHERE from_run = ?1 AND type = ?2 AND id = ?3
+                 RETURNING sha",
+            )
+            .and_then(|mut s| {
+                let mut rows = s.query(params![from_run as i64, resource_type, id])?;
+                match rows.next()? {
+                    Some(r) => Ok(Some(r.get(0)?)),
+                    None => Ok(None),
+                }
+            })
+            .map_err(self.err())
+    }
+
+    /// Carried resources not found in the output of the run that wrote them.
+    pub fn carried_not_found(&self, limit: usize) -> Result<(u64, Vec<IndexFinding>), StoreError> {
+        self.findings(
+            "SELECT count(*) FROM car_res WHERE found = 0",
+            "SELECT type, id, 'run ' || from_run FROM car_res WHERE found = 0 ORDER BY rowid LIMIT ?1",
+            limit,
+        )
     }
 
     /// The lineage of one output resource: (module, source key).
@@ -472,8 +590,10 @@ impl VerifyIndex {
         &self,
         limit: usize,
     ) -> Result<(u64, Vec<IndexFinding>), StoreError> {
+        // A delta run's output refers to resources it carried over (in its base's output) too.
         const WHERE: &str = "FROM ref LEFT JOIN res ON res.type = ref.type AND res.id = ref.id
-                             WHERE res.rowid IS NULL";
+                             WHERE res.rowid IS NULL AND NOT EXISTS
+                               (SELECT 1 FROM car_res c WHERE c.type = ref.type AND c.id = ref.id)";
         self.findings(
             &format!("SELECT count(*) {WHERE}"),
             &format!(
@@ -576,6 +696,7 @@ mod tests {
             snapshot: 1,
             files: Vec::new(),
             output_dir: "output".into(),
+            base: None,
         }
     }
 

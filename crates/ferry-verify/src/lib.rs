@@ -402,6 +402,18 @@ pub fn verify(
         )
     });
 
+    // 1b. A delta run: the resources it carried over, in the outputs of the runs that wrote them:
+    // each found with the bytes its lineage recorded, and counted by the comparative searches.
+    carried_pass(
+        ws,
+        opts,
+        &index,
+        &searches,
+        &mut tallies,
+        &mut counts,
+        on_event,
+    )?;
+
     // 2. Integrity.
     let (dangling, examples) = index.dangling_references(max)?;
     add_findings(&mut integrity, dangling, examples, |f| {
@@ -484,10 +496,10 @@ pub fn verify(
                 b.module, rows, run.snapshot, b.source_rows
             ));
         }
-        if rows != b.migrated + b.excluded + b.exceptions {
+        if rows != b.unchanged + b.migrated + b.excluded + b.exceptions {
             counts.add(format!(
-                "module `{}`: {} source rows but {} migrated + {} excluded + {} exceptions",
-                b.module, rows, b.migrated, b.excluded, b.exceptions
+                "module `{}`: {} source rows but {} unchanged + {} migrated + {} excluded + {} exceptions",
+                b.module, rows, b.unchanged, b.migrated, b.excluded, b.exceptions
             ));
         }
     }
@@ -498,6 +510,7 @@ pub fn verify(
             f.resource_type, f.resource_id, f.resource_type, f.detail
         )
     });
+    let carried_exceptions = index.carried_exceptions()?;
     drop(index);
 
     // 4. Comparative searches.
@@ -527,20 +540,37 @@ pub fn verify(
             .unwrap_or_default();
         let (limit, set_by) =
             t.exception_rate_for(&b.module, own.and_then(|m| m.verify.as_ref()), &file);
+        // A delta's carried exceptions are still open: they count.
+        let carried = carried_exceptions
+            .iter()
+            .find(|(m, _)| *m == b.module)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        let open = b.exceptions + carried;
         let rate = if b.source_rows == 0 {
             0.0
         } else {
-            b.exceptions as f64 / b.source_rows as f64
+            open as f64 / b.source_rows as f64
         };
         thresholds.push(ThresholdResult {
             name: format!("exception rate: {}", b.module),
             limit: format!("{:.1}%", limit * 100.0),
-            actual: format!(
-                "{:.1}% ({} of {} rows)",
-                rate * 100.0,
-                b.exceptions,
-                b.source_rows
-            ),
+            actual: if carried > 0 {
+                format!(
+                    "{:.1}% ({} + {} carried from the base, of {} rows)",
+                    rate * 100.0,
+                    b.exceptions,
+                    carried,
+                    b.source_rows
+                )
+            } else {
+                format!(
+                    "{:.1}% ({} of {} rows)",
+                    rate * 100.0,
+                    b.exceptions,
+                    b.source_rows
+                )
+            },
             ok: rate <= limit + 1e-12,
             set_by: Some(set_by),
         });
@@ -652,6 +682,96 @@ fn add_findings(
 }
 
 /// The output files: the ledger's, plus any other `*.ndjson` in the folder.
+/// A delta run's carried resources read back from the outputs of the runs that wrote them (no
+/// other run: nothing to do).
+fn carried_pass(
+    ws: &Workspace,
+    opts: &VerifyOptions,
+    index: &VerifyIndex,
+    searches: &[Search],
+    tallies: &mut [search::Tally],
+    counts: &mut Problems,
+    on_event: &dyn Fn(VerifyEvent<'_>),
+) -> Result<(), VerifyError> {
+    use sha2::Digest;
+    let runs = index.carried_runs()?;
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let mut files = Vec::new();
+    for r in &runs {
+        let info = ws.run(Some(*r))?;
+        let outputs = ws.run_outputs(*r)?;
+        let dir = opts.project_root.join(&info.output_dir);
+        for f in output_files(&dir, &outputs) {
+            files.push((*r, f));
+        }
+    }
+    let total: u64 = files
+        .iter()
+        .filter_map(|(_, f)| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
+    on_event(VerifyEvent::Phase {
+        name: "reading the carried resources",
+        total,
+    });
+    let mut done = 0u64;
+    for (run, f) in &files {
+        let mut input = match ferry_fhir::NdjsonReader::open(&f.path) {
+            Ok(r) => r,
+            Err(ferry_fhir::NdjsonError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue;
+            }
+            Err(e) => return Err(VerifyError::Ndjson(e)),
+        };
+        loop {
+            let line = match input.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(ferry_fhir::NdjsonError::LineTooLong { .. }) => break,
+                Err(e) => return Err(VerifyError::Ndjson(e)),
+            };
+            done += line.len;
+            let Ok(resource) = line.parse::<Value>() else {
+                continue;
+            };
+            let (Some(rtype), Some(id)) = (
+                resource.get("resourceType").and_then(Value::as_str),
+                resource.get("id").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let Some(sha) = index.carried_resource(*run, rtype, id)? else {
+                continue;
+            };
+            if hex::encode(sha2::Sha256::digest(line.bytes)) != sha {
+                counts.add(format!(
+                    "{rtype}/{id} ({} of run {run}, line {}): carried over by this delta, but its bytes differ from what its lineage recorded",
+                    f.name, line.number
+                ));
+            }
+            for (s, t) in searches.iter().zip(tallies.iter_mut()) {
+                s.observe(rtype, &resource, t);
+            }
+            if line.number.is_multiple_of(2048) {
+                on_event(VerifyEvent::Position(done));
+            }
+        }
+    }
+    on_event(VerifyEvent::Position(done));
+    let (missing, examples) = index.carried_not_found(counts.max)?;
+    add_findings(counts, missing, examples, |f| {
+        format!(
+            "{}/{}: carried over by this delta, but not in the output of {}",
+            f.resource_type, f.resource_id, f.detail
+        )
+    });
+    Ok(())
+}
+
 fn output_files(dir: &Path, outputs: &[ferry_store::RunOutput]) -> Vec<OutputFile> {
     let mut files: Vec<OutputFile> = outputs
         .iter()
@@ -875,6 +995,7 @@ fn outcome_name(o: &LedgerOutcome) -> &'static str {
         LedgerOutcome::Migrated(_) => "migrated",
         LedgerOutcome::Excluded => "excluded",
         LedgerOutcome::Exception => "an exception",
+        LedgerOutcome::Carried { .. } => "carried over from the base",
         LedgerOutcome::Unknown => "not recorded",
     }
 }
@@ -914,8 +1035,28 @@ impl RoundTrip<'_> {
         let summarized = self.module.summarize(&views);
         let m = self.module.name.clone();
         let mut document_checked = false;
-        for (key, outcome) in summarized.rows {
+        let same_rows = summarized.rows.len() == refs.len();
+        for (n, (key, outcome)) in summarized.rows.into_iter().enumerate() {
             let ledger = self.index.ledger_outcome(&m, &key)?;
+            if let LedgerOutcome::Carried {
+                row_sha,
+                outcome: was,
+                resources,
+            } = &ledger
+            {
+                let sha = match (same_rows, refs.get(n)) {
+                    (true, Some(values)) => {
+                        ferry_core::content_hash::row_hash(values.iter().copied())
+                    }
+                    _ => [0u8; 16],
+                };
+                let o = match (&outcome, &summarized.document) {
+                    (RowOutcome::Migrated(_), Some(doc)) => RowOutcome::Migrated(vec![doc.clone()]),
+                    (o, _) => o.clone(),
+                };
+                self.check_carried(&key, &sha, &o, row_sha, was, resources);
+                continue;
+            }
             match (&outcome, &ledger) {
                 (RowOutcome::Migrated(_), LedgerOutcome::Migrated(ids)) => {
                     if let Some(doc) = &summarized.document {
@@ -960,6 +1101,16 @@ impl RoundTrip<'_> {
             .unwrap_or_else(|_| "(no key)".to_string());
         let outcome = self.module.evaluate(&view);
         let ledger = self.index.ledger_outcome(m, &key)?;
+        if let LedgerOutcome::Carried {
+            row_sha,
+            outcome: was,
+            resources,
+        } = &ledger
+        {
+            let sha = ferry_core::content_hash::row_hash(values.iter().copied());
+            self.check_carried(&key, &sha, &outcome, row_sha, was, resources);
+            return Ok(());
+        }
         // A merged duplicate patient: the run wrote no resource of its own for it; its lineage
         // must name the survivor's resource.
         if let (RowOutcome::Migrated(_), Some(merges)) = (&outcome, self.merge)
@@ -998,6 +1149,87 @@ impl RoundTrip<'_> {
             )),
         }
         Ok(())
+    }
+
+    /// A row a delta run carried over from its base: its content must be the base's (by row
+    /// hash) and re-evaluation must give what the base recorded (outcome, and each resource by
+    /// type, id and the sha256 of its canonical bytes). The resources are in the base's output,
+    /// which the base's own verification read back.
+    fn check_carried(
+        &mut self,
+        key: &str,
+        sha: &[u8; 16],
+        outcome: &RowOutcome,
+        row_sha: &[u8],
+        was: &str,
+        resources: &[(String, String, String)],
+    ) {
+        let m = self.module.name.clone();
+        let k = shown(self.withhold_key, key).to_string();
+        if row_sha != sha.as_slice() {
+            self.problems.add(format!(
+                "module `{m}` key {k}: the delta carried it over from its base as unchanged, but its content differs from the base's"
+            ));
+            return;
+        }
+        if let (RowOutcome::Migrated(_), Some(merges)) = (outcome, self.merge)
+            && let Some((_, rtype, id)) = merges.merged_resource(self.module, key)
+        {
+            if !resources.iter().any(|(t, i, _)| *t == rtype && *i == id) {
+                self.problems.add(format!(
+                    "module `{m}` key {k}: merged into {rtype}/{id}, but the base's lineage carried over does not name it"
+                ));
+            }
+            return;
+        }
+        match (outcome, was) {
+            (RowOutcome::Migrated(rs), "migrated") => {
+                for r in rs {
+                    self.check_carried_resource(key, r, resources);
+                }
+            }
+            (RowOutcome::Migrated(_), "exception")
+            | (RowOutcome::Excluded { .. }, "excluded")
+            | (RowOutcome::Exception(_), "exception") => {}
+            (o, was) => self.problems.add(format!(
+                "module `{m}` key {k}: the base recorded it as {was}, re-evaluation gives {}",
+                match o {
+                    RowOutcome::Migrated(_) => "migrated",
+                    RowOutcome::Excluded { .. } => "excluded",
+                    RowOutcome::Exception(_) => "an exception",
+                }
+            )),
+        }
+    }
+
+    /// One re-evaluated resource of a carried row against the base's lineage entry for it.
+    fn check_carried_resource(
+        &mut self,
+        key: &str,
+        expected: &Value,
+        resources: &[(String, String, String)],
+    ) {
+        use sha2::Digest;
+        let m = &self.module.name;
+        let rtype = expected
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let id = expected.get("id").and_then(Value::as_str).unwrap_or("");
+        let mut bytes = Vec::new();
+        ferry_fhir::write_canonical(&mut bytes, expected);
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        match resources.iter().find(|(t, i, _)| t == rtype && i == id) {
+            None => self.problems.add(format!(
+                "{rtype}/{id} (module `{m}` key {k}): re-evaluation gives this resource, the base's lineage carried over does not list it",
+                k = shown(self.withhold_key, key)
+            )),
+            Some((_, _, s)) if *s != sha => self.problems.add(format!(
+                "{rtype}/{id} (module `{m}` key {k}): carried over from the base, but re-evaluation gives other content than the base wrote",
+                k = shown(self.withhold_key, key)
+            )),
+            Some(_) => {}
+        }
     }
 
     fn compare(

@@ -8,6 +8,7 @@ mod cli {
     mod check;
     mod decisions;
     mod dedupe;
+    mod delta;
     mod demo;
     mod errors;
     mod evolve;

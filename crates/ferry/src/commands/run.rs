@@ -10,6 +10,8 @@ pub enum Kind {
     Iteration,
     Rehearsal,
     GoLive,
+    /// Only what changed since `--base RUN`.
+    Delta,
 }
 
 impl Kind {
@@ -18,6 +20,7 @@ impl Kind {
             Kind::Iteration => "iteration",
             Kind::Rehearsal => "rehearsal",
             Kind::GoLive => "go-live",
+            Kind::Delta => "delta",
         }
     }
 }
@@ -27,8 +30,14 @@ pub struct Args {
     /// Only these modules (comma-separated names); default: every module in mappings/.
     #[arg(long, value_delimiter = ',')]
     pub modules: Option<Vec<String>>,
-    #[arg(long, value_enum, default_value_t = Kind::Iteration)]
-    pub kind: Kind,
+    /// The kind of run (default: iteration; delta with `--base`).
+    #[arg(long, value_enum)]
+    pub kind: Option<Kind>,
+    /// A delta run: compare the snapshot with this run (by module, key and row content) and
+    /// write only new and changed rows' resources; unchanged rows are carried over, deleted
+    /// ones listed.
+    #[arg(long, value_name = "RUN")]
+    pub base: Option<u64>,
     /// Snapshot to migrate (default: the latest).
     #[arg(long)]
     pub snapshot: Option<u64>,
@@ -46,12 +55,13 @@ pub struct Args {
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
     let mut session = global.writer("run", true)?;
     let req = ferry_ops::run::RunRequest {
-        kind: Some(args.kind.as_str().to_string()),
+        kind: args.kind.map(|k| k.as_str().to_string()),
         snapshot: args.snapshot,
         modules: args.modules.clone(),
         bundle_size: args.bundles.map(|n| n as usize),
         threads: None,
         cancel: global.cancel.clone(),
+        base: args.base,
     };
     let bar = global.bar(args.json);
     let summary = ferry_ops::run::run(&mut session, &req, &bar)?;
@@ -90,14 +100,25 @@ pub fn print_summary(s: &ferry_run::RunSummary) -> Result<()> {
         "resources",
         "books",
     ];
+    let delta = s.base.is_some();
+    if delta {
+        header.splice(2..2, ["unchanged", "new", "changed", "deleted"]);
+    }
     if decided {
         header.push("by decision (migrated / excluded)");
     }
     t.set_header(header);
     for m in &s.modules {
-        let mut row = vec![
-            m.module.clone(),
-            format::thousands(m.source_rows),
+        let mut row = vec![m.module.clone(), format::thousands(m.source_rows)];
+        if delta {
+            row.extend([
+                format::thousands(m.unchanged),
+                format::thousands(m.new_rows),
+                format::thousands(m.changed),
+                format::thousands(m.deleted),
+            ]);
+        }
+        row.extend([
             format::thousands(m.migrated),
             format::thousands(m.excluded),
             format::thousands(m.exceptions),
@@ -107,7 +128,7 @@ pub fn print_summary(s: &ferry_run::RunSummary) -> Result<()> {
             } else {
                 "UNBALANCED".into()
             },
-        ];
+        ]);
         if decided {
             row.push(format!(
                 "{} / {}",
@@ -119,6 +140,20 @@ pub fn print_summary(s: &ferry_run::RunSummary) -> Result<()> {
     }
     for line in t.to_string().lines() {
         outln!("  {}", line.trim_end())?;
+    }
+    if let Some(base) = s.base {
+        outln!(
+            "  A delta of run {base}: only new and changed rows' resources were written; unchanged rows are carried over from run {base}"
+        )?;
+        if let Some(r) = s.retired.as_ref().filter(|r| r.total() > 0) {
+            outln!(
+                "  {} resources no source row makes any more (deleted or changed rows): {} to delete on the target, {} to mark entered-in-error, {} only reported (each module's `deleted` policy; docs/delta.md)",
+                format::thousands(r.total()),
+                format::thousands(r.delete),
+                format::thousands(r.entered_in_error),
+                format::thousands(r.report)
+            )?;
+        }
     }
     if !s.bundles.is_empty() {
         let entries: u64 = s.bundles.iter().map(|b| b.entries).sum();

@@ -42,7 +42,10 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         let i = &r.info;
         t.add_row([
             i.id.to_string(),
-            i.kind.clone(),
+            match i.base {
+                Some(b) => format!("{} of {b}", i.kind),
+                None => i.kind.clone(),
+            },
             i.snapshot.to_string(),
             i.started_at.clone(),
             format::seconds(i.duration_ms),
