@@ -23,6 +23,9 @@ pub enum State {
     Unchanged,
     /// The server refused it (a 4xx other than 408/429); `outcome` holds its OperationOutcome.
     Failed,
+    /// Not sent: someone changed (or deleted) it on the server since Ferry last wrote it, seen in
+    /// its pre-image or answered 412 to `If-Match`. Waits for review; never overwritten.
+    Conflict,
 }
 
 impl State {
@@ -33,6 +36,7 @@ impl State {
             State::Done => "done",
             State::Unchanged => "unchanged",
             State::Failed => "failed",
+            State::Conflict => "conflict",
         }
     }
 
@@ -42,6 +46,7 @@ impl State {
             "done" => State::Done,
             "unchanged" => State::Unchanged,
             "failed" => State::Failed,
+            "conflict" => State::Conflict,
             _ => State::Pending,
         }
     }
@@ -331,6 +336,18 @@ impl Journal {
         tx.commit().map_err(sql(&path))
     }
 
+    /// The resources in conflict (type, id): changed on the server since Ferry last wrote them.
+    pub fn conflicts(&self) -> Result<Vec<(String, String)>, LoadError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT type, id FROM entries WHERE state = 'conflict' ORDER BY seq")
+            .map_err(sql(&self.path))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql(&self.path))
+    }
+
     /// The OperationOutcomes of refused resources (type, id, status, outcome JSON): PHI-free ids;
     /// the outcome may quote values, so callers show it only on request.
     pub fn failures(&self) -> Result<Vec<(String, String, u16, String)>, LoadError> {
@@ -365,6 +382,73 @@ impl Journal {
             )
             .map_err(sql(&self.path))?;
         Ok(())
+    }
+}
+
+/// What Ferry last left on the server for one id: the version it wrote (or found holding its
+/// content) and that content's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub version: Option<String>,
+    pub hash: String,
+}
+
+/// The journals of earlier loads to one target, newest first: what Ferry last wrote there, for a
+/// delta's `If-Match` and conflict check. Read-only; shared by the load's workers.
+pub struct PriorLoads {
+    journals: Vec<std::sync::Mutex<(Connection, PathBuf)>>,
+}
+
+impl PriorLoads {
+    /// Opens these journals (newest first) read-only.
+    pub fn open(paths: &[PathBuf]) -> Result<PriorLoads, LoadError> {
+        let mut journals = Vec::new();
+        for p in paths {
+            let conn = Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(sql(p))?;
+            journals.push(std::sync::Mutex::new((conn, p.clone())));
+        }
+        Ok(PriorLoads { journals })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.journals.is_empty()
+    }
+
+    /// What the newest load that wrote (or found) this id left on the server; entries rolled
+    /// back, refused, in conflict or never answered are passed over.
+    pub fn written(&self, resource_type: &str, id: &str) -> Result<Option<Written>, LoadError> {
+        for j in &self.journals {
+            let guard = j
+                .lock()
+                .map_err(|_| LoadError::Other("a journal lock was poisoned".into()))?;
+            let (conn, path) = &*guard;
+            let row: Option<(String, String, Option<String>, Option<String>)> = conn
+                .prepare_cached(
+                    "SELECT state, hash, version, pre_version FROM entries
+                     WHERE type = ?1 AND id = ?2 AND rolled_back = 0",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![resource_type, id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()
+                })
+                .map_err(sql(path))?;
+            match row {
+                Some((state, hash, version, _)) if state == "done" => {
+                    return Ok(Some(Written { version, hash }));
+                }
+                Some((state, hash, _, pre_version)) if state == "unchanged" => {
+                    return Ok(Some(Written {
+                        version: pre_version,
+                        hash,
+                    }));
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -123,6 +123,7 @@ impl Spool {
                 id: id.to_string(),
                 hash: r.get(0)?,
                 entry: r.get(1)?,
+                expected: None,
             })
         })
         .optional()
@@ -156,6 +157,10 @@ pub struct LoadPlan {
     /// When (UTC, RFC 3339), the Provenance's `recorded`.
     pub recorded: String,
     pub cancel: ferry_core::Cancel,
+    /// A delta's load: what earlier loads to this target wrote. Each resource Ferry wrote before
+    /// is sent with `If-Match` on that version, and one changed or deleted on the server since
+    /// (its pre-image no longer holds Ferry's content, or a 412) is a conflict, never overwritten.
+    pub prior: Option<crate::journal::PriorLoads>,
 }
 
 /// What a load did.
@@ -185,6 +190,9 @@ pub struct LoadSummary {
     pub journal: PathBuf,
     /// Refused resources: type, id, status (no values).
     pub failures: Vec<(String, String, u16)>,
+    /// Not sent: changed or deleted on the server since Ferry last wrote them (type, id); they
+    /// wait for review in the journal (state `conflict`).
+    pub conflicts: Vec<(String, String)>,
     pub provenance: String,
     /// Resources per type in loading order.
     pub types: Vec<(String, u64)>,
@@ -197,10 +205,18 @@ struct Item {
     /// The batch entry `{"fullUrl":..,"resource":..,"request":{"method":"PUT",..}}`, serialized
     /// once however often it is resent.
     entry: Vec<u8>,
+    /// What an earlier load left on the server for this id (a delta's load): sent with
+    /// `If-Match` on its version.
+    expected: Option<crate::journal::Written>,
 }
 
 impl Item {
-    fn new(resource_type: &str, id: String, body: &Value) -> Result<Item, LoadError> {
+    fn new(
+        resource_type: &str,
+        id: String,
+        body: &Value,
+        expected: Option<crate::journal::Written>,
+    ) -> Result<Item, LoadError> {
         let hash = fhir::content_hash(body);
         let url = format!("{resource_type}/{id}");
         let mut entry = Vec::with_capacity(1024);
@@ -210,12 +226,18 @@ impl Item {
         serde_json::to_writer(&mut entry, body).map_err(|e| LoadError::Other(e.to_string()))?;
         entry.extend_from_slice(br#","request":{"method":"PUT","url":"#);
         serde_json::to_writer(&mut entry, &url).map_err(|e| LoadError::Other(e.to_string()))?;
+        if let Some(v) = expected.as_ref().and_then(|w| w.version.as_deref()) {
+            entry.extend_from_slice(br#","ifMatch":"#);
+            serde_json::to_writer(&mut entry, &format!("W/\"{v}\""))
+                .map_err(|e| LoadError::Other(e.to_string()))?;
+        }
         entry.extend_from_slice(b"}}");
         Ok(Item {
             resource_type: resource_type.to_string(),
             id,
             hash,
             entry,
+            expected,
         })
     }
 }
@@ -226,6 +248,7 @@ struct Tally {
     unchanged: u64,
     already: u64,
     failed: u64,
+    conflicts: u64,
 }
 
 /// The order to load types in: a type after the types it references (cycles broken by name).
@@ -478,7 +501,11 @@ pub fn load(
                             patients.push(id.clone());
                         }
                         fhir::tag(&mut v, &plan.project_tag, &plan.run_tag);
-                        let item = Item::new(t, id, &v)?;
+                        let expected = match &plan.prior {
+                            Some(p) => p.written(t, &id)?,
+                            None => None,
+                        };
+                        let item = Item::new(t, id, &v, expected)?;
                         if let Some(sp) = spool.as_mut()
                             && members.contains(&member_key(t, &item.id))
                         {
@@ -559,7 +586,7 @@ pub fn load(
     load_chunk(
         target,
         &journal,
-        vec![Item::new("Provenance", provenance_id.clone(), &prov)?],
+        vec![Item::new("Provenance", provenance_id.clone(), &prov, None)?],
         deadline,
         &stats,
         &tally,
@@ -586,6 +613,7 @@ pub fn load(
         ),
         ("finished_at", &ferry_core::calendar::now_utc_rfc3339()),
     ])?;
+    let conflicts = journal.conflicts()?;
     let tally = tally.into_inner().unwrap_or_default();
     Ok(LoadSummary {
         load: plan.load,
@@ -604,6 +632,7 @@ pub fn load(
         duration_ms: started.elapsed().as_millis() as u64,
         journal: plan.journal.clone(),
         failures,
+        conflicts,
         provenance: provenance_id,
         types: order
             .iter()
@@ -967,7 +996,7 @@ fn load_chunk(
     }
     let mut send: Vec<&Item> = Vec::new();
     let mut new: Vec<&Item> = Vec::new();
-    let (mut already, mut failed_before) = (0u64, 0u64);
+    let (mut already, mut failed_before, mut conflicts) = (0u64, 0u64, 0u64);
     {
         let keys: Vec<(&str, &str)> = chunk
             .iter()
@@ -983,6 +1012,8 @@ fn load_chunk(
                 }
                 // Refused before, and unchanged since: never resent unchanged.
                 Some(e) if e.hash == item.hash && e.state == State::Failed => failed_before += 1,
+                // Changed on the server since Ferry's last write: it waits for review.
+                Some(e) if e.state == State::Conflict => conflicts += 1,
                 Some(_) => send.push(item),
                 None => new.push(item),
             }
@@ -997,9 +1028,17 @@ fn load_chunk(
         let mut rows = Vec::with_capacity(new.len());
         for (item, pre) in new.iter().zip(pres) {
             let same = matches!(&pre, PreImage::Present { hash, .. } if *hash == item.hash);
+            // Ferry wrote this id before: the server must still hold what Ferry left there.
+            let edited = item.expected.as_ref().is_some_and(|w| match &pre {
+                PreImage::Present { hash, .. } => *hash != w.hash,
+                PreImage::Absent | PreImage::Deleted => true,
+            });
             let state = if same {
                 unchanged += 1;
                 State::Unchanged
+            } else if edited {
+                conflicts += 1;
+                State::Conflict
             } else {
                 send.push(item);
                 State::Intent
@@ -1016,6 +1055,7 @@ fn load_chunk(
     }
     let sent = send.len() as u64;
     let mut failed = 0u64;
+    let mut refused_412 = 0u64;
     let mut attempt = 0u32;
     while !send.is_empty() {
         let marked = if attempt == 0 {
@@ -1044,6 +1084,19 @@ fn load_chunk(
                     a.version,
                     None,
                 )),
+                // `If-Match` failed: changed on the server between the pre-image and the write.
+                Some(a) if a.status == 412 && item.expected.is_some() => {
+                    conflicts += 1;
+                    refused_412 += 1;
+                    outcomes.push((
+                        item.resource_type.as_str(),
+                        item.id.as_str(),
+                        State::Conflict,
+                        a.status,
+                        None,
+                        a.outcome.map(|o| o.to_string()),
+                    ))
+                }
                 Some(a) if !retryable(a.status) => {
                     failed += 1;
                     outcomes.push((
@@ -1076,10 +1129,11 @@ fn load_chunk(
         send = again;
     }
     if let Ok(mut t) = tally.lock() {
-        t.sent += sent - failed;
+        t.sent += sent - failed - refused_412;
         t.unchanged += unchanged;
         t.already += already;
         t.failed += failed + failed_before;
+        t.conflicts += conflicts;
     }
     Ok(())
 }

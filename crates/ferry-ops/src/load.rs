@@ -174,12 +174,6 @@ pub fn load(
                     hint: "Run `ferry run` again",
                 });
             }
-            if let Some(base) = run.base {
-                return Err(OpsError::Other(format!(
-                    "run {} is a delta of run {base}: loading a delta (If-Match on the versions of the earlier load, a conflict queue for resources edited in the new EHR since, and its deleted rows' policies) is not built yet. Make a full run of the same snapshot with `ferry run` and load that: the load sends only resources whose content the server does not already hold (docs/delta.md)",
-                    run.id
-                )));
-            }
             if !req.unverified {
                 require_go(session, run.id)?;
             }
@@ -189,6 +183,10 @@ pub fn load(
         }
     };
     let (info, files) = run_files(session, run)?;
+    let prior = match info.base {
+        Some(base) => Some(prior_loads(session, &req.target, load_id, run, base)?),
+        None => None,
+    };
     let tag = project_tag(session)?;
     let plan = ferry_load::LoadPlan {
         load: load_id,
@@ -201,6 +199,7 @@ pub fn load(
         actor: session.actor.name.clone(),
         recorded: ferry_core::calendar::now_utc_rfc3339(),
         cancel: req.cancel.clone(),
+        prior,
     };
     if req.unverified {
         Journal::open(&plan.journal)?.set_info("unverified", "true")?;
@@ -218,6 +217,33 @@ pub fn load(
         Some(&groups)
     };
     Ok(ferry_load::load(&target, &plan, groups, &events)?)
+}
+
+/// A delta's load: the earlier finished loads to this target, newest first, which must include
+/// one of the delta's base (a delta updates what the base's load wrote).
+fn prior_loads(
+    session: &Session,
+    target: &str,
+    this_load: u64,
+    run: u64,
+    base: u64,
+) -> Result<ferry_load::journal::PriorLoads, OpsError> {
+    let all = loads(session)?;
+    let earlier: Vec<&LoadInfo> = all
+        .iter()
+        .rev()
+        .filter(|l| l.target == target && l.load != this_load && l.status.starts_with("loaded"))
+        .collect();
+    if !earlier.iter().any(|l| l.run == Some(base)) {
+        return Err(OpsError::Other(format!(
+            "run {run} is a delta of run {base}, which has no finished load into `{target}`: load run {base} first (`ferry load --target {target} --run {base}`), then the delta"
+        )));
+    }
+    let paths: Vec<PathBuf> = earlier
+        .iter()
+        .map(|l| session.project.resolve(&l.journal.to_string_lossy()))
+        .collect();
+    Ok(ferry_load::journal::PriorLoads::open(&paths)?)
 }
 
 /// The run's modules whose mapping says `load = "transaction"` (read from the mapping files

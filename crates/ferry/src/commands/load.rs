@@ -137,6 +137,16 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                 "  refused: {t}/{id} (HTTP {status}); the server's OperationOutcome is in the journal"
             )?;
         }
+        if !s.conflicts.is_empty() {
+            outln!(
+                "  {} resources were changed or deleted in `{}` since Ferry loaded them: not overwritten; each waits for review (journal state `conflict`, its server version kept as the pre-image)",
+                format::thousands(s.conflicts.len() as u64),
+                s.target
+            )?;
+            for (t, id) in s.conflicts.iter().take(20) {
+                outln!("  conflict: {t}/{id}")?;
+            }
+        }
         outln!("  journal: {}", s.journal.display())?;
         outln!(
             "Next: ferry verify --target {} (or undo: ferry rollback --target {} --load {})",
@@ -145,7 +155,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
             s.load
         )?;
     }
-    Ok(if s.failed == 0 {
+    Ok(if s.failed == 0 && s.conflicts.is_empty() {
         crate::exit::OK
     } else {
         crate::exit::FAILURE
