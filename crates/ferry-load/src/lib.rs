@@ -28,7 +28,7 @@ pub mod smart;
 pub mod target;
 pub mod verify;
 
-pub use load::{Groups, LoadPlan, LoadSummary, load};
+pub use load::{Groups, LoadPlan, LoadSummary, Retire, RetirePolicy, load};
 pub use target::{Target, TargetConfig};
 
 use std::path::PathBuf;

@@ -161,6 +161,82 @@ pub struct LoadPlan {
     /// is sent with `If-Match` on that version, and one changed or deleted on the server since
     /// (its pre-image no longer holds Ferry's content, or a 412) is a conflict, never overwritten.
     pub prior: Option<crate::journal::PriorLoads>,
+    /// A delta's load: resources no source row makes any more whose module's policy acts on
+    /// the target, applied after the delta's own resources.
+    pub retire: Vec<Retire>,
+}
+
+/// One resource a delta retires on the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retire {
+    pub resource_type: String,
+    pub id: String,
+    pub policy: RetirePolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetirePolicy {
+    /// `DELETE Type/id`.
+    Delete,
+    /// The resource as the server holds it, with its status set to `entered-in-error`.
+    EnteredInError,
+}
+
+/// The content hash a journal records for a `DELETE`: no resource hashes to it.
+pub const DELETED_HASH: &str = "deleted";
+
+/// Sets a resource's status to `entered-in-error` (the element and code system R4 gives its
+/// type); `false` for a type without that code.
+pub fn mark_entered_in_error(resource: &mut Value) -> bool {
+    let t = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let Some(obj) = resource.as_object_mut() else {
+        return false;
+    };
+    let coded = |system: &str| json!({"coding": [{"system": system, "code": "entered-in-error", "display": "Entered in Error"}]});
+    match t.as_str() {
+        "AllergyIntolerance" => {
+            obj.insert(
+                "verificationStatus".into(),
+                coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"),
+            );
+            // R4: clinicalStatus SHALL NOT be present when the verification is entered-in-error.
+            obj.remove("clinicalStatus");
+        }
+        "Condition" => {
+            obj.insert(
+                "verificationStatus".into(),
+                coded("http://terminology.hl7.org/CodeSystem/condition-ver-status"),
+            );
+            obj.remove("clinicalStatus");
+        }
+        "Goal" => {
+            obj.insert("lifecycleStatus".into(), json!("entered-in-error"));
+        }
+        "Appointment"
+        | "CarePlan"
+        | "CareTeam"
+        | "Composition"
+        | "DiagnosticReport"
+        | "DocumentReference"
+        | "Encounter"
+        | "FamilyMemberHistory"
+        | "Flag"
+        | "Immunization"
+        | "MedicationAdministration"
+        | "MedicationRequest"
+        | "MedicationStatement"
+        | "Observation"
+        | "Procedure"
+        | "ServiceRequest" => {
+            obj.insert("status".into(), json!("entered-in-error"));
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// What a load did.
@@ -193,6 +269,9 @@ pub struct LoadSummary {
     /// Not sent: changed or deleted on the server since Ferry last wrote them (type, id); they
     /// wait for review in the journal (state `conflict`).
     pub conflicts: Vec<(String, String)>,
+    /// A delta's load: resources deleted, and marked entered-in-error, on the target.
+    pub deleted: u64,
+    pub marked_entered_in_error: u64,
     pub provenance: String,
     /// Resources per type in loading order.
     pub types: Vec<(String, u64)>,
@@ -249,6 +328,8 @@ struct Tally {
     already: u64,
     failed: u64,
     conflicts: u64,
+    deleted: u64,
+    marked: u64,
 }
 
 /// The order to load types in: a type after the types it references (cycles broken by name).
@@ -538,6 +619,23 @@ pub fn load(
         }
     }
 
+    // A delta's retired resources, by their modules' policies.
+    if !plan.retire.is_empty() {
+        on_event(LoadEvent::Message("retiring what no row makes any more"));
+        for chunk in plan.retire.chunks(size.max(1)) {
+            retire_chunk(
+                target,
+                plan.prior.as_ref(),
+                &journal,
+                chunk,
+                deadline,
+                &stats,
+                &tally,
+                &plan.cancel,
+            )?;
+        }
+    }
+
     // The Provenance of this load: who, when, which run and snapshot, and its Patients.
     let provenance_id = format!("ferry-load-{}-{:04}", plan.project_tag, plan.load);
     let mut targets: Vec<Value> = patients
@@ -633,6 +731,8 @@ pub fn load(
         journal: plan.journal.clone(),
         failures,
         conflicts,
+        deleted: tally.deleted,
+        marked_entered_in_error: tally.marked,
         provenance: provenance_id,
         types: order
             .iter()
@@ -1134,6 +1234,210 @@ fn load_chunk(
         t.already += already;
         t.failed += failed + failed_before;
         t.conflicts += conflicts;
+    }
+    Ok(())
+}
+
+/// Applies one chunk of a delta's retired resources: each that an earlier load wrote and the
+/// server still holds as Ferry left it is deleted or marked entered-in-error, with `If-Match`;
+/// one edited on the server since is a conflict; one already gone needs nothing. Journalled as
+/// every write is (pre-image and intent before the request, the answer after), so it resumes
+/// and rolls back.
+#[allow(clippy::too_many_arguments)]
+fn retire_chunk(
+    target: &Target,
+    prior: Option<&crate::journal::PriorLoads>,
+    journal: &Mutex<Journal>,
+    chunk: &[Retire],
+    deadline: Instant,
+    stats: &Stats,
+    tally: &Mutex<Tally>,
+    cancel: &ferry_core::Cancel,
+) -> Result<(), LoadError> {
+    if cancel.is_cancelled() {
+        return Err(LoadError::Cancelled);
+    }
+    let Some(prior) = prior else {
+        return Ok(());
+    };
+    // What an earlier load of this target wrote: only that is retired.
+    let mut todo: Vec<(&Retire, crate::journal::Written)> = Vec::new();
+    {
+        let keys: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|r| (r.resource_type.as_str(), r.id.as_str()))
+            .collect();
+        let found = lock(journal)?.get_many(&keys)?;
+        for (r, entry) in chunk.iter().zip(found) {
+            if entry.is_some() {
+                continue; // decided by an earlier invocation of this load (a resume)
+            }
+            if let Some(w) = prior.written(&r.resource_type, &r.id)? {
+                todo.push((r, w));
+            }
+        }
+    }
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let paths: Vec<String> = todo
+        .iter()
+        .map(|(r, _)| format!("{}/{}", r.resource_type, r.id))
+        .collect();
+    let found = fhir::read_many(target, &paths, deadline, stats, cancel)?;
+    let mut rows: Vec<(String, String, String, PreImage, State)> = Vec::new();
+    let mut send: Vec<(&Retire, Vec<u8>)> = Vec::new();
+    let mut conflicts = 0u64;
+    for ((r, w), f) in todo.iter().zip(found) {
+        let url = format!("{}/{}", r.resource_type, r.id);
+        let (pre, server) = match f {
+            Found::Resource(v) => (
+                PreImage::Present {
+                    version: v
+                        .pointer("/meta/versionId")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    hash: fhir::content_hash(&v),
+                    json: serde_json::to_vec(&v).unwrap_or_default(),
+                },
+                Some(v),
+            ),
+            Found::Absent => (PreImage::Absent, None),
+            Found::Deleted => (PreImage::Deleted, None),
+        };
+        let Some(mut body) = server else {
+            // Already gone from the target: nothing to retire.
+            rows.push((
+                r.resource_type.clone(),
+                r.id.clone(),
+                DELETED_HASH.into(),
+                pre,
+                State::Unchanged,
+            ));
+            continue;
+        };
+        if !matches!(&pre, PreImage::Present { hash, .. } if *hash == w.hash) {
+            conflicts += 1;
+            rows.push((
+                r.resource_type.clone(),
+                r.id.clone(),
+                w.hash.clone(),
+                pre,
+                State::Conflict,
+            ));
+            continue;
+        }
+        let if_match = w
+            .version
+            .as_deref()
+            .map(|v| format!("W/\"{v}\""))
+            .unwrap_or_default();
+        let (hash, entry) = match r.policy {
+            RetirePolicy::Delete => (
+                DELETED_HASH.to_string(),
+                json!({"request": {"method": "DELETE", "url": url, "ifMatch": if_match}}),
+            ),
+            RetirePolicy::EnteredInError => {
+                if let Some(meta) = body.get_mut("meta").and_then(Value::as_object_mut) {
+                    meta.remove("versionId");
+                    meta.remove("lastUpdated");
+                }
+                if !mark_entered_in_error(&mut body) {
+                    return Err(LoadError::Other(format!(
+                        "{url}: a {} has no entered-in-error status; its module's `deleted` policy must be \"delete\" or \"report\"",
+                        r.resource_type
+                    )));
+                }
+                (
+                    fhir::content_hash(&body),
+                    json!({"fullUrl": url, "resource": body, "request": {"method": "PUT", "url": url, "ifMatch": if_match}}),
+                )
+            }
+        };
+        rows.push((
+            r.resource_type.clone(),
+            r.id.clone(),
+            hash,
+            pre,
+            State::Intent,
+        ));
+        send.push((r, serde_json::to_vec(&entry).unwrap_or_default()));
+    }
+    {
+        let refs: Vec<(&str, &str, &str, PreImage, State)> = rows
+            .iter()
+            .map(|(t, i, h, p, s)| (t.as_str(), i.as_str(), h.as_str(), p.clone(), *s))
+            .collect();
+        lock(journal)?.record_pre_images(&refs)?;
+    }
+    let (mut deleted, mut marked) = (0u64, 0u64);
+    let mut attempt = 0u32;
+    let mut pending: Vec<&(&Retire, Vec<u8>)> = send.iter().collect();
+    while !pending.is_empty() {
+        let entries: Vec<&[u8]> = pending.iter().map(|(_, e)| e.as_slice()).collect();
+        let answers = fhir::batch_raw(target, &entries, false, deadline, stats, cancel)?;
+        let mut outcomes = Vec::new();
+        let mut again = Vec::new();
+        for (item, answer) in pending.iter().zip(answers) {
+            let (r, _) = item;
+            match answer {
+                Some(a) if (200..300).contains(&a.status) => {
+                    match r.policy {
+                        RetirePolicy::Delete => deleted += 1,
+                        RetirePolicy::EnteredInError => marked += 1,
+                    }
+                    outcomes.push((
+                        r.resource_type.as_str(),
+                        r.id.as_str(),
+                        State::Done,
+                        a.status,
+                        a.version,
+                        None,
+                    ));
+                }
+                Some(a) if a.status == 412 => {
+                    conflicts += 1;
+                    outcomes.push((
+                        r.resource_type.as_str(),
+                        r.id.as_str(),
+                        State::Conflict,
+                        a.status,
+                        None,
+                        a.outcome.map(|o| o.to_string()),
+                    ));
+                }
+                Some(a) if !retryable(a.status) => outcomes.push((
+                    r.resource_type.as_str(),
+                    r.id.as_str(),
+                    State::Failed,
+                    a.status,
+                    None,
+                    a.outcome.map(|o| o.to_string()),
+                )),
+                _ => again.push(*item),
+            }
+        }
+        lock(journal)?.record_outcomes(&outcomes)?;
+        if again.is_empty() {
+            break;
+        }
+        attempt += 1;
+        stats
+            .entry_retries
+            .fetch_add(again.len() as u64, Ordering::Relaxed);
+        fhir::wait_to_retry(
+            target,
+            attempt,
+            format!("{} retirements answered 429/5xx", again.len()),
+            deadline,
+            cancel,
+        )?;
+        pending = again;
+    }
+    if let Ok(mut t) = tally.lock() {
+        t.conflicts += conflicts;
+        t.deleted += deleted;
+        t.marked += marked;
     }
     Ok(())
 }

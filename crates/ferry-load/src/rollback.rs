@@ -96,6 +96,10 @@ pub fn rollback(
                         e.version.clone().unwrap_or_default()
                     ),
                 )),
+                // Ferry deleted it (a delta's retired resource): it comes back as it was.
+                (State::Done, None) if e.hash == crate::load::DELETED_HASH => {
+                    apply.push((e.clone(), String::new()))
+                }
                 (State::Done, None) => conflicts.push((
                     e.resource_type.clone(),
                     e.id.clone(),
@@ -110,6 +114,14 @@ pub fn rollback(
                 {
                     journal.mark_rolled_back(e.seq)?;
                     untouched += 1;
+                }
+                // A delete sent without a recorded answer, and the resource is gone: it landed.
+                (State::Intent, None)
+                    if e.hash == crate::load::DELETED_HASH
+                        && matches!(e.pre, Some(PreImage::Present { .. })) =>
+                {
+                    journal.set_done(e.seq, None)?;
+                    apply.push((e.clone(), String::new()));
                 }
                 (State::Intent, None)
                     if matches!(e.pre, Some(PreImage::Absent | PreImage::Deleted)) =>
@@ -235,7 +247,12 @@ fn restore_entry(e: &Entry, v: &str) -> Result<Value, LoadError> {
                 meta.remove("versionId");
                 meta.remove("lastUpdated");
             }
-            json!({"resource": prior, "request": {"method": "PUT", "url": url, "ifMatch": if_match}})
+            if v.is_empty() {
+                // Deleted by Ferry: no version to match; the resource is put back as it was.
+                json!({"resource": prior, "request": {"method": "PUT", "url": url}})
+            } else {
+                json!({"resource": prior, "request": {"method": "PUT", "url": url, "ifMatch": if_match}})
+            }
         }
         _ => json!({"request": {"method": "DELETE", "url": url, "ifMatch": if_match}}),
     })

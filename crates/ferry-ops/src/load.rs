@@ -187,6 +187,22 @@ pub fn load(
         Some(base) => Some(prior_loads(session, &req.target, load_id, run, base)?),
         None => None,
     };
+    // A delta's retired resources whose module's policy acts on the target.
+    let mut retire = Vec::new();
+    if info.base.is_some() {
+        for r in session.ws.retired_resources(run)? {
+            let policy = match r.policy.as_str() {
+                "delete" => ferry_load::RetirePolicy::Delete,
+                "entered-in-error" => ferry_load::RetirePolicy::EnteredInError,
+                _ => continue,
+            };
+            retire.push(ferry_load::Retire {
+                resource_type: r.resource_type,
+                id: r.id,
+                policy,
+            });
+        }
+    }
     let tag = project_tag(session)?;
     let plan = ferry_load::LoadPlan {
         load: load_id,
@@ -200,6 +216,7 @@ pub fn load(
         recorded: ferry_core::calendar::now_utc_rfc3339(),
         cancel: req.cancel.clone(),
         prior,
+        retire,
     };
     if req.unverified {
         Journal::open(&plan.journal)?.set_info("unverified", "true")?;

@@ -137,6 +137,13 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
                 "  refused: {t}/{id} (HTTP {status}); the server's OperationOutcome is in the journal"
             )?;
         }
+        if s.deleted + s.marked_entered_in_error > 0 {
+            outln!(
+                "  retired (their rows deleted or changed in the legacy system): {} deleted, {} marked entered-in-error, by their modules' `deleted` policy",
+                format::thousands(s.deleted),
+                format::thousands(s.marked_entered_in_error)
+            )?;
+        }
         if !s.conflicts.is_empty() {
             outln!(
                 "  {} resources were changed or deleted in `{}` since Ferry loaded them: not overwritten; each waits for review (journal state `conflict`, its server version kept as the pre-image)",

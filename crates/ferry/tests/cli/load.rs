@@ -684,15 +684,31 @@ fn output_of(wd: &Workdir, run: u32) -> std::collections::BTreeMap<(String, Stri
     out
 }
 
+/// Sets `deleted = POLICY` in a module file's `[module]`.
+fn set_deleted_policy(wd: &Workdir, module: &str, policy: &str) {
+    let path = wd.join(&format!("mappings/{module}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = format!("name = \"{module}\"\n");
+    assert!(text.contains(&at), "{module}");
+    let text = text.replacen(&at, &format!("{at}deleted = \"{policy}\"\n"), 1);
+    std::fs::write(&path, text).unwrap();
+}
+
 /// The cutover's back-load: a full load of snapshot 1, the clinic evolved 30 days, a delta of
 /// snapshot 2 loaded with `If-Match` on the first load's versions. The target then holds what a
 /// fresh full run of snapshot 2 makes, resource by resource (server `meta` aside), except the
 /// one resource edited in the new EHR in between: that one is a conflict, left as the EHR has it.
-/// Rolling the delta's load back restores what the first load wrote.
+/// What no row makes any more is deleted (vitals), marked entered-in-error (allergies) or kept
+/// (the rest), by each module's policy. Rolling the delta's load back restores what the first
+/// load wrote, deleted resources included.
 #[test]
 fn a_delta_load_updates_what_changed_and_never_overwrites_an_edit_made_on_the_target() {
     let server = Server::start();
     let wd = clinic(&server.base());
+    set_deleted_policy(&wd, "vitals", "delete");
+    set_deleted_policy(&wd, "allergies", "entered-in-error");
+    wd.run(&["run"]).ok(); // run 2: the base, with the policies
+    wd.run(&["verify"]).ok();
     wd.run(&["load", "--target", "ehr"]).ok();
     wd.run(&[
         "generate",
@@ -708,9 +724,9 @@ fn a_delta_load_updates_what_changed_and_never_overwrites_an_edit_made_on_the_ta
     .ok();
     wd.run(&["stage", "later/clinic.sql", "--label", "later"])
         .ok();
-    wd.run(&["run", "--base", "1"]).ok();
-    wd.run(&["verify", "--run", "2"]).ok();
-    let (base, delta) = (output_of(&wd, 1), output_of(&wd, 2));
+    wd.run(&["run", "--base", "2"]).ok(); // run 3
+    wd.run(&["verify", "--run", "3"]).ok();
+    let (base, delta) = (output_of(&wd, 2), output_of(&wd, 3));
     // A Patient the delta changes, edited in the new EHR after the first load.
     let (key, _) = delta
         .iter()
@@ -724,7 +740,7 @@ fn a_delta_load_updates_what_changed_and_never_overwrites_an_edit_made_on_the_ta
     });
     assert_eq!(server.put(&edited), 200);
 
-    let load = wd.run(&["load", "--target", "ehr", "--run", "2", "--json"]);
+    let load = wd.run(&["load", "--target", "ehr", "--run", "3", "--json"]);
     assert_eq!(
         load.code(),
         1,
@@ -741,8 +757,8 @@ fn a_delta_load_updates_what_changed_and_never_overwrites_an_edit_made_on_the_ta
     );
 
     // A fresh full run of snapshot 2: the target holds each of its resources.
-    wd.run(&["run"]).ok();
-    let fresh = output_of(&wd, 3);
+    wd.run(&["run"]).ok(); // run 4
+    let fresh = output_of(&wd, 4);
     let mut compared = 0;
     for (k, want) in &fresh {
         if k == key {
@@ -755,9 +771,66 @@ fn a_delta_load_updates_what_changed_and_never_overwrites_an_edit_made_on_the_ta
         compared += 1;
     }
     assert!(compared > 1000, "{compared}");
+    // And what it no longer makes, by its module's policy (the delta's ledger names it).
+    let ledger = rusqlite::Connection::open_with_flags(
+        wd.join(".ferry/runs/run-0003.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut policy_of = std::collections::BTreeMap::new();
+    let mut stmt = ledger
+        .prepare("SELECT type, id, module, policy FROM retired_resource")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                (r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        let (k, v) = row.unwrap();
+        policy_of.insert(k, v);
+    }
+    let (mut deleted, mut marked, mut kept) = (0u64, 0u64, 0u64);
+    for (k, was) in base.iter().filter(|(k, _)| !fresh.contains_key(*k)) {
+        let now = server.get(&k.0, &k.1);
+        let (module, policy) = policy_of
+            .get(k)
+            .unwrap_or_else(|| panic!("{k:?}: gone from a full run but not retired"));
+        match (module.as_str(), policy.as_str()) {
+            ("vitals", "delete") => {
+                assert!(now.is_none(), "{k:?} deleted");
+                deleted += 1;
+            }
+            ("allergies", "entered-in-error") => {
+                let now = now.unwrap_or_else(|| panic!("{k:?} kept"));
+                assert_eq!(
+                    now["verificationStatus"]["coding"][0]["code"], "entered-in-error",
+                    "{k:?}"
+                );
+                marked += 1;
+            }
+            (_, "report") => {
+                assert_eq!(now.as_ref(), Some(was), "{k:?} kept as it was");
+                kept += 1;
+            }
+            other => panic!("{k:?}: {other:?}"),
+        }
+    }
+    assert!(
+        deleted > 0 && marked > 0 && kept > 0,
+        "{deleted} {marked} {kept}"
+    );
+    assert_eq!(s["deleted"], deleted, "{s}");
+    assert_eq!(s["marked_entered_in_error"], marked, "{s}");
 
-    // Undo the delta's load: the first load's content is back.
+    // Undo the delta's load: the first load's content is back, deleted resources too.
     wd.run(&["rollback", "--target", "ehr", "--load", "2"]).ok();
+    for (k, was) in base.iter().filter(|(k, _)| !fresh.contains_key(*k)) {
+        assert_eq!(server.get(&k.0, &k.1).as_ref(), Some(was), "{k:?} restored");
+    }
     let (changed, _) = delta
         .iter()
         .find(|(k, v)| *k != key && base.get(*k).is_some_and(|b| b != *v))
