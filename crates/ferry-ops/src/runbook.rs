@@ -779,15 +779,38 @@ fn perform(
             modules,
             threads,
             bundle_size,
+            base,
         } => {
+            let base = match base {
+                None => None,
+                Some(file::BaseRun::Run(n)) => Some(*n),
+                Some(file::BaseRun::GoLive) => Some(
+                    session
+                        .ws
+                        .runs()?
+                        .into_iter()
+                        .rev()
+                        .find(|r| r.status == "ok" && (r.kind == "go-live" || r.kind == "delta"))
+                        .map(|r| r.id)
+                        .ok_or_else(|| {
+                            OpsError::Config(
+                                "the run step's `base = \"go-live\"` found no finished go-live run: run the go-live runbook first (`ferry runs` lists the runs)".into(),
+                            )
+                        })?,
+                ),
+            };
             let req = crate::run::RunRequest {
-                kind: Some(kind.as_str().to_string()),
+                kind: Some(if base.is_some() {
+                    "delta".to_string()
+                } else {
+                    kind.as_str().to_string()
+                }),
                 snapshot: ctx.snapshot,
                 modules: modules.clone(),
                 bundle_size: *bundle_size,
                 threads: *threads,
                 cancel,
-                base: None,
+                base,
             };
             let o = crate::run::run(session, &req, progress)?;
             let rows: u64 = o.modules.iter().map(|m| m.source_rows).sum();

@@ -82,6 +82,14 @@ impl Condition {
     }
 }
 
+/// The base of a runbook's delta run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BaseRun {
+    Run(u64),
+    /// The newest finished run of kind `go-live` or `delta`.
+    GoLive,
+}
+
 /// What one step does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -101,6 +109,10 @@ pub enum Action {
         modules: Option<Vec<String>>,
         threads: Option<usize>,
         bundle_size: Option<usize>,
+        /// A delta run (`ferry run --base RUN`): of this run, or of the newest finished go-live
+        /// run (or delta of one) when `"go-live"`.
+        #[serde(default)]
+        base: Option<BaseRun>,
     },
     /// `ferry verify` of the runbook's run.
     Verify,
@@ -136,7 +148,15 @@ impl Action {
         match self {
             Action::Stage { paths, .. } => format!("stage {}", paths.join(" ")),
             Action::Check => "check the mappings against the snapshot".into(),
-            Action::Run { .. } => "run the mappings".into(),
+            Action::Run { base: None, .. } => "run the mappings".into(),
+            Action::Run {
+                base: Some(BaseRun::Run(n)),
+                ..
+            } => format!("run the mappings as a delta of run {n}"),
+            Action::Run {
+                base: Some(BaseRun::GoLive),
+                ..
+            } => "run the mappings as a delta of the go-live run".into(),
             Action::Verify => "verify the run's output".into(),
             Action::Load { target } => format!("load the run into `{target}`"),
             Action::VerifyTarget { target } => format!("verify the run on `{target}`"),
@@ -198,7 +218,7 @@ const COMMON_KEYS: &[&str] = &["name", "kind", "only"];
 fn kind_keys(kind: &str) -> &'static [&'static str] {
     match kind {
         "stage" => &["paths", "label", "encoding", "delimiter", "no_header"],
-        "run" => &["modules", "threads", "bundle_size"],
+        "run" => &["modules", "threads", "bundle_size", "base"],
         "load" | "verify-target" => &["target"],
         "report" => &["out"],
         "gate" => &["require"],
@@ -351,6 +371,33 @@ fn strings(
                 format!(
                     "`{key}` in {ctx} must be an array of strings, not {}",
                     other.type_str()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `base = 3` or `base = "go-live"`.
+fn base_run(t: &Table<'_>, ctx: &str, d: &mut Diags<'_>) -> Option<BaseRun> {
+    let v = t.get("base")?;
+    match v.get_ref() {
+        DeValue::String(s) if s.as_ref() == "go-live" => Some(BaseRun::GoLive),
+        DeValue::Integer(i) => match i.to_string().parse::<u64>() {
+            Ok(n) if n > 0 => Some(BaseRun::Run(n)),
+            _ => {
+                d.error(
+                    v.span().start,
+                    format!("`base` in {ctx} must be a run number of at least 1"),
+                );
+                None
+            }
+        },
+        _ => {
+            d.error(
+                v.span().start,
+                format!(
+                    "`base` in {ctx} must be a run number (`base = 3`) or \"go-live\" (the newest finished go-live run, or delta of one)"
                 ),
             );
             None
@@ -581,6 +628,7 @@ fn parse_step(
                 .map(|m| m.into_iter().map(|(s, _)| s).collect()),
             threads: positive(t, "threads", &ctx, d),
             bundle_size: positive(t, "bundle_size", &ctx, d),
+            base: base_run(t, &ctx, d),
         },
         "verify" => Action::Verify,
         "load" => Action::Load { target: target(d)? },

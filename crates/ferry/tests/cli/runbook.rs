@@ -498,3 +498,54 @@ fn the_runbook_ferry_init_writes_parses_and_needs_only_its_target() {
     assert!(out.contains("runbook.toml: 15 steps, no problems"), "{out}");
     assert!(out.contains("client-validation"), "{out}");
 }
+
+/// After go-live, the back-load: a runbook whose run step is a delta of the go-live run
+/// (`base = "go-live"`) migrates only what the legacy system changed since, and lists what it
+/// deleted.
+#[test]
+fn a_back_load_runbook_runs_a_delta_of_the_go_live_run() {
+    const GO_LIVE: &str = "[[step]]\nname = \"stage\"\nkind = \"stage\"\npaths = [\"legacy\"]\n\n[[step]]\nname = \"run\"\nkind = \"run\"\n\n[[step]]\nname = \"verify\"\nkind = \"verify\"\n";
+    let wd = project(GO_LIVE, None);
+    wd.run(&["runbook", "start", "--kind", "go-live"]).ok();
+    // The legacy system after go-live: patient 2 edited, 3 deleted, 4 added.
+    wd.write(
+        "legacy/patients.csv",
+        "id,sex,dob\n1,female,1970-01-02\n2,male,1980-03-05\n4,male,2000-07-08\n",
+    );
+    wd.write(
+        "runbook.toml",
+        GO_LIVE.replace("kind = \"run\"\n", "kind = \"run\"\nbase = \"go-live\"\n"),
+    );
+    let out = wd.run(&["runbook", "check"]).ok();
+    assert!(!out.contains("error"), "{out}");
+    wd.run(&["runbook", "start", "--kind", "go-live"]).ok();
+    let runs = json_of(&wd.run(&["runs", "--json"]));
+    let last = &runs["runs"][1];
+    assert_eq!(last["kind"], "delta", "{runs}");
+    assert_eq!(last["base"], 1, "{runs}");
+    let written = std::fs::read_to_string(wd.join("output/run-0002/Patient.ndjson")).unwrap();
+    assert_eq!(
+        written.lines().count(),
+        2,
+        "the edited and the new patient: {written}"
+    );
+    let ledger = rusqlite::Connection::open(wd.join(".ferry/runs/run-0002.db")).unwrap();
+    let (carried, deleted): (i64, i64) = ledger
+        .query_row(
+            "SELECT (SELECT count(*) FROM carried_row), (SELECT count(*) FROM deleted_row)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((carried, deleted), (1, 1));
+    // A bad base is a diagnostic where it is written.
+    wd.write(
+        "runbook.toml",
+        GO_LIVE.replace("kind = \"run\"\n", "kind = \"run\"\nbase = \"latest\"\n"),
+    );
+    let out = wd.run(&["runbook", "check"]).stdout();
+    assert!(
+        out.contains("runbook.toml:9:8: error: `base` in step `run` must be a run number"),
+        "{out}"
+    );
+}
