@@ -107,7 +107,26 @@ CREATE TABLE IF NOT EXISTS entries (
   rolled_back INTEGER NOT NULL DEFAULT 0,
   UNIQUE (type, id)
 );
+CREATE TABLE IF NOT EXISTS resolution (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  by TEXT NOT NULL,
+  why TEXT NOT NULL,
+  at TEXT NOT NULL,
+  PRIMARY KEY (type, id)
+);
 ";
+
+/// How a reviewer resolved a conflict: `kept` (the EHR's edit stays) or `overwritten` (Ferry's
+/// content was written over it, with `If-Match`), by whom, why and when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Resolution {
+    pub action: String,
+    pub by: String,
+    pub why: String,
+    pub at: String,
+}
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> LoadError + '_ {
     move |e| LoadError::Journal {
@@ -332,6 +351,74 @@ impl Journal {
                 st.execute(params![t, id, state.as_str(), status, version, outcome])
                     .map_err(sql(&path))?;
             }
+        }
+        tx.commit().map_err(sql(&path))
+    }
+
+    /// Every entry that was a conflict (still one, or resolved), with its resolution.
+    pub fn conflict_entries(&self) -> Result<Vec<(Entry, Option<Resolution>)>, LoadError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {}, r.action, r.by, r.why, r.at FROM entries e
+                 LEFT JOIN resolution r ON r.type = e.type AND r.id = e.id
+                 WHERE e.state = 'conflict' OR r.type IS NOT NULL ORDER BY e.seq",
+                Self::COLUMNS
+                    .split(", ")
+                    .map(|c| format!("e.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .map_err(sql(&self.path))?;
+        let rows = st
+            .query_map([], |r| {
+                let e = Self::row(r)?;
+                let action: Option<String> = r.get(13)?;
+                let res = match action {
+                    Some(action) => Some(Resolution {
+                        action,
+                        by: r.get(14)?,
+                        why: r.get(15)?,
+                        at: r.get(16)?,
+                    }),
+                    None => None,
+                };
+                Ok((e, res))
+            })
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql(&self.path))
+    }
+
+    /// Records a reviewer's resolution of a conflict; `overwritten` also marks the entry done at
+    /// the version the server gave Ferry's write (so rollback restores the EHR's edit).
+    pub fn resolve(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        resolution: &Resolution,
+        version: Option<&str>,
+    ) -> Result<(), LoadError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(sql(&path))?;
+        tx.execute(
+            "INSERT INTO resolution (type, id, action, by, why, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                resource_type,
+                id,
+                resolution.action,
+                resolution.by,
+                resolution.why,
+                resolution.at
+            ],
+        )
+        .map_err(sql(&path))?;
+        if resolution.action == "overwritten" {
+            tx.execute(
+                "UPDATE entries SET state = 'done', version = ?3, attempts = attempts + 1
+                 WHERE type = ?1 AND id = ?2",
+                params![resource_type, id, version],
+            )
+            .map_err(sql(&path))?;
         }
         tx.commit().map_err(sql(&path))
     }

@@ -18,6 +18,7 @@
 //! Ferry's own messages carry resource types, ids (UUIDs, no PHI), statuses and counts; a
 //! server's OperationOutcome (which may quote a value) stays in the journal.
 
+pub mod conflicts;
 pub mod fhir;
 pub mod http;
 pub mod journal;

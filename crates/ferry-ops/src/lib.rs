@@ -11,6 +11,7 @@
 //! It knows no terminal and no HTTP.
 
 pub mod check;
+pub mod conflicts;
 pub mod decisions;
 pub mod dedupe;
 pub mod init;

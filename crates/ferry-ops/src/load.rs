@@ -84,7 +84,7 @@ pub(crate) fn loads_dir(session: &Session) -> PathBuf {
 }
 
 /// The run's NDJSON files (type, absolute path), as the ledger records them.
-fn run_files(
+pub(crate) fn run_files(
     session: &Session,
     run: u64,
 ) -> Result<(ferry_store::RunInfo, Vec<(String, PathBuf)>), OpsError> {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod check;
 pub mod completions;
+pub mod conflicts;
 pub mod dedupe;
 pub mod demo;
 pub mod exceptions;
@@ -84,6 +85,10 @@ pub enum Command {
     /// Undo a load: restore what the target held before it (stops, changing nothing, if someone
     /// edited a loaded resource since).
     Rollback(load::RollbackArgs),
+    /// The review queue of a delta's load: resources edited in the new EHR since Ferry loaded
+    /// them (never overwritten); `ferry conflicts resolve` keeps the EHR's version or writes
+    /// Ferry's.
+    Conflicts(conflicts::Args),
     /// List the loads: target, run, status (an unfinished one resumes with `ferry load --resume`),
     /// resources by state, journal.
     Loads(load::LoadsArgs),
@@ -198,6 +203,7 @@ pub fn exec(cli: Cli, cancel: ferry_core::Cancel) -> anyhow::Result<u8> {
         Command::Runs(args) => runs::exec(args, &global),
         Command::Runbook(args) => runbook::exec(args, &global),
         Command::Exceptions(args) => exceptions::exec(args, &global),
+        Command::Conflicts(args) => conflicts::exec(args, &global),
         Command::Report(args) => report::exec(args, &global),
         Command::Sample(args) => sample::exec(args, &global),
         Command::Verify(args) => verify::exec(args, &global),

@@ -756,14 +756,61 @@ fn a_delta_load_updates_what_changed_and_never_overwrites_an_edit_made_on_the_ta
         "the edit made in the new EHR is kept"
     );
 
+    // The review queue names it and what differs; the reviewer has Ferry's content written.
+    let queue = wd.run(&["conflicts", "--target", "ehr"]);
+    assert_eq!(queue.code(), 1, "unresolved: {}", queue.stdout());
+    let listed = json_of(&wd.run(&["conflicts", "--target", "ehr", "--json"]));
+    let c = &listed["conflicts"][0];
+    assert_eq!(
+        (&c["resource_type"], &c["id"]),
+        (&json!(key.0), &json!(key.1))
+    );
+    assert!(
+        c["paths"].as_array().unwrap().contains(&json!("gender")),
+        "{listed}"
+    );
+    assert!(c["resolution"].is_null());
+    let resource = format!("{}/{}", key.0, key.1);
+    wd.run(&[
+        "conflicts",
+        "resolve",
+        &resource,
+        "--target",
+        "ehr",
+        "--overwrite",
+        "--by",
+        "Dr Reviewer",
+        "--why",
+        "the legacy record is the corrected one",
+    ])
+    .ok();
+    let listed = json_of(&wd.run(&["conflicts", "--target", "ehr", "--json"]));
+    assert_eq!(
+        listed["conflicts"][0]["resolution"]["action"],
+        "overwritten"
+    );
+    wd.run(&["conflicts", "--target", "ehr"]).ok();
+    let again = wd
+        .run(&[
+            "conflicts",
+            "resolve",
+            &resource,
+            "--target",
+            "ehr",
+            "--keep",
+            "--by",
+            "X",
+            "--why",
+            "y",
+        ])
+        .fails_with(1);
+    assert!(again.contains("no unresolved conflict"), "{again}");
+
     // A fresh full run of snapshot 2: the target holds each of its resources.
     wd.run(&["run"]).ok(); // run 4
     let fresh = output_of(&wd, 4);
     let mut compared = 0;
     for (k, want) in &fresh {
-        if k == key {
-            continue;
-        }
         let got = server
             .get(&k.0, &k.1)
             .unwrap_or_else(|| panic!("{k:?} missing on the target"));
@@ -842,6 +889,6 @@ fn a_delta_load_updates_what_changed_and_never_overwrites_an_edit_made_on_the_ta
     assert_eq!(
         server.get(&key.0, &key.1).unwrap()["gender"],
         edited["gender"],
-        "the rollback does not touch the conflict"
+        "the rollback restores the EHR's edit the reviewer overwrote"
     );
 }
