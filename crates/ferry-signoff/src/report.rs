@@ -49,6 +49,8 @@ pub struct SignoffReport {
 pub struct RunView {
     pub id: u64,
     pub kind: String,
+    /// A delta run's base run.
+    pub base: Option<u64>,
     pub snapshot: u64,
     pub started_at: String,
     pub duration_ms: u64,
@@ -124,6 +126,11 @@ pub struct BooksRow {
     pub balanced: bool,
     pub migrated_by_decision: u64,
     pub excluded_by_decision: u64,
+    /// A delta run: rows carried over from its base, new, changed, and deleted since.
+    pub unchanged: u64,
+    pub new_rows: u64,
+    pub changed: u64,
+    pub deleted: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -292,6 +299,10 @@ pub fn gather(
             totals.balanced &= m.balanced;
             totals.migrated_by_decision += m.migrated_by_decision;
             totals.excluded_by_decision += m.excluded_by_decision;
+            totals.unchanged += m.unchanged;
+            totals.new_rows += m.new_rows;
+            totals.changed += m.changed;
+            totals.deleted += m.deleted;
         }
         let outputs = ws
             .run_outputs(run.id)?
@@ -365,6 +376,7 @@ pub fn gather(
         views.push(RunView {
             id: run.id,
             kind: run.kind,
+            base: run.base,
             snapshot: run.snapshot,
             started_at: run.started_at,
             duration_ms: run.duration_ms,
@@ -417,6 +429,10 @@ fn books_row(m: &ModuleBooks) -> BooksRow {
         balanced: m.balanced(),
         migrated_by_decision: m.migrated_by_decision,
         excluded_by_decision: m.excluded_by_decision,
+        unchanged: m.unchanged,
+        new_rows: m.new_rows,
+        changed: m.changed,
+        deleted: m.deleted,
     }
 }
 

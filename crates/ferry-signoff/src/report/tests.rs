@@ -12,10 +12,15 @@ fn run(id: u64, kind: &str) -> RunView {
         balanced: true,
         migrated_by_decision: 0,
         excluded_by_decision: 0,
+        unchanged: 0,
+        new_rows: 0,
+        changed: 0,
+        deleted: 0,
     }];
     RunView {
         id,
         kind: kind.into(),
+        base: None,
         snapshot: 1,
         started_at: "2025-01-01T00:00:00Z".into(),
         duration_ms: 2000,
