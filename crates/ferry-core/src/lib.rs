@@ -17,6 +17,7 @@ pub mod crash;
 mod note;
 mod sink;
 mod table;
+pub mod trail;
 mod value;
 pub mod writeback;
 

@@ -85,8 +85,22 @@ pub fn list(
     Ok(out)
 }
 
-/// Resolves the newest unresolved conflict on `resource` (`Type/id`) in the loads to the target.
+/// Resolves the newest unresolved conflict on `resource` (`Type/id`) in the loads to the target,
+/// and records it in the audit trail.
 pub fn resolve(
+    session: &mut Session,
+    target_name: &str,
+    resource: &str,
+    how: Resolve,
+    by: &str,
+    why: &str,
+    cancel: &ferry_core::Cancel,
+) -> Result<ConflictInfo, OpsError> {
+    let result = resolve_unsealed(session, target_name, resource, how, by, why, cancel);
+    session.seal("conflicts resolve", result)
+}
+
+fn resolve_unsealed(
     session: &mut Session,
     target_name: &str,
     resource: &str,

@@ -174,6 +174,11 @@ fn coverage(
 /// Refused, with nothing written, when it covers no exception of the run or the file would not
 /// load.
 pub fn decide(session: &Session, req: &DecideRequest) -> Result<Decided, OpsError> {
+    let result = decide_unsealed(session, req);
+    session.seal("exceptions decide", result)
+}
+
+fn decide_unsealed(session: &Session, req: &DecideRequest) -> Result<Decided, OpsError> {
     let run = session.ws.run(req.run)?;
     let file = DecisionsFile::read(session)?;
     if req.why.trim().is_empty() {
@@ -407,6 +412,17 @@ pub struct WorksheetImported {
 /// the value's lookup failed in the run, no value is given two codes, each line says why or
 /// `why` is given); any problem: every one is reported and nothing is written.
 pub fn import_worksheet(
+    session: &Session,
+    file: &std::path::Path,
+    run: Option<u64>,
+    by: Option<String>,
+    why: Option<String>,
+) -> Result<WorksheetImported, OpsError> {
+    let result = import_worksheet_unsealed(session, file, run, by, why);
+    session.seal("exceptions import", result)
+}
+
+fn import_worksheet_unsealed(
     session: &Session,
     file: &std::path::Path,
     run: Option<u64>,

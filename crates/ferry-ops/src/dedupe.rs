@@ -257,6 +257,11 @@ pub struct ReviewOutcome {
 /// Records accept/reject decisions on a dedupe report's clusters in `mappings/duplicates.toml`
 /// (atomically); a cluster rejected earlier stays rejected under `accept_all_pending`.
 pub fn review(session: &mut Session, req: &ReviewRequest) -> Result<ReviewOutcome, OpsError> {
+    let result = review_unsealed(session, req);
+    session.seal("dedupe review", result)
+}
+
+fn review_unsealed(session: &mut Session, req: &ReviewRequest) -> Result<ReviewOutcome, OpsError> {
     let project = &session.project;
     let reports = project.reports_dir();
     let (path, written) = match req.snapshot {

@@ -26,6 +26,7 @@ pub mod run;
 pub mod runbook;
 pub mod signoff;
 pub mod stage;
+pub mod trail;
 pub mod verify;
 
 pub use lock::{LockHolder, ProjectLock};
@@ -146,6 +147,9 @@ pub enum OpsError {
     },
     #[error("{0}")]
     Other(String),
+    /// What a verdict or report relies on is not what the audit trail sealed (docs/audit-trail.md).
+    #[error("refused: the workspace was changed behind Ferry's back, so nothing here can be trusted:\n  {}\n`ferry audit-trail --verify` checks the whole trail", .0.join("\n  "))]
+    Tampered(Vec<String>),
     /// Ctrl-C (or the dashboard's stop button): nothing was changed.
     #[error("cancelled; nothing changed")]
     Cancelled,

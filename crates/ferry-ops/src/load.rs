@@ -133,6 +133,15 @@ pub fn load(
     req: &LoadRequest,
     progress: &dyn Progress,
 ) -> Result<ferry_load::LoadSummary, OpsError> {
+    let result = load_unsealed(session, req, progress);
+    session.seal("load", result)
+}
+
+fn load_unsealed(
+    session: &mut Session,
+    req: &LoadRequest,
+    progress: &dyn Progress,
+) -> Result<ferry_load::LoadSummary, OpsError> {
     let target = target(session, &req.target)?;
     let open = unfinished(session, &req.target)?;
     let (load_id, path, run) = match (open, req.resume) {
@@ -325,6 +334,17 @@ impl ferry_load::Groups for RunGroups<'_> {
 
 /// Rolls load `load` back on its target.
 pub fn rollback(
+    session: &mut Session,
+    target_name: &str,
+    load: u64,
+    cancel: &ferry_core::Cancel,
+    progress: &dyn Progress,
+) -> Result<ferry_load::rollback::RollbackSummary, OpsError> {
+    let result = rollback_unsealed(session, target_name, load, cancel, progress);
+    session.seal("rollback", result)
+}
+
+fn rollback_unsealed(
     session: &mut Session,
     target_name: &str,
     load: u64,

@@ -34,6 +34,16 @@ pub fn profile(
     options: &ferry_profile::ProfileOptions,
     progress: &dyn Progress,
 ) -> Result<ProfileOutcome, OpsError> {
+    let result = profile_unsealed(session, snapshot, options, progress);
+    session.seal("profile", result)
+}
+
+fn profile_unsealed(
+    session: &mut Session,
+    snapshot: Option<u64>,
+    options: &ferry_profile::ProfileOptions,
+    progress: &dyn Progress,
+) -> Result<ProfileOutcome, OpsError> {
     let info = session.ws.snapshot(snapshot)?;
     progress.phase("profiling", Some(info.rows));
     let profile =

@@ -33,6 +33,17 @@ pub struct Config {
     /// dispatched by `kind`.
     #[serde(default)]
     pub targets: std::collections::BTreeMap<String, TargetSection>,
+    /// Where the audit trail's signing key and signed checkpoints live (docs/audit-trail.md).
+    #[serde(default)]
+    pub audit_trail: AuditTrailSection,
+}
+
+/// `[audit_trail]`: `dir`, the folder of the signing key and checkpoints (default
+/// `$XDG_CONFIG_HOME/ferry/<project-id>/`); never inside the workspace.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditTrailSection {
+    pub dir: Option<PathBuf>,
 }
 
 /// One `[targets.NAME]` section, by its `kind`: `fhir` (a FHIR R4 server `ferry load` sends a

@@ -28,6 +28,15 @@ pub fn run(
     req: &RunRequest,
     progress: &dyn Progress,
 ) -> Result<ferry_run::RunSummary, OpsError> {
+    let result = run_unsealed(session, req, progress);
+    session.seal("run", result)
+}
+
+fn run_unsealed(
+    session: &mut Session,
+    req: &RunRequest,
+    progress: &dyn Progress,
+) -> Result<ferry_run::RunSummary, OpsError> {
     let project = session.project.clone();
     let namespace = project.namespace()?;
     let kind = delta_kind(session, req, &project)?;

@@ -459,6 +459,11 @@ fn unknown_step(id: u64, name: &str, steps: &[RunbookStep]) -> OpsError {
 
 /// Records that manual step `name` of the open runbook was done, by `by`.
 pub fn confirm(session: &mut Session, name: &str, by: &str) -> Result<StepView, OpsError> {
+    let result = confirm_unsealed(session, name, by);
+    session.seal("runbook confirm", result)
+}
+
+fn confirm_unsealed(session: &mut Session, name: &str, by: &str) -> Result<StepView, OpsError> {
     let by = by.trim();
     if by.is_empty() {
         return Err(OpsError::Other(

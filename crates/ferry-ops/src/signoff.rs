@@ -33,6 +33,17 @@ pub fn sample(
     seed: Option<u64>,
     progress: &dyn Progress,
 ) -> Result<SampleOutcome, OpsError> {
+    let result = sample_unsealed(session, run, patients, seed, progress);
+    session.seal("sample", result)
+}
+
+fn sample_unsealed(
+    session: &mut Session,
+    run: Option<u64>,
+    patients: usize,
+    seed: Option<u64>,
+    progress: &dyn Progress,
+) -> Result<SampleOutcome, OpsError> {
     let started = std::time::Instant::now();
     if patients == 0 {
         return Err(OpsError::Other("`--patients` must be at least 1".into()));
@@ -113,6 +124,14 @@ pub struct VerdictsOutcome {
 
 /// Records the verdicts of a filled verdict form.
 pub fn record_verdicts(session: &mut Session, file: &Path) -> Result<VerdictsOutcome, OpsError> {
+    let result = record_verdicts_unsealed(session, file);
+    session.seal("sample record", result)
+}
+
+fn record_verdicts_unsealed(
+    session: &mut Session,
+    file: &Path,
+) -> Result<VerdictsOutcome, OpsError> {
     let ws = &mut session.ws;
     let form = {
         let ws_ref = &*ws;
@@ -171,6 +190,15 @@ pub fn report(
     runs: &[u64],
     out: Option<&Path>,
 ) -> Result<ReportOutcome, OpsError> {
+    let result = report_unsealed(session, runs, out);
+    session.seal("report", result)
+}
+
+fn report_unsealed(
+    session: &mut Session,
+    runs: &[u64],
+    out: Option<&Path>,
+) -> Result<ReportOutcome, OpsError> {
     let started = std::time::Instant::now();
     let ws = &session.ws;
     let runs = if runs.is_empty() {
@@ -181,6 +209,10 @@ pub fn report(
         }
         runs.to_vec()
     };
+    // Books, verdicts and snapshots as sealed in the audit trail, or no report.
+    for r in &runs {
+        crate::trail::check_run(session, *r, true)?;
+    }
     let all_loads = crate::load::loads(session)?;
     let mut report = ferry_signoff::gather_report(
         ws,

@@ -105,6 +105,15 @@ pub fn stage(
     req: &StageRequest,
     progress: &dyn Progress,
 ) -> Result<StageOutcome, OpsError> {
+    let result = stage_unsealed(session, req, progress);
+    session.seal("stage", result)
+}
+
+fn stage_unsealed(
+    session: &mut Session,
+    req: &StageRequest,
+    progress: &dyn Progress,
+) -> Result<StageOutcome, OpsError> {
     let options = read_options(req, &session.project)?;
     let inputs =
         ferry_source::expand_inputs(&req.paths).map_err(|e| OpsError::Other(e.to_string()))?;

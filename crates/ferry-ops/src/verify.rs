@@ -31,6 +31,15 @@ pub fn verify(
     req: &VerifyRequest,
     progress: &dyn Progress,
 ) -> Result<ferry_verify::Verification, OpsError> {
+    let result = verify_unsealed(session, req, progress);
+    session.seal("verify", result)
+}
+
+fn verify_unsealed(
+    session: &mut Session,
+    req: &VerifyRequest,
+    progress: &dyn Progress,
+) -> Result<ferry_verify::Verification, OpsError> {
     let project = session.project.clone();
     let run = session.ws.run(req.run)?;
     if run.status != "ok" {
@@ -41,6 +50,9 @@ pub fn verify(
             hint: "A failed run wrote no output; fix what failed and run again",
         });
     }
+    // The books this verdict will rest on are the ones the run sealed, and its snapshot is
+    // what was staged.
+    crate::trail::check_run(session, run.id, false)?;
     let opts = ferry_verify::VerifyOptions {
         run: Some(run.id),
         mappings: project.mappings_dir(),

@@ -22,6 +22,7 @@ mod query;
 mod runbook;
 mod signoff;
 mod textcmp;
+mod trail;
 mod verification;
 mod writer;
 
@@ -35,6 +36,7 @@ pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
 pub use runbook::{RunbookRecord, RunbookStep};
 pub use signoff::{RowFate, SamplePacket, SampleVerdict, VerdictInput};
 pub use textcmp::numeric_comparisons;
+pub use trail::{LedgerCounts, SnapshotContent};
 pub use verification::{
     IndexFinding, LedgerOutcome, ResourceLocation, TargetVerificationRecord, VerificationRecord,
     VerifyIndex,

@@ -26,5 +26,6 @@ mod cli {
     mod smart;
     mod sql;
     mod stage;
+    mod trail;
     mod verify;
 }

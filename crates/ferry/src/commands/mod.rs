@@ -2,6 +2,7 @@
 //! `ferry-ops` and prints its result.
 
 pub mod audit;
+pub mod audit_trail;
 pub mod check;
 pub mod completions;
 pub mod conflicts;
@@ -55,6 +56,10 @@ pub enum Command {
     Map(map::Args),
     /// Audit a snapshot's data quality: orphans, duplicates, incomplete records, invalid values.
     Audit(audit::Args),
+    /// The tamper-evident audit trail: every operation on PHI or a verdict, who, when, inputs
+    /// and outputs by hash; `--verify` checks the hash chain, its signed checkpoint and the
+    /// books, verdicts and snapshots it seals.
+    AuditTrail(audit_trail::Args),
     /// Probable duplicate patients (probabilistic record linkage); `dedupe review` accepts or
     /// rejects clusters.
     Dedupe(dedupe::Args),
@@ -197,6 +202,7 @@ pub fn exec(cli: Cli, cancel: ferry_core::Cancel) -> anyhow::Result<u8> {
         Command::Profile(args) => profile::exec(args, &global),
         Command::Map(args) => map::exec(args, &global),
         Command::Audit(args) => audit::exec(args, &global),
+        Command::AuditTrail(args) => audit_trail::exec(args, &global),
         Command::Check(args) => check::exec(args, &global),
         Command::Dedupe(args) => dedupe::exec(args, &global),
         Command::Run(args) => run::exec(args, &global),

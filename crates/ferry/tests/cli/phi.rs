@@ -152,11 +152,8 @@ fn canaries_appear_in_no_output_and_no_file_not_documented_as_phi() {
     ];
     let mut leaks = Vec::new();
     for args in &commands {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(args)
-            .current_dir(wd.join("p"))
-            .output()
-            .unwrap();
+        // `wd.command`: the same XDG_CONFIG_HOME, so the same audit-trail checkpoints.
+        let out = wd.command(args).current_dir(wd.join("p")).output().unwrap();
         let code = out.status.code();
         assert!(
             code == Some(0) || code == Some(3),

@@ -182,8 +182,9 @@ fn a_second_writer_is_refused_naming_the_holder_and_readers_are_not_blocked() {
 fn runs_started_from_elsewhere_verify_from_inside_the_project() {
     let wd = clinic(15);
     wd.run(&in_p(&["run", "-q"])).ok();
-    let inside = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["verify", "-q"])
+    // `wd.command`: the same XDG_CONFIG_HOME, so the same audit-trail checkpoints.
+    let inside = wd
+        .command(&["verify", "-q"])
         .current_dir(wd.join("p/mappings"))
         .output()
         .unwrap();
@@ -197,8 +198,9 @@ fn runs_started_from_elsewhere_verify_from_inside_the_project() {
     // The demo with a relative --dir too.
     wd.run(&["demo", "--patients", "40", "--dir", "d", "-q"])
         .ok();
-    let inside = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["verify", "-q"])
+    // `wd.command`: the same XDG_CONFIG_HOME, so the same audit-trail checkpoints.
+    let inside = wd
+        .command(&["verify", "-q"])
         .current_dir(wd.join("d"))
         .output()
         .unwrap();

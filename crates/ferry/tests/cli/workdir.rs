@@ -6,6 +6,9 @@ use std::process::{Command, Output};
 
 pub struct Workdir {
     dir: tempfile::TempDir,
+    /// `XDG_CONFIG_HOME` of every command run here: the audit trail's signing key and
+    /// checkpoints go here, never into the real user's ~/.config.
+    config: tempfile::TempDir,
 }
 
 pub struct Run {
@@ -67,11 +70,20 @@ impl Workdir {
                 .prefix("ferry-test-")
                 .tempdir()
                 .expect("tempdir"),
+            config: tempfile::Builder::new()
+                .prefix("ferry-test-config-")
+                .tempdir()
+                .expect("tempdir"),
         }
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The `XDG_CONFIG_HOME` the commands run here see.
+    pub fn config_home(&self) -> &Path {
+        self.config.path()
     }
 
     pub fn join(&self, p: &str) -> PathBuf {
@@ -89,7 +101,9 @@ impl Workdir {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.args(args).current_dir(self.path());
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("XDG_CONFIG_HOME", self.config.path());
         cmd
     }
 
