@@ -64,7 +64,9 @@ use crate::r#gen::{Defects, Emit, World};
 use crate::schema::{
     TABLES, TRIGGER_BODY, TRIGGER_NAME, TRIGGER_TABLE, VIEW_COLS, VIEW_NAME, VIEW_SELECT,
 };
-use crate::writer::{ColStats, CsvOut, DATE_SHAPE_NAMES, Row, SqlOut, TableDef, Ty, io_err};
+use crate::writer::{
+    ColStats, CsvOut, DATE_SHAPE_NAMES, Row, SqlOut, TableDef, Ty, XlsxOut, io_err,
+};
 
 /// Version of this generator, recorded in the manifest.
 pub const GENERATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -86,6 +88,16 @@ pub struct GenConfig {
     pub csv: bool,
     /// Compress the dump (`clinic.sql.gz`).
     pub gzip: bool,
+}
+
+/// Outputs beyond [`GenConfig`]'s dump and CSV folder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// Also write `clinic.xlsx`, one worksheet per table (header row of column names), holding
+    /// the values the CSV export holds: numbers as number cells where the text is the number's
+    /// shortest decimal, real dates of DATE/DATETIME columns as date cells, NULL as an empty
+    /// cell, binary as hex text, everything else as text.
+    pub xlsx: bool,
 }
 
 /// Progress reported while generating.
@@ -199,6 +211,8 @@ pub struct TableManifest {
 pub enum FileFormat {
     Mysqldump,
     Csv,
+    /// `clinic.xlsx`: one worksheet per table (see [`Outputs::xlsx`]).
+    Xlsx,
 }
 
 /// One output file.
@@ -466,6 +480,7 @@ struct Pass<'a, 'b> {
     row: Row,
     sql: Option<&'a mut SqlOut>,
     csv: Option<CsvOut>,
+    xlsx: Option<&'a mut XlsxOut>,
     stats: Vec<ColStats>,
     rows: u64,
     /// Ids handed out: `rows` plus the rows an evolution deleted.
@@ -507,6 +522,9 @@ impl Emit for Pass<'_, '_> {
         }
         if let Some(csv) = self.csv.as_mut() {
             csv.row(self.def, &self.row)?;
+        }
+        if let Some(xlsx) = self.xlsx.as_deref_mut() {
+            xlsx.row(self.def, &self.row)?;
         }
         writer::tally(&mut self.stats, self.def, &self.row);
         self.rows += 1;
@@ -694,7 +712,17 @@ pub fn generate(
     cfg: &GenConfig,
     on_event: &mut dyn FnMut(GenEvent<'_>),
 ) -> Result<Manifest, GenError> {
-    generate_inner(cfg, None, on_event).map(|(m, _)| m)
+    generate_inner(cfg, Outputs::default(), None, on_event).map(|(m, _)| m)
+}
+
+/// [`generate`], with the extra `outputs` (the workbook). The dump and the CSV files are the
+/// same bytes as [`generate`] writes.
+pub fn generate_with(
+    cfg: &GenConfig,
+    outputs: Outputs,
+    on_event: &mut dyn FnMut(GenEvent<'_>),
+) -> Result<Manifest, GenError> {
+    generate_inner(cfg, outputs, None, on_event).map(|(m, _)| m)
 }
 
 /// Generate the same clinic as [`generate`] with the same `cfg` would, `evolution.days` days
@@ -735,7 +763,8 @@ pub fn evolve(
             "evolution rates edited_rows + deleted_rows must not exceed 1".into(),
         ));
     }
-    generate_inner(cfg, Some(evolution), on_event).map(|(m, s)| (m, s.unwrap_or_default()))
+    generate_inner(cfg, Outputs::default(), Some(evolution), on_event)
+        .map(|(m, s)| (m, s.unwrap_or_default()))
 }
 
 /// `changes.json`, written one table at a time.
@@ -872,6 +901,7 @@ fn table_changes(
 
 fn generate_inner(
     cfg: &GenConfig,
+    outputs: Outputs,
     evolution: Option<&Evolution>,
     on_event: &mut dyn FnMut(GenEvent<'_>),
 ) -> Result<(Manifest, Option<ChangeSummary>), GenError> {
@@ -913,6 +943,9 @@ fn generate_inner(
     } else {
         None
     };
+    let mut xlsx = outputs
+        .xlsx
+        .then(|| XlsxOut::new(cfg.out_dir.join("clinic.xlsx")));
     let mut defects = Defects::default();
     let mut tables = Vec::new();
     let mut files = Vec::new();
@@ -943,11 +976,15 @@ fn generate_inner(
         } else {
             None
         };
+        if let Some(x) = xlsx.as_mut() {
+            x.begin(def)?;
+        }
         let mut pass = Pass {
             def,
             row: Row::default(),
             sql: sql.as_mut(),
             csv,
+            xlsx: xlsx.as_mut(),
             stats: vec![ColStats::default(); def.cols.len()],
             rows: 0,
             ids: 0,
@@ -1113,6 +1150,24 @@ fn generate_inner(
         }
         None => None,
     };
+    if let Some(x) = xlsx.take() {
+        let path = x.path.clone();
+        x.finish()?;
+        files.push(FileManifest {
+            path: "clinic.xlsx".to_string(),
+            format: FileFormat::Xlsx,
+            table: None,
+            delimiter: None,
+            encoding: "UTF-8".to_string(),
+            bom: false,
+            line_ending: "LF".to_string(),
+            header: true,
+            gzip: false,
+            bytes: file_len(&path)?,
+            null_is_empty: true,
+            binary_as: Some("hex".to_string()),
+        });
+    }
     on_event(GenEvent::Bytes(bytes.get()));
 
     let summary = match changes {

@@ -1,4 +1,5 @@
-//! Output side: the row buffer, the mysqldump writer, the CSV writer and per-column statistics.
+//! Output side: the row buffer, the mysqldump writer, the CSV writer, the workbook writer and
+//! per-column statistics.
 
 use std::cell::Cell as StdCell;
 use std::fs::File;
@@ -468,6 +469,180 @@ impl CsvOut {
     }
 }
 
+/// Rows a worksheet holds below its header row (Excel's limit is 1,048,576 rows).
+pub(crate) const MAX_SHEET_ROWS: u64 = 1_048_575;
+
+/// The clinic as one workbook (`clinic.xlsx`), one worksheet per table, written with
+/// rust_xlsxwriter in constant-memory mode (each sheet's rows go to a temporary file as they
+/// are written). Cells are what a careful export holds: a number where the text is exactly the
+/// number's shortest decimal (ids, `98.6`; `12.50` stays text), a date cell (`yyyy-mm-dd`, or
+/// `yyyy-mm-dd hh:mm:ss` for DATETIME columns) where a DATE or DATETIME value is a real date
+/// from 1900-03-01, NULL as an empty cell, binary as hex text (as in the CSV export), the rest
+/// as text. Staged, it gives the same values as the CSV export.
+pub(crate) struct XlsxOut {
+    pub path: PathBuf,
+    wb: rust_xlsxwriter::Workbook,
+    date: rust_xlsxwriter::Format,
+    datetime: rust_xlsxwriter::Format,
+    sheet: Option<usize>,
+    row: u32,
+    sheets: usize,
+}
+
+fn xlsx_err(path: &Path, e: rust_xlsxwriter::XlsxError) -> GenError {
+    io_err(path, io::Error::other(e.to_string()))
+}
+
+/// A number cell's value when `text` is exactly that number's shortest decimal.
+fn exact_number(text: &str) -> Option<f64> {
+    let x: f64 = text.parse().ok()?;
+    (x.is_finite() && x != 0.0 && format!("{x}") == text || text == "0").then_some(x)
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` of a real date from 1900-03-01 to 9999-12-31.
+fn exact_date(text: &str) -> Option<rust_xlsxwriter::ExcelDateTime> {
+    let b = text.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let s = b.get(r)?;
+        s.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| s.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0')))
+    };
+    if !(b.len() == 10 || b.len() == 19) || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1900..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || d == 0
+        || d > days[(m - 1) as usize]
+        || (y == 1900 && m < 3)
+    {
+        return None;
+    }
+    if b.len() == 19 {
+        if b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if h > 23 || mi > 59 || s > 59 {
+            return None;
+        }
+    }
+    rust_xlsxwriter::ExcelDateTime::parse_from_str(text).ok()
+}
+
+impl XlsxOut {
+    pub fn new(path: PathBuf) -> Self {
+        XlsxOut {
+            path,
+            wb: rust_xlsxwriter::Workbook::new(),
+            date: rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd"),
+            datetime: rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
+            sheet: None,
+            row: 0,
+            sheets: 0,
+        }
+    }
+
+    /// Starts the worksheet of `def`, with its header row.
+    pub fn begin(&mut self, def: &TableDef) -> Result<(), GenError> {
+        let path = self.path.clone();
+        let ws = self
+            .wb
+            .add_worksheet_with_constant_memory()
+            .map_err(|e| xlsx_err(&path, e))?;
+        ws.set_name(def.name).map_err(|e| xlsx_err(&path, e))?;
+        for (i, c) in def.cols.iter().enumerate() {
+            ws.write_string(0, i as u16, c.name)
+                .map_err(|e| xlsx_err(&path, e))?;
+        }
+        self.sheet = Some(self.sheets);
+        self.sheets += 1;
+        self.row = 0;
+        Ok(())
+    }
+
+    pub fn row(&mut self, def: &TableDef, row: &Row) -> Result<(), GenError> {
+        let path = self.path.clone();
+        if u64::from(self.row) >= MAX_SHEET_ROWS {
+            return Err(GenError::Config(format!(
+                "table {} has more than {MAX_SHEET_ROWS} rows, more than a worksheet holds; \
+                 generate fewer patients for a workbook",
+                def.name
+            )));
+        }
+        self.row += 1;
+        let r = self.row;
+        let Some(index) = self.sheet else {
+            return Ok(());
+        };
+        let ws = self
+            .wb
+            .worksheet_from_index(index)
+            .map_err(|e| xlsx_err(&path, e))?;
+        let mut hex = Vec::new();
+        for (i, (cell, col)) in row.cells().iter().zip(def.cols).enumerate() {
+            let c = i as u16;
+            if cell.null {
+                continue;
+            }
+            let res = match col.ty {
+                Ty::Bin | Ty::BinHex => {
+                    hex.clear();
+                    push_hex(&mut hex, &cell.buf);
+                    ws.write_string(r, c, String::from_utf8_lossy(&hex).as_ref())
+                        .map(|_| ())
+                }
+                _ => {
+                    let text = String::from_utf8_lossy(&cell.buf);
+                    let sql = col.sql.as_bytes();
+                    let is_date = sql.starts_with(b"date ") || sql.starts_with(b"datetime ");
+                    if col.ty == Ty::Num
+                        && let Some(x) = exact_number(&text)
+                    {
+                        ws.write_number(r, c, x).map(|_| ())
+                    } else if col.ty == Ty::Str
+                        && is_date
+                        && let Some(dt) = exact_date(&text)
+                    {
+                        let format = if sql.starts_with(b"datetime ") {
+                            &self.datetime
+                        } else {
+                            &self.date
+                        };
+                        ws.write_datetime_with_format(r, c, &dt, format).map(|_| ())
+                    } else {
+                        ws.write_string(r, c, text.as_ref()).map(|_| ())
+                    }
+                }
+            };
+            res.map_err(|e| xlsx_err(&path, e))?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<(), GenError> {
+        let path = self.path.clone();
+        self.wb.save(&path).map_err(|e| xlsx_err(&path, e))
+    }
+}
+
 /// Update the column statistics for one written row.
 pub(crate) fn tally(stats: &mut [ColStats], def: &TableDef, row: &Row) {
     for ((cell, col), st) in row.cells().iter().zip(def.cols).zip(stats.iter_mut()) {
@@ -509,6 +684,38 @@ pub(crate) fn tally(stats: &mut [ColStats], def: &TableDef, row: &Row) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A workbook cell is typed only where staging it gives back the CSV export's text.
+    #[test]
+    fn workbook_cells_are_typed_only_where_the_text_comes_back() {
+        assert_eq!(exact_number("42"), Some(42.0));
+        assert_eq!(exact_number("98.6"), Some(98.6));
+        assert_eq!(exact_number("0"), Some(0.0));
+        for text in [
+            "12.50",
+            "75.0",
+            "007",
+            "-0",
+            "1e5",
+            "",
+            "12345678901234567890",
+        ] {
+            assert_eq!(exact_number(text), None, "{text}");
+        }
+        assert!(exact_date("2019-03-07").is_some());
+        assert!(exact_date("2019-03-07 14:30:00").is_some());
+        assert!(exact_date("2020-02-29").is_some());
+        for text in [
+            "0000-00-00",
+            "2019-02-29",
+            "1900-02-28",
+            "2019-13-01",
+            "2019-03-07 24:00:00",
+            "03/07/2019",
+        ] {
+            assert!(exact_date(text).is_none(), "{text}");
+        }
+    }
 
     #[test]
     fn mysqldump_escaping() {

@@ -762,6 +762,7 @@ fn perform(
                 encoding: encoding.clone(),
                 delimiter: delimiter.clone(),
                 no_header: *no_header,
+                header_row: None,
                 cancel,
             };
             let o = crate::stage::stage(session, &req, progress)?;

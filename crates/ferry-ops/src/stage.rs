@@ -2,7 +2,11 @@
 
 use crate::{OpsError, Progress, Project, Session};
 use ferry_core::{Note, Sink, SinkError, TableDef, TableId, Value};
-use ferry_source::{InputKind, ReadOptions, delimited::DelimitedOptions};
+use ferry_source::{
+    InputKind, ReadOptions,
+    delimited::DelimitedOptions,
+    sheets::{Header, SheetOptions},
+};
 use ferry_store::{StagedFile, StoreError, Workspace};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -17,8 +21,10 @@ pub struct StageRequest {
     /// Delimiter of delimited files (one character, `\t` for tab); default: `[stage]
     /// csv_delimiter`, else sniff.
     pub delimiter: Option<String>,
-    /// Delimited files have no header row.
+    /// Delimited files and workbooks' sheets have no header row.
     pub no_header: bool,
+    /// Workbooks: the 1-based row holding every sheet's column names (default: detected).
+    pub header_row: Option<u32>,
     pub cancel: ferry_core::Cancel,
 }
 
@@ -88,7 +94,23 @@ pub fn read_options(req: &StageRequest, project: &Project) -> Result<ReadOptions
             }
         }
     };
+    let header = match (req.no_header, req.header_row) {
+        (true, Some(_)) => {
+            return Err(OpsError::Config(
+                "give either --no-header or --header-row, not both".into(),
+            ));
+        }
+        (false, Some(0)) => {
+            return Err(OpsError::Config(
+                "--header-row counts rows from 1 (the sheet's first row is 1)".into(),
+            ));
+        }
+        (true, None) => Header::Absent,
+        (false, Some(n)) => Header::Row(n),
+        (false, None) => Header::Detect,
+    };
     Ok(ReadOptions {
+        sheets: SheetOptions { header },
         delimited: DelimitedOptions {
             delimiter,
             encoding,
@@ -117,6 +139,14 @@ fn stage_unsealed(
     let options = read_options(req, &session.project)?;
     let inputs =
         ferry_source::expand_inputs(&req.paths).map_err(|e| OpsError::Other(e.to_string()))?;
+    if let Some(n) = req.header_row
+        && !inputs.iter().any(|(_, k)| *k == InputKind::Spreadsheet)
+    {
+        return Err(OpsError::Config(format!(
+            "--header-row {n} is for workbooks (`.xlsx`, `.xls`, `.ods`), and none of the inputs \
+             is one; leave it out (delimited files take --no-header)"
+        )));
+    }
     let total: u64 = inputs
         .iter()
         .map(|(p, _)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))

@@ -9,6 +9,8 @@ pub enum InputKind {
     MysqldumpGz,
     Delimited,
     Sqlite,
+    /// An Excel or OpenDocument workbook (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`).
+    Spreadsheet,
 }
 
 impl InputKind {
@@ -18,11 +20,18 @@ impl InputKind {
             InputKind::MysqldumpGz => "mysqldump.gz",
             InputKind::Delimited => "delimited",
             InputKind::Sqlite => "sqlite",
+            InputKind::Spreadsheet => "spreadsheet",
         }
     }
 }
 
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
+/// A zip archive (`.xlsx`, `.xlsm`, `.xlsb`, `.ods`).
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+/// An OLE2 compound file (`.xls`, and an encrypted `.xlsx`).
+const CFB_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+/// Workbook extensions the spreadsheet reader takes.
+pub(crate) const SHEET_EXTENSIONS: [&str; 5] = [".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"];
 
 /// Tells the kind of one file from its first bytes and its name.
 pub fn detect_kind(path: &Path) -> Result<InputKind, SourceError> {
@@ -57,6 +66,18 @@ pub fn detect_kind(path: &Path) -> Result<InputKind, SourceError> {
                 .into(),
         });
     }
+    if SHEET_EXTENSIONS.iter().any(|ext| name.ends_with(ext)) {
+        if head.starts_with(ZIP_MAGIC) || head.starts_with(CFB_MAGIC) {
+            return Ok(InputKind::Spreadsheet);
+        }
+        return Err(SourceError::Unsupported {
+            file: label,
+            message: "named like a workbook but it is not one (neither a zip archive nor an OLE2 \
+                      file): it may be damaged, or a CSV or HTML export renamed; re-export it \
+                      from the spreadsheet program"
+                .into(),
+        });
+    }
     if name.ends_with(".sql") || name.ends_with(".dump") {
         return Ok(InputKind::Mysqldump);
     }
@@ -76,8 +97,8 @@ pub fn detect_kind(path: &Path) -> Result<InputKind, SourceError> {
     Err(SourceError::Unsupported {
         file: label,
         message: "cannot tell what kind of snapshot this is. Ferry reads mysqldump files \
-                  (`.sql`, `.sql.gz`), delimited text (`.csv`, `.tsv`, `.txt`, `.psv`) and SQLite \
-                  files; rename the file with one of these extensions"
+                  (`.sql`, `.sql.gz`), delimited text (`.csv`, `.tsv`, `.txt`, `.psv`), workbooks \
+                  (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`) and SQLite files; rename the file with one of these extensions"
             .into(),
     })
 }
@@ -113,7 +134,7 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<(PathBuf, InputKind)>, Sou
                     file: label,
                     message:
                         "this folder holds no file Ferry can stage (`.sql`, `.sql.gz`, `.csv`, \
-                              `.tsv`, `.txt`, `.psv`, SQLite)"
+                              `.tsv`, `.txt`, `.psv`, `.xlsx`, `.xls`, `.ods`, SQLite)"
                             .into(),
                 });
             }

@@ -21,6 +21,14 @@ pub enum SourceError {
     /// The input is of a kind Ferry cannot read (or cannot tell).
     #[error("`{file}`: {message}")]
     Unsupported { file: String, message: String },
+    /// A workbook (or one of its sheets) could not be read: damaged, password-protected, or a
+    /// header row that is not there.
+    #[error("cannot stage workbook `{file}`{}: {message}", sheet.as_ref().map(|s| format!(", sheet `{s}`")).unwrap_or_default())]
+    Workbook {
+        file: String,
+        sheet: Option<String>,
+        message: String,
+    },
     /// A SQLite source file could not be read.
     #[error("cannot read SQLite file `{file}`: {message}")]
     Sqlite { file: String, message: String },

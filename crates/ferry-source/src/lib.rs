@@ -4,12 +4,15 @@
 //! - [`mysqldump`]: `.sql` / `.sql.gz` files in the shape `mysqldump` writes, without a server.
 //! - [`delimited`]: CSV, TSV, pipe- and semicolon-delimited text, with dialect and encoding detection.
 //! - [`sqlite`]: SQLite database files, read-only.
+//! - [`sheets`]: Excel (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`) and OpenDocument (`.ods`) workbooks,
+//!   one table per worksheet.
 //!
 //! [`read_path`] detects the kind of each input and dispatches; it also computes every file's sha256.
 //! This crate knows file formats; it does not know the workspace store.
 
 pub mod delimited;
 pub mod mysqldump;
+pub mod sheets;
 pub mod sqlite;
 
 mod detect;
@@ -39,6 +42,7 @@ pub struct FileReport {
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
     pub delimited: delimited::DelimitedOptions,
+    pub sheets: sheets::SheetOptions,
 }
 
 /// Reads one input file of a known kind into `sink`, returning its report.
@@ -93,6 +97,17 @@ pub fn read_file_as(
                 kind,
                 digest,
                 encoding: Some(report.encoding),
+            })
+        }
+        InputKind::Spreadsheet => {
+            let digest = sha256_file(path).map_err(|e| SourceError::io(&label, e))?;
+            sheets::read_file(path, &label, &options.sheets, sink)?;
+            sink.progress(digest.bytes);
+            Ok(FileReport {
+                path: label,
+                kind,
+                digest,
+                encoding: None,
             })
         }
         InputKind::Sqlite => {

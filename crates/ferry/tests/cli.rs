@@ -22,6 +22,7 @@ mod cli {
     mod run;
     mod runbook;
     mod safety;
+    mod sheets;
     mod signoff;
     mod smart;
     mod sql;

@@ -39,7 +39,7 @@
 
 mod encoding;
 mod lines;
-mod shape;
+pub(crate) mod shape;
 mod sniff;
 mod tape;
 

@@ -64,6 +64,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         seed: args.seed,
         sql_only: false,
         csv_only: false,
+        xlsx: false,
         gzip: false,
         days_later: None,
     };

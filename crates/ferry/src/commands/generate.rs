@@ -23,6 +23,10 @@ pub struct Args {
     /// Write only the CSV exports.
     #[arg(long)]
     pub csv_only: bool,
+    /// Also write the clinic as an Excel workbook, `clinic.xlsx`: one worksheet per table,
+    /// holding the values of the CSV export (up to 1,048,575 rows per table).
+    #[arg(long, conflicts_with = "days_later")]
+    pub xlsx: bool,
     /// Gzip the dump (`clinic.sql.gz`).
     #[arg(long)]
     pub gzip: bool,
@@ -109,7 +113,10 @@ pub fn run(
         ferry_gen::GenEvent::Bytes(n) => bar.set_position(n),
     };
     let res = match args.days_later {
-        None => ferry_gen::generate(&cfg, &mut on_event).map(|m| (m, None)),
+        None => {
+            let outputs = ferry_gen::Outputs { xlsx: args.xlsx };
+            ferry_gen::generate_with(&cfg, outputs, &mut on_event).map(|m| (m, None))
+        }
         Some(days) => {
             ferry_gen::evolve(&cfg, &ferry_gen::Evolution::days_later(days), &mut on_event)
                 .map(|(m, c)| (m, Some(c)))

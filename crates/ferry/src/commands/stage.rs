@@ -9,7 +9,8 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Snapshot inputs: mysqldump `.sql`/`.sql.gz` files, delimited files (`.csv`, `.tsv`,
-    /// `.txt`, `.psv`), folders of them, SQLite files.
+    /// `.txt`, `.psv`), workbooks (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`; one table per
+    /// sheet), folders of them, SQLite files.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// A label for this snapshot (e.g. `rehearsal-1`, `go-live`).
@@ -24,9 +25,13 @@ pub struct Args {
     /// Delimiter of delimited files (one character, `\t` for tab); default: sniff.
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,
-    /// Delimited files have no header row (columns are named c1, c2, ...).
-    #[arg(long)]
+    /// Delimited files and workbook sheets have no header row (columns are named c1, c2, ...).
+    #[arg(long, conflicts_with = "header_row")]
     pub no_header: bool,
+    /// Workbooks: the row (from 1) of every sheet that holds the column names; rows above it
+    /// are left out. Default: the first non-empty row when its cells are distinct text.
+    #[arg(long, value_name = "ROW", value_parser = clap::value_parser!(u32).range(1..))]
+    pub header_row: Option<u32>,
 }
 
 pub fn exec(args: Args, global: &Global) -> Result<u8> {
@@ -37,6 +42,7 @@ pub fn exec(args: Args, global: &Global) -> Result<u8> {
         encoding: args.encoding.clone(),
         delimiter: args.delimiter.clone(),
         no_header: args.no_header,
+        header_row: args.header_row,
         cancel: global.cancel.clone(),
     };
     let bar = global.bar(args.json);
