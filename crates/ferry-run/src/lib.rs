@@ -327,18 +327,17 @@ struct WorkBatch {
     schema: Arc<RowSchema>,
     rows: Vec<Vec<Value>>,
     overflow: bool,
-    /// Each row's content hash.
-    shas: Vec<[u8; 16]>,
-    /// A delta run: what the base recorded of each row (`None`: a new key). Empty otherwise.
-    priors: Vec<Option<PriorRow>>,
 }
 
-/// A worker's results for one batch, with the batch's hashes and priors passed on.
+/// A worker's results for one batch, with each row's content hash and, in a delta, what the
+/// base recorded of its key (`None`: a new key; empty outside a delta).
 struct Done {
     seq: u64,
     results: Vec<RowResult>,
     shas: Vec<[u8; 16]>,
     priors: Vec<Option<PriorRow>>,
+    /// A lookup in the base failed: the run stops with it.
+    error: Option<StoreError>,
 }
 
 /// The resource a row produced: (resource type, id, canonical bytes, sha256).
@@ -448,7 +447,7 @@ pub fn run(
         .recorded_output
         .clone()
         .unwrap_or_else(|| dirs.output.display().to_string());
-    let mut delta = match opts.base {
+    let delta = match opts.base {
         Some(b) => Some(ws.delta_base(b)?),
         None => None,
     };
@@ -476,11 +475,11 @@ pub fn run(
         let threads = opts.threads.max(1);
         let checks = shape::LeafChecks::new(module, validator);
         let base_run = opts.base.unwrap_or(0);
-        let delta_ref = delta.as_mut();
+        let delta_ref = delta.as_ref();
+        let delta_path = delta_ref.map(|d| d.path());
         let result: Result<(), RunError> = std::thread::scope(|scope| {
             let cancel = &opts.cancel;
-            let reader_handle =
-                scope.spawn(move || read_batches(&reader, module, delta_ref, work_tx, cancel));
+            let reader_handle = scope.spawn(move || read_batches(&reader, module, work_tx, cancel));
             for _ in 0..threads {
                 let work_rx = Arc::clone(&work_rx);
                 let done_tx = done_tx.clone();
@@ -489,6 +488,7 @@ pub fn run(
                     validator,
                     merge: opts.merges.as_ref(),
                     checks: &checks,
+                    base: delta_path,
                 };
                 scope.spawn(move || work(worker, &work_rx, &done_tx));
             }
@@ -512,6 +512,7 @@ pub fn run(
                         ledger: &mut ledger,
                         uses: &mut uses,
                         base_run,
+                        base: delta_ref,
                     };
                     if failure.is_none()
                         && let Err(e) = to.record(batch)
@@ -626,16 +627,11 @@ fn decision_uses(modules: &[Module], uses: &HashMap<String, u64>) -> Vec<Decisio
 fn read_batches(
     reader: &ferry_store::SnapshotReader,
     module: &Module,
-    delta: Option<&mut DeltaBase>,
     work: SyncSender<WorkBatch>,
     cancel: &ferry_core::Cancel,
 ) -> Result<u64, RunError> {
     let mut schema: Option<Arc<RowSchema>> = None;
     let mut batch: Vec<Vec<Value>> = Vec::with_capacity(BATCH);
-    let mut shas: Vec<[u8; 16]> = Vec::with_capacity(BATCH);
-    let mut priors: Vec<Option<PriorRow>> = Vec::new();
-    let mut lookup_error: Option<StoreError> = None;
-    let delta = delta.map(|d| &*d);
     let mut seq = 0u64;
     let mut closed = false;
     let summary = module.is_summary();
@@ -643,47 +639,15 @@ fn read_batches(
     let mut patient_col: Option<usize> = None;
     let mut current: Option<Value> = None;
     let mut in_group = 0usize;
-    let mut send = |rows: Vec<Vec<Value>>,
-                    shas: Vec<[u8; 16]>,
-                    priors: Vec<Option<PriorRow>>,
-                    schema: &Arc<RowSchema>,
-                    overflow: bool| {
+    let mut send = |rows: Vec<Vec<Value>>, schema: &Arc<RowSchema>, overflow: bool| {
         let b = WorkBatch {
             seq,
             schema: Arc::clone(schema),
             rows,
             overflow,
-            shas,
-            priors,
         };
         seq += 1;
         work.send(b).is_ok()
-    };
-    // A row's hash, and in a delta what the base recorded of its key.
-    let mut note = |schema: &Arc<RowSchema>,
-                    values: &[Value],
-                    shas: &mut Vec<[u8; 16]>,
-                    priors: &mut Vec<Option<PriorRow>>|
-     -> bool {
-        let refs: Vec<ValueRef<'_>> = values.iter().map(ValueRef::from).collect();
-        shas.push(ferry_core::content_hash::row_hash(refs.iter().copied()));
-        if let Some(base) = delta {
-            let view = RowView {
-                schema,
-                values: &refs,
-            };
-            let key = module
-                .row_key(&view)
-                .unwrap_or_else(|_| "(no key)".to_string());
-            match base.take(&module.name, &key) {
-                Ok(p) => priors.push(p),
-                Err(e) => {
-                    lookup_error = Some(e);
-                    return false;
-                }
-            }
-        }
-        true
     };
     let query = reader_query(module);
     let (_, n) = reader
@@ -708,9 +672,7 @@ fn read_batches(
                     // A new patient: the batch may be cut here.
                     if batch.len() >= BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        let h = std::mem::replace(&mut shas, Vec::with_capacity(BATCH));
-                        let p = std::mem::take(&mut priors);
-                        if !send(full, h, p, schema, false) {
+                        if !send(full, schema, false) {
                             closed = true;
                             return false;
                         }
@@ -720,34 +682,19 @@ fn read_batches(
                 }
                 in_group += 1;
                 if in_group > MAX_SUMMARY_ROWS {
-                    let (mut h, mut p) = (Vec::new(), Vec::new());
-                    if !note(schema, &values, &mut h, &mut p) {
-                        closed = true;
-                        return false;
-                    }
-                    if !send(vec![values], h, p, schema, true) {
+                    if !send(vec![values], schema, true) {
                         closed = true;
                         return false;
                     }
                     return true;
                 }
-                if !note(schema, &values, &mut shas, &mut priors) {
-                    closed = true;
-                    return false;
-                }
                 batch.push(values);
                 return true;
-            }
-            if !note(schema, &values, &mut shas, &mut priors) {
-                closed = true;
-                return false;
             }
             batch.push(values);
             if batch.len() == BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                let h = std::mem::replace(&mut shas, Vec::with_capacity(BATCH));
-                let p = std::mem::take(&mut priors);
-                if !send(full, h, p, schema, false) {
+                if !send(full, schema, false) {
                     closed = true;
                     return false;
                 }
@@ -761,15 +708,12 @@ fn read_batches(
     if cancel.is_cancelled() {
         return Err(RunError::Cancelled);
     }
-    if let Some(e) = lookup_error {
-        return Err(e.into());
-    }
     if closed {
         return Err(RunError::Worker("the workers stopped".into()));
     }
     if !batch.is_empty() {
         let schema = schema.unwrap_or_else(|| RowSchema::new(Vec::<String>::new()));
-        if !send(batch, shas, priors, &schema, false) {
+        if !send(batch, &schema, false) {
             return Err(RunError::Worker("the workers stopped".into()));
         }
     }
@@ -783,14 +727,29 @@ struct Worker<'a> {
     validator: &'a ferry_fhir::Validator,
     merge: Option<&'a Merges>,
     checks: &'a shape::LeafChecks,
+    /// A delta run's base file (each worker reads it through its own connection).
+    base: Option<&'a Path>,
 }
 
 /// Evaluates, validates and serializes batches until the reader is done.
 fn work(worker: Worker<'_>, work: &Mutex<Receiver<WorkBatch>>, done: &SyncSender<Done>) {
     let Worker {
-        module, validator, ..
+        module,
+        validator,
+        base,
+        ..
     } = worker;
     let mut shapes = shape::ShapeCache::default();
+    // A delta: this thread's own read-only connection to the base.
+    let mut lookup_error: Option<StoreError> = None;
+    let lookup = match base.map(ferry_store::DeltaLookup::open) {
+        Some(Ok(l)) => Some(l),
+        Some(Err(e)) => {
+            lookup_error = Some(e);
+            None
+        }
+        None => None,
+    };
     loop {
         let next = match work.lock() {
             Ok(rx) => rx.recv(),
@@ -811,7 +770,35 @@ fn work(worker: Worker<'_>, work: &Mutex<Receiver<WorkBatch>>, done: &SyncSender
                 values,
             })
             .collect();
-        let results = if batch.overflow {
+        // Each row's content hash and, in a delta, what the base recorded of its key.
+        let shas: Vec<[u8; 16]> = rows
+            .iter()
+            .map(|r| ferry_core::content_hash::row_hash(r.iter().copied()))
+            .collect();
+        let mut priors: Vec<Option<PriorRow>> = Vec::new();
+        let mut error = lookup_error.take();
+        if let Some(l) = &lookup
+            && error.is_none()
+        {
+            for v in &views {
+                let key = module.row_key(v).unwrap_or_else(|_| "(no key)".to_string());
+                match l.get(&module.name, &key) {
+                    Ok(p) => priors.push(p),
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if base.is_some() && error.is_none() && priors.len() != views.len() {
+            error = Some(StoreError::Writer(
+                "the delta's base could not be read".into(),
+            ));
+        }
+        let results = if error.is_some() {
+            Vec::new()
+        } else if batch.overflow {
             views
                 .iter()
                 .map(|v| RowResult::Exception {
@@ -840,7 +827,7 @@ fn work(worker: Worker<'_>, work: &Mutex<Receiver<WorkBatch>>, done: &SyncSender
                 .enumerate()
                 .map(|(i, v)| {
                     let unchanged = matches!(
-                        (batch.priors.get(i), batch.shas.get(i)),
+                        (priors.get(i), shas.get(i)),
                         (Some(Some(p)), Some(sha)) if p.row_sha == *sha
                     );
                     if unchanged {
@@ -856,8 +843,9 @@ fn work(worker: Worker<'_>, work: &Mutex<Receiver<WorkBatch>>, done: &SyncSender
         let d = Done {
             seq: batch.seq,
             results,
-            shas: batch.shas,
-            priors: batch.priors,
+            shas,
+            priors,
+            error,
         };
         if done.send(d).is_err() {
             return;
@@ -930,6 +918,7 @@ fn migrate_row(
         validator,
         merge,
         checks,
+        ..
     } = worker;
     let key = module
         .row_key(view)
@@ -1060,6 +1049,8 @@ struct Recorder<'a, 'w> {
     uses: &'a mut HashMap<String, u64>,
     /// A delta run's base (0 otherwise).
     base_run: u64,
+    /// A delta run's base: each recorded key is marked seen in it.
+    base: Option<&'a DeltaBase>,
 }
 
 /// Whether a row's result is what the base recorded of it (same outcome, same resources by
@@ -1102,8 +1093,12 @@ impl Recorder<'_, '_> {
             results,
             shas,
             priors,
+            error,
             ..
         } = batch;
+        if let Some(e) = error {
+            return Err(e.into());
+        }
         let mut priors = priors.into_iter();
         for (i, r) in results.into_iter().enumerate() {
             let sha = shas.get(i).copied().unwrap_or_default();
@@ -1115,6 +1110,9 @@ impl Recorder<'_, '_> {
                 | RowResult::Carried { key } => key.clone(),
             };
             self.ledger.source_row(&self.module.name, &key, sha)?;
+            if let Some(b) = self.base {
+                b.mark_seen(&self.module.name, &key)?;
+            }
             if delta {
                 match &prior {
                     Some(p)

@@ -387,7 +387,7 @@ impl Workspace {
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
              CREATE TABLE base (module TEXT NOT NULL, source_key TEXT NOT NULL, row_sha BLOB NOT NULL,
                                 outcome TEXT NOT NULL DEFAULT 'exception', resources TEXT,
-                                from_run INTEGER NOT NULL, seen INTEGER NOT NULL DEFAULT 0,
+                                from_run INTEGER NOT NULL,
                                 PRIMARY KEY (module, source_key)) WITHOUT ROWID;
              BEGIN;
              INSERT OR REPLACE INTO base (module, source_key, row_sha, from_run)
@@ -400,6 +400,8 @@ impl Workspace {
                  FROM b.carried_row c WHERE base.module = c.module AND base.source_key = c.source_key;
              COMMIT;
              DETACH DATABASE b;
+             CREATE TEMP TABLE seen (module TEXT NOT NULL, source_key TEXT NOT NULL,
+                                     PRIMARY KEY (module, source_key)) WITHOUT ROWID;
              BEGIN;"
         ))
         .map_err(err)?;
@@ -1342,33 +1344,19 @@ impl DeltaBase {
             .ok_or_else(|| StoreError::Writer("the delta base is closed".into()))
     }
 
-    /// What the base recorded of this row, if it has its key; marks the key seen.
-    pub fn take(&self, module: &str, source_key: &str) -> Result<Option<PriorRow>, StoreError> {
-        let conn = self.conn()?;
-        conn.prepare_cached(
-            "UPDATE base SET seen = 1 WHERE module = ?1 AND source_key = ?2
-             RETURNING row_sha, outcome, resources, from_run",
-        )
-        .and_then(|mut s| {
-            let mut rows = s.query(params![module, source_key])?;
-            match rows.next()? {
-                Some(r) => {
-                    let sha: Vec<u8> = r.get(0)?;
-                    let mut row_sha = [0u8; 16];
-                    if sha.len() == 16 {
-                        row_sha.copy_from_slice(&sha);
-                    }
-                    Ok(Some(PriorRow {
-                        row_sha,
-                        outcome: r.get(1)?,
-                        resources: r.get(2)?,
-                        from_run: r.get::<_, i64>(3)? as u64,
-                    }))
-                }
-                None => Ok(None),
-            }
-        })
-        .map_err(|e| StoreError::sqlite(&self.path, e))
+    /// The scratch file, for worker threads' own read-only connections ([`DeltaLookup::open`]).
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The delta's snapshot has this key (called by the recording thread for every row); what
+    /// the base has and the delta never marked is deleted ([`DeltaBase::unseen`]).
+    pub fn mark_seen(&self, module: &str, source_key: &str) -> Result<(), StoreError> {
+        self.conn()?
+            .prepare_cached("INSERT OR IGNORE INTO temp.seen VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![module, source_key]))
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        Ok(())
     }
 
     /// The base's rows of `module` the delta did not see, in key order; `f` is called for each.
@@ -1382,7 +1370,10 @@ impl DeltaBase {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT source_key, row_sha, outcome, resources, from_run FROM base
-                 WHERE module = ?1 AND seen = 0 ORDER BY source_key",
+                 WHERE module = ?1 AND NOT EXISTS
+                   (SELECT 1 FROM temp.seen s WHERE s.module = base.module
+                    AND s.source_key = base.source_key)
+                 ORDER BY source_key",
             )
             .map_err(err)?;
         let mut rows = stmt.query([module]).map_err(err)?;
@@ -1404,6 +1395,54 @@ impl DeltaBase {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+/// A worker's read-only view of a delta's base.
+pub struct DeltaLookup {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl DeltaLookup {
+    /// A read-only connection to a delta's base ([`DeltaBase::path`]), one per worker thread.
+    pub fn open(path: &std::path::Path) -> Result<DeltaLookup, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::sqlite(path, e))?;
+        Ok(DeltaLookup {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// What the base recorded of this row, if it has its key.
+    pub fn get(&self, module: &str, source_key: &str) -> Result<Option<PriorRow>, StoreError> {
+        use rusqlite::OptionalExtension as _;
+        self.conn
+            .prepare_cached(
+                "SELECT row_sha, outcome, resources, from_run FROM base
+                 WHERE module = ?1 AND source_key = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![module, source_key], |r| {
+                    let sha: Vec<u8> = r.get(0)?;
+                    let mut row_sha = [0u8; 16];
+                    if sha.len() == 16 {
+                        row_sha.copy_from_slice(&sha);
+                    }
+                    Ok(PriorRow {
+                        row_sha,
+                        outcome: r.get(1)?,
+                        resources: r.get(2)?,
+                        from_run: r.get::<_, i64>(3)? as u64,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| StoreError::sqlite(&self.path, e))
     }
 }
 
