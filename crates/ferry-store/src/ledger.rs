@@ -125,18 +125,6 @@ pub struct PriorRow {
     pub from_run: u64,
 }
 
-/// A row of the base that the delta's snapshot no longer has.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeletedRow {
-    pub module: String,
-    pub source_key: String,
-    pub outcome: String,
-    /// The resources the base made from it: (type, id).
-    pub resources: Vec<(String, String)>,
-    /// The module's `deleted` policy when the delta ran.
-    pub policy: String,
-}
-
 /// A delta run's view of its base run: every source row the base recorded, by module and key,
 /// in a scratch SQLite file (indexed by key; the base's own ledger is never changed), with a
 /// mark for each key the delta's snapshot still has. Removed when dropped.
@@ -410,21 +398,9 @@ impl Workspace {
 
     /// The resources a delta run retires (none for other runs), in (type, id) order.
     pub fn retired_resources(&self, run: u64) -> Result<Vec<RetiredResource>, StoreError> {
-        let path = self.run_dir().join(format!("run-{run:04}.db"));
-        if !path.exists() {
-            return Err(StoreError::UnknownRun(run));
-        }
-        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let (conn, path) = self.open_run_db(run)?;
         let err = |e| StoreError::sqlite(&path, e);
-        let exists: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'retired_resource'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        if exists == 0 {
+        if !has_table(&conn, "retired_resource").map_err(err)? {
             return Ok(Vec::new());
         }
         let mut stmt = conn
@@ -437,45 +413,6 @@ impl Workspace {
                     id: r.get(1)?,
                     module: r.get(2)?,
                     source_key: r.get(3)?,
-                    policy: r.get(4)?,
-                })
-            })
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
-    }
-
-    /// The rows a delta run found deleted since its base, module by module (none for other runs).
-    pub fn deleted_rows(&self, run: u64) -> Result<Vec<DeletedRow>, StoreError> {
-        let path = self.run_dir().join(format!("run-{run:04}.db"));
-        if !path.exists() {
-            return Err(StoreError::UnknownRun(run));
-        }
-        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| StoreError::sqlite(&path, e))?;
-        let err = |e| StoreError::sqlite(&path, e);
-        let exists: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'deleted_row'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        if exists == 0 {
-            return Ok(Vec::new());
-        }
-        let mut stmt = conn
-            .prepare(
-                "SELECT module, source_key, outcome, resources, policy FROM deleted_row ORDER BY rowid",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                let resources: Option<String> = r.get(3)?;
-                Ok(DeletedRow {
-                    module: r.get(0)?,
-                    source_key: r.get(1)?,
-                    outcome: r.get(2)?,
-                    resources: resources.as_deref().map(lineage_ids).unwrap_or_default(),
                     policy: r.get(4)?,
                 })
             })
@@ -1312,6 +1249,16 @@ impl RunWriter<'_> {
         self.committed = true;
         Ok(id as u64)
     }
+}
+
+/// Whether a run's ledger has this table (a run recorded by an older Ferry may not).
+pub(crate) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// (type, id) of each resource in a lineage JSON array of `[type, id, sha256]`.

@@ -29,9 +29,8 @@ mod writer;
 pub use catalog::{FileRecord, NoteRecord, SnapshotInfo, TableInfo, Workspace};
 pub use error::StoreError;
 pub use ledger::{
-    DecisionUse, DeletedRow, DeltaBase, DeltaLookup, ExceptionGroup, ExceptionRecord, ModuleBooks,
-    PriorRow, Retired, RetiredResource, RunInfo, RunOutput, RunSpec, RunWriter, lineage_entries,
-    lineage_ids,
+    DecisionUse, DeltaBase, DeltaLookup, ExceptionGroup, ExceptionRecord, ModuleBooks, PriorRow,
+    Retired, RetiredResource, RunInfo, RunOutput, RunSpec, RunWriter, lineage_entries, lineage_ids,
 };
 pub use query::{QueryValue, SnapshotReader, SqlTextFn, register_sql_functions};
 pub use runbook::{RunbookRecord, RunbookStep};

@@ -169,14 +169,10 @@ impl Workspace {
     pub fn run_ledger_counts(&self, run: u64) -> Result<Vec<LedgerCounts>, StoreError> {
         let (conn, path) = self.open_run_db(run)?;
         // A delta run's carried and deleted rows (tables a run of an older Ferry lacks).
-        let delta: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name IN ('carried_row', 'deleted_row')",
-                [],
-                |r| r.get(0),
-            )
+        let delta = crate::ledger::has_table(&conn, "carried_row")
+            .and_then(|c| Ok(c && crate::ledger::has_table(&conn, "deleted_row")?))
             .map_err(|e| StoreError::sqlite(&path, e))?;
-        let delta_rows = if delta == 2 {
+        let delta_rows = if delta {
             "UNION ALL
                      SELECT module, 0, 0, 0, count(*), 0 FROM carried_row GROUP BY module
                      UNION ALL
